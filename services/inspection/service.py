@@ -1,0 +1,148 @@
+"""Recording inspection results idempotently and reading module histories."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.contracts import ResultEnvelope
+from services.core.errors import NotFound
+from services.core.time import utcnow
+from services.core.upsert import insert_ignore
+from services.inspection import repository as repo
+from services.inspection.orm import CellDefect, Inspection, Module
+from services.inspection.schemas import DefectRead, InspectionRead, ModuleRead, Page
+
+OK_CLASS = "ok"
+
+
+def record_results(*, session: Session, items: Sequence[tuple[ResultEnvelope, int]]) -> list[str]:
+    """Insert results (envelope, device row id); already stored result_ids are skipped.
+
+    Returns the result_ids that were new. Does not commit.
+    """
+    if not items:
+        return []
+    now = utcnow()
+    barcodes = sorted({env.barcode for env, _ in items})
+    session.execute(
+        insert_ignore(session, Module.__table__, ["barcode"]),
+        [{"barcode": b, "created_at": now} for b in barcodes],
+    )
+    module_ids = dict(session.execute(select(Module.barcode, Module.id).where(Module.barcode.in_(barcodes))).all())
+    by_id = {env.result_id: env for env, _ in items}
+    rows = [
+        {
+            "result_id": env.result_id,
+            "module_id": module_ids[env.barcode],
+            "device_id": device_row_id,
+            "station_code": env.station_id,
+            "string_position": env.string_position,
+            "stage": env.stage.value,
+            "captured_at": env.captured_at,
+            "received_at": now,
+            "recipe": env.recipe,
+            "grid_rows": env.grid.rows,
+            "grid_cols": env.grid.cols,
+            "model_name": env.model.name,
+            "model_version": env.model.version,
+            "model_sha256": env.model.sha256,
+            "verdict": env.verdict.value,
+            "error": env.error,
+            "ng_cells": sum(1 for c in env.cells if c.ng),
+            "image_sha256": env.image.sha256,
+            "image_uploaded": env.image.uploaded,
+            "overlay_sha256": env.overlay_sha256,
+            "image_width": env.image.width,
+            "image_height": env.image.height,
+            "timings_ms": env.timings_ms,
+            "schema_version": env.schema_version,
+        }
+        for env, device_row_id in {e.result_id: (e, d) for e, d in items}.values()
+    ]
+    stmt = insert_ignore(session, Inspection.__table__, ["result_id"]).returning(
+        Inspection.__table__.c.id, Inspection.__table__.c.result_id
+    )
+    inserted = session.execute(stmt, rows).all()
+    defect_rows = []
+    for inspection_id, result_id in inserted:
+        for c in by_id[result_id].cells:
+            if c.cls == OK_CLASS:
+                continue
+            defect_rows.append(
+                {
+                    "inspection_id": inspection_id,
+                    "row": c.row,
+                    "col": c.col,
+                    "cls": c.cls,
+                    "score": c.score,
+                    "ng": c.ng,
+                    "box_x": c.box.x,
+                    "box_y": c.box.y,
+                    "box_w": c.box.w,
+                    "box_h": c.box.h,
+                    "defect_box": [c.defect_box.x, c.defect_box.y, c.defect_box.w, c.defect_box.h] if c.defect_box else None,
+                }
+            )
+    if defect_rows:
+        session.execute(CellDefect.__table__.insert(), defect_rows)
+    return [rid for _, rid in inserted]
+
+
+def _inspection_read(i: Inspection, *, barcode: str, device: str, defects: list[DefectRead] | None) -> InspectionRead:
+    return InspectionRead(
+        result_id=i.result_id,
+        barcode=barcode,
+        device=device,
+        station=i.station_code,
+        string_position=i.string_position,
+        stage=i.stage,
+        captured_at=i.captured_at,
+        received_at=i.received_at,
+        recipe=i.recipe,
+        grid=f"{i.grid_rows}x{i.grid_cols}",
+        model_name=i.model_name,
+        model_version=i.model_version,
+        model_sha256=i.model_sha256,
+        verdict=i.verdict,
+        error=i.error,
+        ng_cells=i.ng_cells,
+        image_sha256=i.image_sha256,
+        overlay_sha256=i.overlay_sha256,
+        timings_ms=i.timings_ms,
+        defects=defects,
+    )
+
+
+def _defect_read(d: CellDefect) -> DefectRead:
+    return DefectRead(
+        row=d.row, col=d.col, cls=d.cls, score=d.score, ng=d.ng,
+        box=[d.box_x, d.box_y, d.box_w, d.box_h], defect_box=d.defect_box,
+    )
+
+
+def module_history(*, session: Session, barcode: str) -> ModuleRead:
+    """Everything stored about one barcode: inspections (oldest first) with their defects."""
+    module = repo.module_by_barcode(session, barcode)
+    if module is None:
+        raise NotFound(f"unknown barcode {barcode!r}")
+    inspections = repo.inspections_of_module(session, module.id)
+    defects: dict[int, list[DefectRead]] = {}
+    for d in repo.defects_of(session, [i.id for i, _ in inspections]):
+        defects.setdefault(d.inspection_id, []).append(_defect_read(d))
+    reads = [_inspection_read(i, barcode=barcode, device=dev, defects=defects.get(i.id, [])) for i, dev in inspections]
+    latest = {r.string_position: r.verdict for r in reads}
+    return ModuleRead(barcode=module.barcode, created_at=module.created_at, latest_verdict_by_string=latest, inspections=reads)
+
+
+def list_inspections(
+    *, session: Session, offset: int, limit: int, verdict: str | None = None, station: str | None = None,
+    since: datetime | None = None,
+) -> Page[InspectionRead]:
+    """A page of inspections, newest first."""
+    rows, total = repo.list_inspections(session, offset=offset, limit=limit, verdict=verdict, station=station, since=since)
+    items = [_inspection_read(i, barcode=b, device=d, defects=None) for i, b, d in rows]
+    return Page[InspectionRead](items=items, total=total, offset=offset, limit=limit)

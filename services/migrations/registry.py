@@ -1,0 +1,8 @@
+"""Imports every ORM module so Base.metadata is complete (Alembic, create_all)."""
+
+from services.devices import orm as _devices  # noqa: F401
+from services.imagestore import orm as _images  # noqa: F401
+from services.inspection import orm as _inspection  # noqa: F401
+from services.core.db import Base
+
+metadata = Base.metadata
