@@ -41,10 +41,14 @@ def _sign(key: bytes, body: bytes) -> str:
     return hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
+def encode_body(body: bytes, *, key_id: str, key: bytes) -> dict[str, str]:
+    """Fields for XADD from already canonical JSON bytes (what the outbox keeps)."""
+    return {"v": str(SCHEMA_VERSION), "kid": key_id, "sig": _sign(key, body), "body": body.decode()}
+
+
 def encode_message(envelope: ResultEnvelope, *, key_id: str, key: bytes) -> dict[str, str]:
     """Fields for XADD: version, key id, signature and the canonical JSON body."""
-    body = canonical_json(envelope)
-    return {"v": str(SCHEMA_VERSION), "kid": key_id, "sig": _sign(key, body), "body": body.decode()}
+    return encode_body(canonical_json(envelope), key_id=key_id, key=key)
 
 
 def decode_message(

@@ -46,7 +46,11 @@ def make_engine(url: str, **kwargs: object) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, **kwargs)  # type: ignore[arg-type]
+    options: dict[str, object] = {"pool_pre_ping": True}
+    if "poolclass" not in kwargs:
+        options.update(pool_size=5, max_overflow=5)
+    options.update(kwargs)
+    return create_engine(url, **options)  # type: ignore[arg-type]
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -93,7 +93,7 @@ def rotate_key(*, session: Session, code: str, master_secret: bytes, revoke_old:
 
 def authenticate(*, session: Session, api_key: str) -> AuthenticatedDevice | None:
     """The device behind an API key, or None (unknown, revoked, inactive)."""
-    parts = api_key.split("_")
+    parts = api_key.split("_", 2)
     if len(parts) != 3 or parts[0] != "eltd":
         return None
     row = session.execute(

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from typing import Generic, TypeVar
+
 from pydantic import BaseModel, ConfigDict
+
+T = TypeVar("T")
 
 
 class _Read(BaseModel):
@@ -51,7 +55,7 @@ class ModuleRead(_Read):
     inspections: list[InspectionRead]
 
 
-class Page[T](BaseModel):
+class Page(BaseModel, Generic[T]):
     items: list[T]
     total: int
     offset: int

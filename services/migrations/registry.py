@@ -3,6 +3,7 @@
 from services.devices import orm as _devices  # noqa: F401
 from services.imagestore import orm as _images  # noqa: F401
 from services.inspection import orm as _inspection  # noqa: F401
+from services.security import orm as _security  # noqa: F401
 from services.core.db import Base
 
 metadata = Base.metadata

@@ -1,0 +1,87 @@
+"""Request-scoped dependencies: the transaction, the caller's identity and role checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.orm import Session
+
+from services.core.errors import DomainError
+from services.core.settings import ApiSettings
+from services.devices.service import AuthenticatedDevice, authenticate
+from services.imagestore.store import BlobStore
+from services.security.service import AuthFailed, Principal, Role, principal_from_token
+
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+class Forbidden(DomainError):
+    """Authenticated, but the role may not do this."""
+
+    code = "forbidden"
+    status = 403
+
+
+def get_settings(request: Request) -> ApiSettings:
+    """The app's settings."""
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_blobs(request: Request) -> BlobStore:
+    """The image blob store."""
+    return request.app.state.blobs  # type: ignore[no-any-return]
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One transaction per request: committed if the handler succeeds, rolled back otherwise."""
+    session: Session = request.app.state.sessions()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def current_principal(
+    request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2)]
+) -> Principal:
+    """The person behind the bearer token (or the page session cookie)."""
+    raw = token or request.cookies.get("eltrace_token")
+    if not raw:
+        raise AuthFailed("authentication required")
+    return principal_from_token(session=session, token=raw, secret=get_settings(request).secret_key.get_secret_value())
+
+
+def require(*roles: Role) -> Callable[..., Principal]:
+    """Dependency: the caller must be a person with one of `roles` (admin always passes)."""
+    allowed = set(roles) | {Role.ADMIN}
+
+    def dep(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if principal.role not in allowed:
+            raise Forbidden(f"role {principal.role.value} may not do this")
+        return principal
+
+    dep.required_roles = allowed  # type: ignore[attr-defined]  # read by the route-walking test
+    return dep
+
+
+def current_device(session: SessionDep, x_device_key: Annotated[str | None, Header()] = None) -> AuthenticatedDevice:
+    """The edge device behind X-Device-Key; devices may only use the edge routes."""
+    if not x_device_key:
+        raise AuthFailed("device key required")
+    device = authenticate(session=session, api_key=x_device_key)
+    if device is None:
+        raise AuthFailed("unknown or revoked device key")
+    return device
+
+
+ANY_PERSON = (Role.OPERATOR, Role.QUALITY_ENGINEER, Role.CUSTOMER_SERVICE)

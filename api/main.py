@@ -1,0 +1,62 @@
+"""FastAPI application factory: thin HTTP layer over services/."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from api.routers import auth, health, images, modules
+from services.core.db import make_engine, make_sessionmaker
+from services.core.errors import DomainError
+from services.core.settings import ApiSettings
+from services.imagestore.store import DirectoryBlobStore
+
+MAX_JSON_BODY = 1024 * 1024
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    """Build the app; the engine and image store live on app.state."""
+    settings = settings or ApiSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.engine.dispose()
+
+    app = FastAPI(
+        title="eltrace traceability API",
+        version="0.1.0",
+        description="String EL inspection results, module history, rework, complaints.",
+        lifespan=lifespan,
+    )
+    engine = make_engine(settings.resolved_database_url())
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = make_sessionmaker(engine)
+    image_dir = settings.resolved_image_dir()
+    image_dir.mkdir(parents=True, exist_ok=True)
+    app.state.blobs = DirectoryBlobStore(image_dir)
+
+    @app.exception_handler(DomainError)
+    async def domain_error(_req: Request, exc: DomainError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse({"error": exc.code, "detail": exc.detail}, status_code=exc.status, headers=headers)
+
+    @app.middleware("http")
+    async def body_cap(request: Request, call_next):  # type: ignore[no-untyped-def]
+        # Image uploads have their own (larger) cap, enforced while streaming.
+        if not request.url.path.startswith("/api/v1/edge/images/"):
+            declared = request.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > MAX_JSON_BODY:
+                return JSONResponse({"error": "payload_too_large", "detail": f"body over {MAX_JSON_BODY} bytes"}, status_code=413)
+        return await call_next(request)
+
+    app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(modules.router)
+    app.include_router(images.router)
+    app.include_router(images.edge_router)
+    return app

@@ -1,0 +1,57 @@
+"""Modules and their inspection history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel
+
+from api.deps import ANY_PERSON, SessionDep, get_settings, require
+from services.contracts.result import BARCODE_PATTERN
+from services.inspection import service
+from services.inspection.repository import list_modules
+from services.inspection.schemas import InspectionRead, ModuleRead, Page
+from services.security.service import Principal
+
+router = APIRouter(prefix="/api/v1", tags=["traceability"])
+Reader = Annotated[Principal, Depends(require(*ANY_PERSON))]
+
+
+class ModuleSummary(BaseModel):
+    barcode: str
+    created_at: datetime
+
+
+@router.get("/modules/{barcode}")
+def get_module(
+    barcode: Annotated[str, Path(pattern=BARCODE_PATTERN)], session: SessionDep, _p: Reader
+) -> ModuleRead:
+    """A module's whole inspection history: every image's verdict and defects, oldest first."""
+    return service.module_history(session=session, barcode=barcode)
+
+
+@router.get("/modules")
+def get_modules(
+    request: Request, session: SessionDep, _p: Reader,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Page[ModuleSummary]:
+    """Modules, newest first (bounded pagination)."""
+    rows, total = list_modules(session, offset=offset, limit=min(limit, get_settings(request).page_size_max))
+    items = [ModuleSummary(barcode=m.barcode, created_at=m.created_at) for m in rows]
+    return Page[ModuleSummary](items=items, total=total, offset=offset, limit=limit)
+
+
+@router.get("/inspections")
+def get_inspections(
+    session: SessionDep, _p: Reader,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    verdict: Literal["OK", "NG", "ERROR"] | None = None,
+    station: Annotated[str | None, Query(max_length=40)] = None,
+    since: datetime | None = None,
+) -> Page[InspectionRead]:
+    """Inspections, newest first, filtered by verdict / station / time."""
+    return service.list_inspections(session=session, offset=offset, limit=limit, verdict=verdict, station=station, since=since)

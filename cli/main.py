@@ -1,0 +1,282 @@
+"""The `eltrace` command: one subcommand per process, plus admin, demo and benchmarks."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import signal
+import sys
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from services.core.logging import configure_logging
+
+app = typer.Typer(help="eltrace: PV string EL inspection -> traceability.", no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+devices_app = typer.Typer(help="Edge devices and their keys.", no_args_is_help=True)
+users_app = typer.Typer(help="People and roles.", no_args_is_help=True)
+images_app = typer.Typer(help="Image store.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(devices_app, name="devices")
+app.add_typer(users_app, name="users")
+app.add_typer(images_app, name="images")
+app.add_typer(bench_app, name="bench")
+console = Console()
+
+
+def _stop_event() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _core():  # type: ignore[no-untyped-def]
+    from services.core.settings import CoreSettings
+
+    s = CoreSettings()
+    configure_logging(json=s.log_json)
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    return s
+
+
+def _sessions(url: str):  # type: ignore[no-untyped-def]
+    from services.core.db import make_engine, make_sessionmaker
+
+    return make_sessionmaker(make_engine(url))
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Bring the database schema to the newest migration."""
+    from services.migrations.runner import upgrade
+
+    s = _core()
+    upgrade(s.resolved_database_url())
+    console.print(f"[green]schema up to date[/] ({s.resolved_database_url().split('@')[-1]})")
+
+
+@db_app.command("check")
+def db_check() -> None:
+    """Fail when the ORM has changes that no migration covers."""
+    from services.migrations.runner import check
+
+    check(_core().resolved_database_url())
+    console.print("[green]migrations match the ORM[/]")
+
+
+@devices_app.command("add")
+def devices_add(
+    device_id: str,
+    station: Annotated[str, typer.Option(help="Station code, e.g. STR-EL-01")],
+    env: Annotated[bool, typer.Option(help="Print as ELTRACE_EDGE_* environment lines")] = False,
+) -> None:
+    """Register a device and print its credentials once (the server keeps only a hash)."""
+    from services.core.db import transaction
+    from services.devices.service import provision_device
+
+    s = _core()
+    with transaction(_sessions(s.resolved_database_url())) as session:
+        cred = provision_device(session=session, code=device_id, station_code=station,
+                                master_secret=s.secret_key.get_secret_value().encode())
+    _print_credentials(cred, env)
+
+
+@devices_app.command("rotate")
+def devices_rotate(
+    device_id: str,
+    revoke_old: Annotated[bool, typer.Option(help="Revoke earlier keys now (after the outbox drained)")] = False,
+    env: bool = False,
+) -> None:
+    """Issue a new key; results still in the outbox are re-signed with it when sent."""
+    from services.core.db import transaction
+    from services.devices.service import rotate_key
+
+    s = _core()
+    with transaction(_sessions(s.resolved_database_url())) as session:
+        cred = rotate_key(session=session, code=device_id, master_secret=s.secret_key.get_secret_value().encode(), revoke_old=revoke_old)
+    _print_credentials(cred, env)
+
+
+def _print_credentials(cred, env: bool) -> None:  # type: ignore[no-untyped-def]
+    lines = {
+        "ELTRACE_EDGE_DEVICE_ID": cred.device_id,
+        "ELTRACE_EDGE_STATION_ID": cred.station_id,
+        "ELTRACE_EDGE_KEY_ID": cred.key_id,
+        "ELTRACE_EDGE_API_KEY": cred.api_key,
+        "ELTRACE_EDGE_SIGNING_KEY": cred.signing_key_hex,
+    }
+    if env:
+        for k, v in lines.items():
+            print(f"{k}={v}")
+    else:
+        print(json.dumps(lines, indent=2))
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return getpass.getpass("password: ")
+
+
+@users_app.command("add")
+def users_add(
+    username: str,
+    role: Annotated[str, typer.Option(help="operator | quality_engineer | customer_service | admin")],
+    line: Annotated[str | None, typer.Option(help="Restrict an operator to one line")] = None,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input")] = False,
+) -> None:
+    """Create an account (no default passwords: you give one)."""
+    from services.core.db import transaction
+    from services.security.service import create_user
+
+    s = _core()
+    with transaction(_sessions(s.resolved_database_url())) as session:
+        create_user(session=session, username=username, password=_password(password_stdin), role=role, line=line)
+    console.print(f"user [bold]{username}[/] ({role}) created")
+
+
+@users_app.command("disable")
+def users_disable(username: str) -> None:
+    """Disable an account; its tokens stop working at once."""
+    from services.core.db import transaction
+    from services.security.service import set_active
+
+    s = _core()
+    with transaction(_sessions(s.resolved_database_url())) as session:
+        set_active(session=session, username=username, active=False)
+    console.print(f"user [bold]{username}[/] disabled")
+
+
+@users_app.command("reset-password")
+def users_reset_password(username: str, password_stdin: bool = False) -> None:
+    """Set a new password and clear a lockout."""
+    from services.core.db import transaction
+    from services.security.service import set_password
+
+    s = _core()
+    with transaction(_sessions(s.resolved_database_url())) as session:
+        set_password(session=session, username=username, password=_password(password_stdin))
+    console.print(f"password of [bold]{username}[/] reset")
+
+
+@images_app.command("prune")
+def images_prune(
+    days: Annotated[int | None, typer.Option(help="Override ELTRACE_IMAGE_RETENTION_DAYS")] = None,
+) -> None:
+    """Delete images older than the retention period."""
+    from services.core.db import transaction
+    from services.core.time import utcnow
+    from services.imagestore.store import DirectoryBlobStore, prune_images
+
+    s = _core()
+    cutoff = utcnow() - timedelta(days=days or s.image_retention_days)
+    with transaction(_sessions(s.resolved_database_url())) as session:
+        gone = prune_images(session=session, older_than=cutoff)
+    blobs = DirectoryBlobStore(s.resolved_image_dir())
+    for sha in gone:
+        blobs.delete(sha)
+    console.print(f"pruned {len(gone)} images stored before {cutoff:%Y-%m-%d}")
+
+
+@app.command("redis")
+def redis_cmd() -> None:
+    """Run the embedded Redis server (AOF persistence) in the foreground."""
+    from cli.runtime import EMBEDDED_REDIS_PORT
+    from services.core.redis_server import RedisServer
+
+    s = _core()
+    server = RedisServer(s.data_dir / "redis", port=EMBEDDED_REDIS_PORT).start()
+    console.print(f"embedded Redis on {server.url} (data in {server.data_dir})")
+    _stop_event().wait()
+    server.stop()
+
+
+@app.command("api")
+def api_cmd(host: str | None = None, port: int | None = None) -> None:
+    """Serve the traceability API (uvicorn)."""
+    import uvicorn
+
+    from api.main import create_app
+    from services.core.settings import ApiSettings
+
+    s = ApiSettings()
+    configure_logging(json=s.log_json)
+    uvicorn.run(create_app(s), host=host or s.host, port=port or s.port, log_level="info")
+
+
+@app.command("ingest")
+def ingest_cmd() -> None:
+    """Run the Redis -> database ingest consumer until SIGTERM."""
+    from cli.runtime import ensure_redis
+    from services.core.settings import IngestSettings
+    from services.ingest.consumer import IngestConsumer
+
+    s = IngestSettings()
+    configure_logging(json=s.log_json)
+    url, server = ensure_redis(s)
+    consumer = IngestConsumer(
+        redis_url=url, session_factory=_sessions(s.resolved_database_url()),
+        master_secret=s.secret_key.get_secret_value().encode(), settings=s,
+    )
+    consumer.run(_stop_event())
+    if server:
+        server.stop()
+
+
+@app.command("edge")
+def edge_cmd() -> None:
+    """Run an edge worker: watch a folder, judge each image, publish through the outbox."""
+    from cli.runtime import build_edge
+    from edge.settings import EdgeSettings
+
+    s = EdgeSettings()
+    configure_logging()
+    parts = build_edge(s)
+    stop = _stop_event()
+    t = threading.Thread(target=parts.publisher.run, args=(stop,), daemon=True)
+    t.start()
+    console.print(f"edge {s.device_id} watching {s.watch_dir} with model {parts.inspector.model_ref.name} {parts.inspector.model_ref.version}")
+    parts.worker.run(stop, poll_s=s.poll_s)
+    t.join(5)
+    parts.outbox.close()
+
+
+@app.command("demo")
+def demo_cmd(
+    images: Annotated[int, typer.Option(help="How many string images to generate")] = 24,
+    serve: Annotated[bool, typer.Option(help="Keep serving after the summary until Ctrl-C")] = True,
+    port: Annotated[int, typer.Option(help="API port")] = 8000,
+    data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its database, Redis and images")] = Path("data/demo"),
+) -> None:
+    """Start everything, feed generated string EL images through it, print a summary."""
+    from cli.demo import run_demo
+
+    raise typer.Exit(run_demo(images=images, serve=serve, port=port, data_dir=data_dir, console=console))
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    results: Annotated[int, typer.Option(help="Results per throughput run")] = 5000,
+    rate: Annotated[int, typer.Option(help="Steady rate for the latency run (results/s)")] = 50,
+    seconds: Annotated[int, typer.Option(help="Duration of the latency run")] = 20,
+    postgres: Annotated[bool, typer.Option(help="Also run on PostgreSQL (started from the pgserver wheel)")] = True,
+) -> None:
+    """results/s from XADD to committed rows (SQLite, PostgreSQL; batch 1/100/1000) and latency at a steady rate."""
+    from cli.bench import bench_ingest as run
+
+    run(results=results, rate=rate, seconds=seconds, postgres=postgres, console=console)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

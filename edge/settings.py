@@ -1,0 +1,40 @@
+"""Edge worker settings (env prefix ELTRACE_EDGE_); the edge shares no settings code with the server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class EdgeSettings(BaseSettings):
+    """One edge worker = one station = one device identity."""
+
+    model_config = SettingsConfigDict(env_prefix="ELTRACE_EDGE_", extra="ignore")
+
+    device_id: str = "edge-1"
+    station_id: str = "STR-EL-01"
+    api_url: str = "http://127.0.0.1:8000"
+    api_key: SecretStr = SecretStr("")
+    key_id: str = ""
+    signing_key: SecretStr = SecretStr("")  # hex, as printed by `eltrace devices add`
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    watch_dir: Path = Path("data/edge/incoming")
+    done_dir: Path | None = Path("data/edge/done")  # None: delete accepted files
+    rejected_dir: Path = Path("data/edge/rejected")
+    outbox_path: Path = Path("data/edge/outbox.sqlite")
+    models_dir: Path = Path("models")
+    model_name: str = "el-cell-classifier"
+    model_version: str | None = None
+    rules_path: Path | None = None
+    recipe: str = "full-1x12"
+    grid: str = "1x12"
+    cell_aspect: float | None = None
+    stage: str = "string_el"
+    filename_pattern: str = r"^(?P<barcode>[A-Za-z0-9][A-Za-z0-9.\-]{0,63})_S(?P<pos>\d{1,2})$"
+    confirm: bool = True
+    resend_after_s: float = Field(default=30.0, gt=0)
+    settle_s: float = Field(default=0.2, ge=0)
+    poll_s: float = Field(default=0.2, gt=0)
+    threads: int = Field(default=2, ge=1)

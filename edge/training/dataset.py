@@ -1,0 +1,172 @@
+"""Training data: cell crops cut by the real segmentation from synthetic strings, ELPV cells,
+and a factory's own labelled images (folder / CSV / Pascal VOC / YOLO)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.acquisition.decode import decode, to_unit_float
+from edge.segmentation.grid import SegmentationError, segment
+from edge.training.classes import CLASSES, OK
+from edge.training.synthetic import RECIPES, generate_string
+
+CELL = 160  # model input side; thin cracks stay 1-2 px wide at this size
+ELPV_TEST_EVERY = 5  # cells whose load-order index % 5 == 0 are the reserved ELPV test split
+
+
+@dataclass
+class CellSet:
+    """Cells as uint8 (N, CELL, CELL), class index (or -1 = binary only) and p(defect) target."""
+
+    x: np.ndarray
+    y: np.ndarray
+    p_def: np.ndarray
+    source: np.ndarray  # 0 synthetic, 1 elpv, 2 factory
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def digest(self) -> str:
+        """Content hash: the model card records which data trained it."""
+        h = hashlib.sha256()
+        for a in (self.x, self.y, self.p_def):
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()
+
+    @staticmethod
+    def concat(parts: list[CellSet]) -> CellSet:
+        """Join several sets."""
+        return CellSet(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("x", "y", "p_def", "source")))
+
+
+def to_cell_u8(pixels: np.ndarray) -> np.ndarray:
+    """float [0,1] crop of any size -> uint8 (CELL, CELL), as the edge's preprocess resizes it."""
+    return (cv2.resize(pixels, (CELL, CELL), interpolation=cv2.INTER_AREA) * 255 + 0.5).clip(0, 255).astype(np.uint8)
+
+
+def _string_cells(args: tuple[int, str, float, float]) -> tuple[np.ndarray, np.ndarray]:
+    seed, recipe, defect_rate, mp = args
+    img, truth = generate_string(seed, recipe=recipe, defect_rate=defect_rate, megapixels=mp)
+    rows, cols, aspect = RECIPES[recipe]
+    try:
+        seg = segment(to_unit_float(img), rows, cols, cell_aspect=aspect)
+    except SegmentationError:
+        return np.zeros((0, CELL, CELL), np.uint8), np.zeros(0, np.int64)
+    xs = np.stack([to_cell_u8(c.pixels) for c in seg.cells])
+    ys = np.array([CLASSES.index(t.cls) for t in truth.cells], dtype=np.int64)
+    return xs, ys
+
+
+def synthetic_cells(seeds: range, *, defect_rate: float = 0.5, megapixels: float = 1.2, workers: int = 2) -> CellSet:
+    """Cells of synthetic strings (all recipes in turn), cut by the production segmentation."""
+    recipes = list(RECIPES)
+    jobs = [(s, recipes[s % len(recipes)], defect_rate, megapixels) for s in seeds]
+    xs, ys = [], []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for x, y in pool.map(_string_cells, jobs, chunksize=4):
+            xs.append(x)
+            ys.append(y)
+    x = np.concatenate(xs)
+    y = np.concatenate(ys)
+    return CellSet(x, y, (y != 0).astype(np.float32), np.zeros(len(y), np.int8))
+
+
+def elpv_cells(split: str) -> CellSet:
+    """ELPV cells (CC BY-NC-SA 4.0): split 'train' (index % 5 != 0) or 'test' (index % 5 == 0).
+
+    Labels are defect probabilities 0, 1/3, 2/3, 1; there is no defect type, so y = -1 and only
+    p(defect) is learnt from them.
+    """
+    from elpv_dataset.utils import load_dataset
+
+    images, proba, _types = load_dataset()
+    idx = np.arange(len(proba))
+    sel = idx % ELPV_TEST_EVERY == 0 if split == "test" else idx % ELPV_TEST_EVERY != 0
+    x = np.stack([to_cell_u8(to_unit_float(im)) for im in images[sel]])
+    p = np.asarray(proba[sel], dtype=np.float32)
+    return CellSet(x, np.full(len(p), -1, np.int64), p, np.ones(len(p), np.int8))
+
+
+# ---- a factory's own labelled data -------------------------------------------------------------
+
+def _grid_cells(path: Path, grid: tuple[int, int] | None) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
+    img = to_unit_float(decode(path.read_bytes()).pixels)
+    if grid is None:  # a single cell image
+        h, w = img.shape
+        return [((0, 0, w, h), img)]
+    seg = segment(img, grid[0], grid[1])
+    return [(c.box, c.pixels) for c in seg.cells]
+
+
+def _label_cells(cells: list[tuple[tuple[int, int, int, int], np.ndarray]], boxes: list[tuple[str, tuple[float, float, float, float]]]) -> Iterator[tuple[np.ndarray, str]]:
+    """Each cell takes the class of the labelled box that overlaps it most (>= 10 % of the box), else ok."""
+    for (bx, by, bw, bh), pix in cells:
+        best, best_frac = OK, 0.1
+        for cls, (x0, y0, x1, y1) in boxes:
+            ix = max(0.0, min(bx + bw, x1) - max(bx, x0))
+            iy = max(0.0, min(by + bh, y1) - max(by, y0))
+            area = max(1e-6, (x1 - x0) * (y1 - y0))
+            if ix * iy / area > best_frac:
+                best, best_frac = cls, ix * iy / area
+        yield pix, best
+
+
+def factory_cells(root: Path, fmt: str, *, grid: tuple[int, int] | None = None) -> CellSet:
+    """Load labelled images: folder (root/<class>/*.png), csv (path,label), voc (xml), yolo (txt + classes.txt)."""
+    root = Path(root)
+    items: list[tuple[np.ndarray, str]] = []
+    if fmt == "folder":
+        for cdir in sorted(p for p in root.iterdir() if p.is_dir()):
+            for f in sorted(cdir.iterdir()):
+                if f.suffix.lower() in {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}:
+                    items.extend((pix, cdir.name) for _b, pix in _grid_cells(f, grid))
+    elif fmt == "csv":
+        manifest = root / "labels.csv" if root.is_dir() else root
+        base = manifest.parent
+        with open(manifest, newline="") as fh:
+            for row in csv.DictReader(fh):
+                items.extend((pix, row["label"]) for _b, pix in _grid_cells(base / row["path"], grid))
+    elif fmt == "voc":
+        for xml in sorted(root.glob("*.xml")):
+            tree = ET.parse(xml).getroot()
+            img_path = root / tree.findtext("filename", default=xml.with_suffix(".png").name)
+            boxes = []
+            for obj in tree.iter("object"):
+                bb = obj.find("bndbox")
+                assert bb is not None
+                boxes.append((obj.findtext("name", default=OK), tuple(float(bb.findtext(k, default="0")) for k in ("xmin", "ymin", "xmax", "ymax"))))
+            items.extend(_label_cells(_grid_cells(img_path, grid), boxes))  # type: ignore[arg-type]
+    elif fmt == "yolo":
+        names = (root / "classes.txt").read_text().split()
+        for txt in sorted(root.glob("*.txt")):
+            if txt.name == "classes.txt":
+                continue
+            img_path = next(p for p in (txt.with_suffix(s) for s in (".png", ".jpg", ".tif", ".bmp")) if p.exists())
+            h, w = decode(img_path.read_bytes()).pixels.shape
+            boxes = []
+            for line in txt.read_text().splitlines():
+                if not line.strip():
+                    continue
+                k, cx, cy, bw, bh = line.split()
+                cxf, cyf, bwf, bhf = float(cx) * w, float(cy) * h, float(bw) * w, float(bh) * h
+                boxes.append((names[int(k)], (cxf - bwf / 2, cyf - bhf / 2, cxf + bwf / 2, cyf + bhf / 2)))
+            items.extend(_label_cells(_grid_cells(img_path, grid), boxes))  # type: ignore[arg-type]
+    else:
+        raise ValueError(f"unknown format {fmt!r} (folder, csv, voc, yolo)")
+    unknown = sorted({c for _, c in items if c not in CLASSES})
+    if unknown:
+        raise ValueError(f"labels not in the class list: {unknown}")
+    if not items:
+        raise ValueError(f"no labelled cells found in {root}")
+    x = np.stack([to_cell_u8(p) for p, _ in items])
+    y = np.array([CLASSES.index(c) for _, c in items], dtype=np.int64)
+    return CellSet(x, y, (y != 0).astype(np.float32), np.full(len(y), 2, np.int8))

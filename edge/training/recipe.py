@@ -1,0 +1,73 @@
+"""The default model's recipe, end to end: data -> train -> export -> calibrate -> evaluate -> card.
+
+`eltrace model train` runs exactly this; the model card records its arguments.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge.training.dataset import CellSet, elpv_cells, factory_cells, synthetic_cells
+
+# Disjoint seed ranges: what trains never calibrates or tests.
+TRAIN_SEEDS = (0, 100_000)
+CALIB_SEEDS = (500_000, 600_000)
+TEST_SEEDS = (900_000, 1_000_000)
+
+
+@dataclass
+class DataSpec:
+    """Which data a run uses."""
+
+    synthetic_strings: int = 1000
+    elpv: bool = True
+    factory_dir: str | None = None
+    factory_format: str | None = None
+    factory_grid: str | None = None
+    megapixels: float = 1.2
+
+
+def load_training_data(spec: DataSpec, cache_dir: Path, log: Callable[[str], None] = print) -> CellSet:
+    """Build (or load from cache) the training cells."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    key = json.dumps(asdict(spec), sort_keys=True)
+    cache = cache_dir / f"train-{abs(hash(key)) % 10**10}.npz"
+    # hash() is salted per process; use a stable digest instead
+    import hashlib
+
+    cache = cache_dir / f"train-{hashlib.sha256(key.encode()).hexdigest()[:12]}.npz"
+    if cache.exists():
+        z = np.load(cache)
+        log(f"training cells from cache {cache}")
+        return CellSet(z["x"], z["y"], z["p_def"], z["source"])
+    parts = []
+    if spec.synthetic_strings:
+        log(f"rendering {spec.synthetic_strings} synthetic strings and cutting their cells ...")
+        parts.append(synthetic_cells(range(TRAIN_SEEDS[0], TRAIN_SEEDS[0] + spec.synthetic_strings), megapixels=spec.megapixels))
+    if spec.elpv:
+        log("loading ELPV training split (index % 5 != 0) ...")
+        parts.append(elpv_cells("train"))
+    if spec.factory_dir:
+        grid = tuple(int(v) for v in spec.factory_grid.lower().split("x")) if spec.factory_grid else None
+        parts.append(factory_cells(Path(spec.factory_dir), spec.factory_format or "folder", grid=grid))  # type: ignore[arg-type]
+    data = CellSet.concat(parts)
+    np.savez(cache, x=data.x, y=data.y, p_def=data.p_def, source=data.source)
+    return data
+
+
+def synthetic_eval_set(kind: str, strings: int, cache_dir: Path, megapixels: float = 4.0) -> CellSet:
+    """Calibration or test cells from 4 MP strings with seeds never used in training."""
+    lo = CALIB_SEEDS[0] if kind == "calib" else TEST_SEEDS[0]
+    cache = cache_dir / f"{kind}-{strings}-{megapixels}.npz"
+    if cache.exists():
+        z = np.load(cache)
+        return CellSet(z["x"], z["y"], z["p_def"], z["source"])
+    data = synthetic_cells(range(lo, lo + strings), megapixels=megapixels)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, x=data.x, y=data.y, p_def=data.p_def, source=data.source)
+    return data

@@ -1,0 +1,166 @@
+"""Training (resumable, seeded), ONNX export with embedded metadata, and the model registry.
+
+Run through `eltrace model train`; needs the `train` extra (torch). Checkpoints every epoch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edge.training.classes import CLASSES
+from edge.training.dataset import CELL, CellSet
+
+MEAN, STD = 0.45, 0.25
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a training run (recorded in the model card)."""
+
+    epochs: int = 12
+    batch: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    seed: int = 7
+    width: tuple[int, int, int, int] = (16, 32, 64, 128)
+    elpv_weight: float = 1.0
+    threads: int = 2
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def _augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """x: (B, H, W) float32 [0,1]; flips, 180 deg, gain/gamma, noise, small shifts."""
+    out = np.empty_like(x)
+    for i in range(len(x)):
+        a = x[i]
+        if rng.random() < 0.5:
+            a = a[:, ::-1]
+        if rng.random() < 0.5:
+            a = a[::-1, :]
+        a = a * rng.uniform(0.75, 1.25)
+        a = np.clip(a, 0, 1) ** rng.uniform(0.8, 1.25)
+        a = a + rng.normal(0, rng.uniform(0, 0.03), a.shape)
+        dy, dx = rng.integers(-4, 5, size=2)
+        a = np.roll(a, (int(dy), int(dx)), axis=(0, 1))
+        out[i] = np.clip(a, 0, 1)
+    return out
+
+
+def train(
+    data: CellSet, out_dir: Path, cfg: TrainConfig, *, init_from: Path | None = None, progress: object | None = None
+) -> Path:
+    """Train (or resume from out_dir/checkpoint.pt); returns the path of the final weights."""
+    import torch
+    from torch import nn
+
+    from edge.training.net import CellNet
+
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out_dir / "checkpoint.pt"
+    net = CellNet(len(CLASSES), cfg.width)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = int(np.ceil(len(data) / cfg.batch))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.15)
+    start_epoch = 0
+    if ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        net.load_state_dict(ck["net"])
+        opt.load_state_dict(ck["opt"])
+        sched.load_state_dict(ck["sched"])
+        start_epoch = int(ck["epoch"])
+    elif init_from is not None:
+        net.load_state_dict(torch.load(init_from, map_location="cpu", weights_only=True))
+    ce = nn.CrossEntropyLoss(reduction="none")
+    log = out_dir / "train_log.jsonl"
+    for epoch in range(start_epoch, cfg.epochs):
+        net.train()
+        rng = np.random.default_rng(cfg.seed * 1000 + epoch)
+        order = rng.permutation(len(data))
+        t0, tot, n = time.time(), 0.0, 0
+        for b in range(steps_per_epoch):
+            idx = order[b * cfg.batch:(b + 1) * cfg.batch]
+            xb = _augment(data.x[idx].astype(np.float32) / 255.0, rng)
+            xt = torch.from_numpy(((xb - MEAN) / STD).astype(np.float32)).unsqueeze(1)
+            yt = torch.from_numpy(data.y[idx])
+            pt = torch.from_numpy(data.p_def[idx])
+            logits = CellNet.logits(net(xt))
+            has_cls = yt >= 0
+            loss_ce = (ce(logits[has_cls], yt[has_cls]).sum() / max(1, int(has_cls.sum()))) if has_cls.any() else logits.sum() * 0
+            p_def = (1 - torch.softmax(logits, dim=1)[:, 0]).clamp(1e-6, 1 - 1e-6)
+            w = torch.where(has_cls, torch.ones_like(pt), torch.full_like(pt, cfg.elpv_weight))
+            loss_bin = (nn.functional.binary_cross_entropy(p_def, pt, reduction="none") * w).mean()
+            loss = loss_ce + loss_bin
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot += float(loss) * len(idx)
+            n += len(idx)
+            if progress is not None:
+                progress(epoch, b, steps_per_epoch, tot / n)  # type: ignore[operator]
+        torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "epoch": epoch + 1}, ckpt_path)
+        with open(log, "a") as fh:
+            fh.write(json.dumps({"epoch": epoch + 1, "loss": tot / n, "seconds": round(time.time() - t0, 1)}) + "\n")
+    weights = out_dir / "weights.pt"
+    torch.save(net.state_dict(), weights)
+    return weights
+
+
+def export_onnx(
+    weights: Path, model_dir: Path, *, name: str, version: str, defect_threshold: float, cfg: TrainConfig,
+    data_digest: str, extra_meta: dict[str, object] | None = None,
+) -> Path:
+    """Export to model_dir/model.onnx with metadata, and write model.onnx.sha256."""
+    import onnx
+    import torch
+
+    from edge.training.net import CellNet, ExportWrapper
+
+    net = CellNet(len(CLASSES), cfg.width)
+    net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    net.eval()
+    model_dir.mkdir(parents=True, exist_ok=True)
+    path = model_dir / "model.onnx"
+    dummy = torch.zeros(2, 1, CELL, CELL)
+    torch.onnx.export(
+        ExportWrapper(net), (dummy,), str(path), input_names=["cells"], output_names=["probs", "heatmap"],
+        dynamic_axes={"cells": {0: "n"}, "probs": {0: "n"}, "heatmap": {0: "n"}}, opset_version=17, dynamo=False,
+    )
+    model = onnx.load(str(path))
+    meta = {
+        "name": name, "version": version, "classes": list(CLASSES), "input_size": [CELL, CELL], "mean": MEAN, "std": STD,
+        "defect_threshold": defect_threshold, "training_data_sha256": data_digest, "train_config": asdict(cfg),
+        **(extra_meta or {}),
+    }
+    del model.metadata_props[:]
+    entry = model.metadata_props.add()
+    entry.key, entry.value = "eltrace", json.dumps(meta)
+    onnx.save(model, str(path))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    (model_dir / "model.onnx.sha256").write_text(f"{digest}  model.onnx\n")
+    return path
+
+
+def set_threshold(model_dir: Path, defect_threshold: float, extra_meta: dict[str, object] | None = None) -> None:
+    """Rewrite the operating point in the ONNX metadata (after calibration) and the sha256 file."""
+    import onnx
+
+    path = model_dir / "model.onnx"
+    model = onnx.load(str(path))
+    meta = json.loads(next(p.value for p in model.metadata_props if p.key == "eltrace"))
+    meta["defect_threshold"] = defect_threshold
+    meta.update(extra_meta or {})
+    del model.metadata_props[:]
+    entry = model.metadata_props.add()
+    entry.key, entry.value = "eltrace", json.dumps(meta)
+    onnx.save(model, str(path))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    (model_dir / "model.onnx.sha256").write_text(f"{digest}  model.onnx\n")

@@ -1,0 +1,160 @@
+"""Folder-watching edge worker: image + barcode in, result into the outbox, file out of the way."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import structlog
+
+from edge.outbox import Outbox
+from edge.pipeline import Inspector, Outcome, Recipe
+from services.contracts import Grid
+from services.contracts.result import BARCODE_PATTERN, Stage
+
+log = structlog.get_logger("eltrace.edge.worker")
+
+IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp"}
+
+
+class RejectedInput(ValueError):
+    """A file the worker cannot even attribute to a module (no barcode, bad position)."""
+
+
+@dataclass(frozen=True)
+class Capture:
+    """What the EL tester said about an image."""
+
+    barcode: str
+    string_position: int
+    captured_at: datetime
+    recipe: Recipe
+
+
+class FolderWorker:
+    """Turns each settled image in `watch_dir` into one outbox entry, exactly once."""
+
+    def __init__(
+        self, *, inspector: Inspector, outbox: Outbox, watch_dir: Path, done_dir: Path | None, rejected_dir: Path,
+        default_recipe: Recipe, filename_pattern: str, stage: Stage = Stage.STRING_EL, settle_s: float = 0.2,
+    ) -> None:
+        self.inspector = inspector
+        self.outbox = outbox
+        self.watch_dir = Path(watch_dir)
+        self.done_dir = done_dir
+        self.rejected_dir = Path(rejected_dir)
+        self.default_recipe = default_recipe
+        self.pattern = re.compile(filename_pattern)
+        self.stage = stage
+        self.settle_s = settle_s
+        self.accepted = 0
+        self.rejected = 0
+        for d in (self.watch_dir, self.rejected_dir, *( [done_dir] if done_dir else [] )):
+            Path(d).mkdir(parents=True, exist_ok=True)
+
+    def _capture(self, path: Path) -> Capture:
+        sidecar = path.with_suffix(".json")
+        meta: dict[str, object] = {}
+        if sidecar.exists():
+            try:
+                meta = json.loads(sidecar.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise RejectedInput(f"sidecar {sidecar.name} is not valid JSON") from exc
+        else:
+            m = self.pattern.match(path.stem)
+            if not m:
+                raise RejectedInput(f"no sidecar and file name {path.name!r} does not match the barcode pattern")
+            meta = {"barcode": m.group("barcode"), "string_position": int(m.group("pos"))}
+        barcode = str(meta.get("barcode", ""))
+        if not re.fullmatch(BARCODE_PATTERN, barcode):
+            raise RejectedInput(f"barcode {barcode!r} is malformed")
+        try:
+            pos = int(meta.get("string_position", 1))  # type: ignore[arg-type]
+        except (TypeError, ValueError) as exc:
+            raise RejectedInput("string_position is not a number") from exc
+        if not 1 <= pos <= 64:
+            raise RejectedInput(f"string_position {pos} out of range 1..64")
+        recipe = self.default_recipe
+        if "rows" in meta and "cols" in meta and "recipe" in meta:
+            recipe = Recipe(name=str(meta["recipe"]), grid=Grid(rows=int(meta["rows"]), cols=int(meta["cols"])),  # type: ignore[arg-type]
+                            cell_aspect=self.default_recipe.cell_aspect if str(meta["recipe"]) == self.default_recipe.name else None)
+        captured = meta.get("captured_at")
+        if isinstance(captured, str):
+            captured_at = datetime.fromisoformat(captured)
+            if captured_at.tzinfo is None:
+                raise RejectedInput("captured_at needs a time zone")
+        else:
+            captured_at = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        return Capture(barcode, pos, captured_at, recipe)
+
+    def _move(self, path: Path, target_dir: Path | None, reason: str | None = None) -> None:
+        sidecar = path.with_suffix(".json")
+        if target_dir is None:
+            path.unlink(missing_ok=True)
+            sidecar.unlink(missing_ok=True)
+            return
+        target_dir.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(path), target_dir / path.name)
+        if sidecar.exists():
+            shutil.move(str(sidecar), target_dir / sidecar.name)
+        if reason:
+            (target_dir / (path.name + ".reason.txt")).write_text(reason + "\n")
+
+    def pending_files(self) -> list[Path]:
+        """Image files old enough that the tester has finished writing them, oldest first."""
+        now = time.time()
+        files = []
+        for p in self.watch_dir.iterdir():
+            if p.suffix.lower() not in IMAGE_SUFFIXES or p.name.startswith("."):
+                continue
+            try:
+                st = p.stat()
+            except FileNotFoundError:
+                continue
+            if now - st.st_mtime >= self.settle_s:
+                files.append((st.st_mtime, p.name, p))
+        return [p for _, _, p in sorted(files)]
+
+    def process_file(self, path: Path) -> Outcome | None:
+        """Judge one file and put its result in the outbox; None if it was rejected."""
+        try:
+            cap = self._capture(path)
+        except RejectedInput as exc:
+            self.rejected += 1
+            log.warning("file_rejected", file=path.name, reason=str(exc))
+            self._move(path, self.rejected_dir, str(exc))
+            return None
+        data = path.read_bytes()
+        outcome = self.inspector.inspect(
+            data, barcode=cap.barcode, string_position=cap.string_position, recipe=cap.recipe,
+            captured_at=cap.captured_at, stage=self.stage,
+        )
+        # Outbox first, then move the file: a crash in between re-judges the same bytes into the
+        # same result_id, which the outbox ignores.
+        self.outbox.add(outcome.envelope, outcome.image_bytes)
+        self._move(path, self.done_dir)
+        self.accepted += 1
+        env = outcome.envelope
+        log.info("inspected", result_id=env.result_id, barcode=env.barcode, verdict=env.verdict.value,
+                 ms=env.timings_ms.get("total"), error=env.error)
+        return outcome
+
+    def scan_once(self) -> int:
+        """Process every settled file once; returns how many were handled."""
+        n = 0
+        for p in self.pending_files():
+            self.process_file(p)
+            n += 1
+        return n
+
+    def run(self, stop: threading.Event, *, poll_s: float = 0.2) -> None:
+        """Watch the folder until stopped."""
+        while not stop.is_set():
+            if self.scan_once() == 0:
+                stop.wait(poll_s)

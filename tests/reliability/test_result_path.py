@@ -1,0 +1,239 @@
+"""Nothing lost, nothing doubled: edge outbox -> Redis -> ingest -> database, on real servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from edge.outbox import Outbox
+from services.contracts import encode_message
+from services.contracts.signing import DEAD_LETTER_STREAM, encode_body
+from services.core.redis_server import RedisServer
+from tests.conftest import SECRET, Stack, make_stack
+from tests.support.factories import make_envelope
+from tests.support.flow import consumer, fill_outbox, pending, publisher, spool_files, stored_ids, until
+
+pytestmark = pytest.mark.reliability
+
+
+def test_happy_path_2000_results_land_exactly_once(stack: Stack, tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "edge" / "outbox.sqlite")
+    produced = fill_outbox(outbox, stack.device.device_id, 2000)
+    pub, con = publisher(stack, outbox), consumer(stack)
+
+    def step() -> None:
+        pub.publish_once()
+        con.step(block_ms=20)
+        pub.confirm_once()
+
+    until(lambda: outbox.count() == 0, timeout_s=240, step=step, what="outbox to drain")
+    assert stored_ids(stack) == produced
+    assert con.stats.inserted == 2000 and con.stats.dead_lettered == 0
+    assert pending(stack) == 0
+    assert spool_files(outbox.path) == []
+
+
+def test_broker_killed_twice_with_a_backlog_loses_nothing(stack: Stack, tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "edge" / "outbox.sqlite")
+    produced = fill_outbox(outbox, stack.device.device_id, 2000)
+    # No re-sending during the test: what survives must survive in Redis itself (AOF).
+    pub = publisher(stack, outbox, resend_after_s=3600)
+    until(lambda: not outbox.due(limit=1, resend_after_s=3600), timeout_s=120, step=pub.publish_once, what="backlog sent")
+    r = redis.Redis.from_url(stack.redis.url)
+    assert r.xlen(f"results:{stack.device.device_id}") == 2000  # consumer paused: all of it is backlog
+
+    stack.redis.kill()
+    stack.redis.start()
+    con = consumer(stack)
+    for _ in range(2):
+        con.step(block_ms=10)  # part of the backlog is committed and acknowledged ...
+    assert 0 < len(stored_ids(stack)) < 2000
+    stack.redis.kill()  # ... and the broker dies again mid-way
+    stack.redis.start()
+    con = consumer(stack)
+    until(lambda: len(stored_ids(stack)) >= 2000, timeout_s=120, step=lambda: con.step(block_ms=10), what="all rows")
+    assert stored_ids(stack) == produced
+    assert pending(stack) == 0
+    until(lambda: outbox.count() == 0, timeout_s=60, step=pub.confirm_once, what="confirmations")
+
+
+def test_negative_control_broker_without_persistence_and_no_confirmation_loses_results(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The same crash with AOF off and fire-and-forget publishing must lose data: the test can fail."""
+    volatile = RedisServer(tmp_path / "volatile", appendonly=False).start()
+    st = make_stack(db_url, volatile, tmp_path)
+    try:
+        outbox = Outbox(tmp_path / "edge" / "outbox.sqlite")
+        produced = fill_outbox(outbox, st.device.device_id, 500)
+        pub = publisher(st, outbox, confirm=False)
+        until(lambda: outbox.count() == 0, timeout_s=60, step=pub.publish_once, what="fire-and-forget send")
+        volatile.kill()
+        volatile.start()
+        con = consumer(st)
+        for _ in range(5):
+            con.step(block_ms=10)
+        lost = produced - stored_ids(st)
+        assert len(lost) == 500, "a broker without persistence kept data: the chaos test would prove nothing"
+        assert outbox.count() == 0  # and nothing is left at the edge to heal it
+    finally:
+        for t in st.threads:
+            t.stop()
+        volatile.stop()
+
+
+def test_end_to_end_confirmation_heals_a_broker_that_lost_everything(db_url: str, tmp_path: Path) -> None:
+    volatile = RedisServer(tmp_path / "volatile", appendonly=False).start()
+    st = make_stack(db_url, volatile, tmp_path)
+    try:
+        outbox = Outbox(tmp_path / "edge" / "outbox.sqlite")
+        produced = fill_outbox(outbox, st.device.device_id, 500)
+        pub = publisher(st, outbox, resend_after_s=1.0)
+        pub.publish_once()
+        volatile.kill()  # unread results gone with the broker
+        volatile.start()
+        con = consumer(st)
+
+        def step() -> None:
+            try:
+                pub.publish_once()
+                pub.confirm_once()
+            except redis.RedisError:
+                pass
+            con.step(block_ms=20)
+
+        until(lambda: outbox.count() == 0, timeout_s=120, step=step, what="re-sent results to be confirmed")
+        assert stored_ids(st) == produced
+    finally:
+        for t in st.threads:
+            t.stop()
+        volatile.stop()
+
+
+class Crash(Exception):
+    pass
+
+
+def test_consumer_dying_between_commit_and_ack_is_absorbed_without_duplicates(stack: Stack, tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "edge" / "outbox.sqlite")
+    produced = fill_outbox(outbox, stack.device.device_id, 300)
+    pub = publisher(stack, outbox)
+    pub.publish_once()
+
+    def die(_entries: object) -> None:
+        raise Crash("killed after commit, before XACK")
+
+    a = consumer(stack, "ingest-a")
+    a.after_commit = die
+    with pytest.raises(Crash):
+        a.step(block_ms=50)
+    assert stored_ids(stack) == produced  # committed ...
+    assert pending(stack) == 300  # ... but never acknowledged
+    time.sleep(0.6)  # past claim_idle_ms: consumer b takes over the dead consumer's entries
+    b = consumer(stack, "ingest-b")
+    until(lambda: pending(stack) == 0, timeout_s=30, step=lambda: b.step(block_ms=10), what="redelivery")
+    assert b.stats.duplicates == 300 and b.stats.inserted == 0
+    assert len(stored_ids(stack)) == 300
+
+
+def test_ingest_process_killed_repeatedly_mid_stream(stack: Stack, tmp_path: Path) -> None:
+    """kill -9 of the real `eltrace ingest` process, three times, during a 3000-result backlog."""
+    outbox = Outbox(tmp_path / "edge" / "outbox.sqlite")
+    produced = fill_outbox(outbox, stack.device.device_id, 3000)
+    pub = publisher(stack, outbox, batch=1000)
+    until(lambda: not outbox.due(limit=1, resend_after_s=3600), timeout_s=120, step=pub.publish_once, what="backlog")
+    env = dict(os.environ, ELTRACE_PROFILE="test", ELTRACE_DATABASE_URL=stack.db_url, ELTRACE_REDIS_URL=stack.redis.url,
+               ELTRACE_SECRET_KEY=SECRET, ELTRACE_BATCH_SIZE="100", ELTRACE_CLAIM_IDLE_MS="300",
+               ELTRACE_DATA_DIR=str(tmp_path / "ingest"))
+    cmd = [sys.executable, "-m", "cli.main", "ingest"]
+    root = Path(__file__).resolve().parents[2]
+    for kill in range(4):
+        proc = subprocess.Popen(cmd, env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if kill < 3:
+            before = len(stored_ids(stack))
+            until(lambda: len(stored_ids(stack)) > before + 200, timeout_s=60, what="progress before the kill")
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        else:
+            until(lambda: len(stored_ids(stack)) == 3000 and pending(stack) == 0, timeout_s=120, what="drain after kills")
+            proc.terminate()
+            proc.wait(10)
+    assert stored_ids(stack) == produced
+
+
+def test_poison_messages_go_to_dead_letter_and_the_rest_flows(stack: Stack, tmp_path: Path) -> None:
+    r = redis.Redis.from_url(stack.redis.url, decode_responses=True)
+    dev = stack.device.device_id
+    stream = f"results:{dev}"
+    key, kid = stack.signing_key, stack.device.key_id
+    good = []
+    for i in range(20):
+        env, _png = make_envelope(dev, i)
+        good.append(env.result_id)
+        r.xadd(stream, encode_message(env, key_id=kid, key=key))
+    env, _ = make_envelope(dev, 999)
+    body = json.loads(env.model_dump_json())
+    missing = dict(body)
+    del missing["barcode"]
+    other = make_envelope("edge-other", 5)[0]
+    poison = {
+        "bad json": encode_body(b"{not json", key_id=kid, key=key),
+        "wrong version": {**encode_message(env, key_id=kid, key=key), "v": "99"},
+        "missing field": encode_body(json.dumps(missing).encode(), key_id=kid, key=key),
+        "unsigned": {"v": "1", "body": env.model_dump_json()},
+        "forged": {**encode_message(env, key_id=kid, key=b"not-the-device-key"), },
+        "other device": encode_message(other, key_id=kid, key=key),
+    }
+    for fields in poison.values():
+        r.xadd(stream, fields)
+    con = consumer(stack)
+    until(lambda: pending(stack) == 0 and len(stored_ids(stack)) == 20, timeout_s=30, step=lambda: con.step(block_ms=10), what="flow")
+    assert stored_ids(stack) == set(good)
+    dead = r.xrange(DEAD_LETTER_STREAM)
+    reasons = [f["reason"] for _id, f in dead]
+    assert len(dead) == len(poison)
+    for expected in ("not JSON", "unsupported schema version", "barcode", "unsigned", "signature does not match", "claiming device"):
+        assert any(expected in reason for reason in reasons), (expected, reasons)
+
+
+@pytest.mark.postgres
+def test_database_outage_holds_acks_and_everything_lands_after(pg_server, redis_server: RedisServer, tmp_path: Path) -> None:
+    url = pg_server.create_database("outage")
+    from services.migrations.runner import upgrade
+
+    upgrade(url)
+    st = make_stack(url, redis_server, tmp_path)
+    try:
+        outbox = Outbox(tmp_path / "edge" / "outbox.sqlite")
+        produced = fill_outbox(outbox, st.device.device_id, 400)
+        pub = publisher(st, outbox)
+        pub.publish_once()
+        st.sessions.kw["bind"].dispose()
+        pg_server.stop()
+        con = consumer(st)
+        stop = threading.Event()
+        t = threading.Thread(target=con.run, args=(stop,), daemon=True)
+        t.start()
+        time.sleep(3)
+        assert con.stats.db_outages > 0
+        r = redis.Redis.from_url(st.redis.url)
+        info = r.xinfo_groups(f"results:{st.device.device_id}")[0]
+        assert int(info["pending"]) + int(info.get("lag") or 0) == 400  # read maybe, acknowledged never
+        pg_server.start()
+        until(lambda: len(stored_ids(st)) == 400, timeout_s=60, what="rows after the outage")
+        until(lambda: pending(st) == 0, timeout_s=30, what="acks after the outage")
+        stop.set()
+        t.join(10)
+        assert stored_ids(st) == produced
+    finally:
+        for th in st.threads:
+            th.stop()
