@@ -155,6 +155,8 @@ class FolderWorker:
 
     def run(self, stop: threading.Event, *, poll_s: float = 0.2) -> None:
         """Watch the folder until stopped."""
+        heartbeat = self.outbox.path.parent / "heartbeat"
         while not stop.is_set():
+            heartbeat.touch()
             if self.scan_once() == 0:
                 stop.wait(poll_s)

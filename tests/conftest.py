@@ -19,7 +19,7 @@ from services.devices.service import DeviceCredentials, provision_device
 from services.migrations.runner import upgrade
 from tests.support.pg import PostgresServer
 
-SECRET = "test-secret-0123456789abcdef"
+SECRET = "test-secret-0123456789abcdef-0123456789abcdef"
 ARTIFACTS = Path(os.environ.get("ELTRACE_TEST_ARTIFACTS", "test-artifacts"))
 
 

@@ -38,7 +38,9 @@ class Segmentation:
 
 WORK_WIDTH = 1024
 MIN_STRING_AREA = 0.10  # of the image
-MIN_GAP_CONTRAST = 0.12
+MIN_GAP_CONTRAST = 0.12  # one gap counts as seen
+MIN_ACCEPT_CONTRAST = 0.3  # median over the gaps of an axis, to accept the grid at all
+MAX_AXIS_CONTRAST_GAP = 0.3
 MAX_PITCH_DEVIATION = 0.12
 
 
@@ -319,9 +321,14 @@ def segment(img: np.ndarray, rows: int, cols: int, *, cell_aspect: float | None 
     col_ext, col_contrast, col_dev = _intervals(rect.mean(axis=0), cols) if cols > 1 else ([(0.0, float(W))], 1.0, 0.0)
     row_ext, row_contrast, row_dev = _intervals(rect.mean(axis=1), rows) if rows > 1 else ([(0.0, float(H))], 1.0, 0.0)
     contrast = min(col_contrast, row_contrast)
-    if contrast < MIN_GAP_CONTRAST:
+    if rows > 1 and cols > 1 and abs(col_contrast - row_contrast) > MAX_AXIS_CONTRAST_GAP:
+        # Both kinds of gap show the same dark backsheet; a much fainter "row gap" is a ribbon.
         raise SegmentationError(
-            f"cell gaps not found for a {rows}x{cols} grid (gap contrast {contrast:.2f} < {MIN_GAP_CONTRAST})"
+            f"no row gap for a {rows}x{cols} grid (row gaps {row_contrast:.2f} vs column gaps {col_contrast:.2f}): wrong recipe?"
+        )
+    if contrast < MIN_ACCEPT_CONTRAST:
+        raise SegmentationError(
+            f"cell gaps not found for a {rows}x{cols} grid (gap contrast {contrast:.2f} < {MIN_ACCEPT_CONTRAST})"
         )
     if max(col_dev, row_dev) > MAX_PITCH_DEVIATION:
         raise SegmentationError(f"cell spacing irregular for a {rows}x{cols} grid: wrong recipe or damaged string")

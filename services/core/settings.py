@@ -63,3 +63,4 @@ class IngestSettings(CoreSettings):
     claim_idle_ms: int = Field(default=30_000, ge=100)
     max_deliveries: int = Field(default=5, ge=1)
     discover_every_s: float = Field(default=2.0, gt=0)
+    heartbeat_path: Path | None = None

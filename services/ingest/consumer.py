@@ -279,6 +279,8 @@ class IngestConsumer:
         backoff = 0.1
         log.info("ingest_started", consumer=self.name, group=self.group)
         while not stop.is_set():
+            if self.s.heartbeat_path is not None:
+                self.s.heartbeat_path.touch()
             try:
                 self.step()
                 backoff = 0.1

@@ -1,0 +1,138 @@
+"""The API over HTTP (TestClient on the real app and database): auth everywhere, roles, history, limits."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.deps import current_device
+from api.main import create_app
+from services.core.db import make_engine, make_sessionmaker, transaction
+from services.core.settings import ApiSettings
+from services.devices.service import provision_device
+from services.imagestore.store import DirectoryBlobStore, store_image
+from services.inspection.service import record_results
+from services.security.service import create_user
+from tests.conftest import SECRET
+from tests.support.factories import make_envelope
+from tests.support.routes import PUBLIC, dependency_calls, iter_routes
+
+ROLES = ["operator", "quality_engineer", "customer_service", "admin"]
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def client(db_url: str, tmp_path: Path) -> TestClient:
+    settings = ApiSettings(profile="test", database_url=db_url, secret_key=SECRET, data_dir=tmp_path)
+    app = create_app(settings)
+    sessions = make_sessionmaker(make_engine(db_url))
+    with transaction(sessions) as s:
+        for role in ROLES:
+            create_user(session=s, username=role, password=PASSWORD, role=role)
+        cred = provision_device(session=s, code="edge-t1", station_code="STR-EL-01", master_secret=SECRET.encode())
+        dev_id = s.execute(__import__("sqlalchemy").text("select id from device where code='edge-t1'")).scalar_one()
+        items = []
+        blobs = DirectoryBlobStore(settings.resolved_image_dir())
+        for i in range(14):
+            env, png = make_envelope("edge-t1", i)
+            items.append((env, dev_id))
+            store_image(session=s, blobs=blobs, data=png, expected_sha256=env.image.sha256)
+        record_results(session=s, items=items)
+    c = TestClient(app)
+    c.device_key = cred.api_key  # type: ignore[attr-defined]
+    return c
+
+
+def token(client: TestClient, role: str) -> dict[str, str]:
+    r = client.post("/api/v1/auth/token", data={"username": role, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def test_every_route_declares_authentication(client: TestClient) -> None:
+    """Fails when someone adds a route without a person or device dependency."""
+    missing = []
+    checked = 0
+    for route in iter_routes(client.app.routes):  # type: ignore[attr-defined]
+        if route.path in PUBLIC:
+            continue
+        calls = list(dependency_calls(route.dependant))
+        has_person = any(hasattr(c, "required_roles") for c in calls)
+        has_device = current_device in calls
+        checked += 1
+        if has_person == has_device:  # neither, or both (devices may not use people's routes)
+            missing.append(f"{sorted(route.methods)} {route.path}")
+    assert checked >= 7
+    assert missing == []
+
+
+def test_no_token_is_401_everywhere_but_health(client: TestClient) -> None:
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").json()["status"] == "ok"
+    for path in ["/api/v1/modules", "/api/v1/modules/M000000000", "/api/v1/inspections", "/api/v1/images/" + "a" * 64]:
+        r = client.get(path)
+        assert r.status_code == 401 and r.json()["error"] == "unauthorized", path
+    assert client.post("/api/v1/edge/confirmations", json={"result_ids": []}).status_code == 401
+    bad = {"Authorization": "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiJ9."}  # alg=none forgery
+    assert client.get("/api/v1/modules", headers=bad).status_code == 401
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_people_read_history_devices_do_not(client: TestClient, role: str) -> None:
+    h = token(client, role)
+    r = client.get("/api/v1/modules/M000000000", headers=h)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["barcode"] == "M000000000" and len(body["inspections"]) == 6
+    ng = [i for i in body["inspections"] if i["verdict"] == "NG"]
+    assert ng and ng[0]["defects"][0]["cls"] == "crack" and ng[0]["defects"][0]["row"] == 1
+    # A person's token is not a device key, and a device key is not a person's token.
+    assert client.post("/api/v1/edge/confirmations", json={"result_ids": []}, headers=h).status_code == 401
+    assert client.get("/api/v1/modules", headers={"X-Device-Key": client.device_key}).status_code == 401  # type: ignore[attr-defined]
+
+
+def test_pagination_is_bounded_and_filters_work(client: TestClient) -> None:
+    h = token(client, "quality_engineer")
+    assert client.get("/api/v1/inspections?limit=1000", headers=h).status_code == 422
+    page = client.get("/api/v1/inspections?limit=5&offset=0", headers=h).json()
+    assert page["total"] == 14 and len(page["items"]) == 5
+    ng = client.get("/api/v1/inspections?verdict=NG", headers=h).json()
+    assert ng["total"] == 2 and all(i["verdict"] == "NG" for i in ng["items"])
+    assert client.get("/api/v1/modules/not a barcode!", headers=h).status_code == 422
+    r = client.get("/api/v1/modules/UNKNOWN123", headers=h)
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+
+
+def test_images_upload_and_download(client: TestClient) -> None:
+    dev = {"X-Device-Key": client.device_key}  # type: ignore[attr-defined]
+    png = make_envelope("edge-t1", 500)[1]
+    sha = hashlib.sha256(png).hexdigest()
+    assert client.put(f"/api/v1/edge/images/{'0' * 64}", content=png, headers=dev).status_code == 400  # hash mismatch
+    not_img = b"GIF89a-nope"
+    assert client.put(f"/api/v1/edge/images/{hashlib.sha256(not_img).hexdigest()}", content=not_img, headers=dev).status_code == 400
+    assert client.put(f"/api/v1/edge/images/{sha}", content=png, headers=dev).status_code == 204
+    assert client.put(f"/api/v1/edge/images/{sha}", content=png, headers=dev).status_code == 204  # idempotent
+    h = token(client, "operator")
+    r = client.get(f"/api/v1/images/{sha}", headers=h)
+    assert r.status_code == 200 and r.content == png and r.headers["content-type"] == "image/png"
+    big = b"\x89PNG\r\n\x1a\n" + bytes(65 * 1024 * 1024)
+    assert client.put(f"/api/v1/edge/images/{hashlib.sha256(big).hexdigest()}", content=big, headers=dev).status_code == 413
+
+
+def test_confirmations_only_report_the_callers_own_stored_results(client: TestClient) -> None:
+    dev = {"X-Device-Key": client.device_key}  # type: ignore[attr-defined]
+    mine = [make_envelope("edge-t1", i)[0].result_id for i in range(3)]
+    unknown = make_envelope("edge-t1", 9999)[0].result_id
+    r = client.post("/api/v1/edge/confirmations", json={"result_ids": [*mine, unknown]}, headers=dev)
+    assert r.status_code == 200 and sorted(r.json()["stored"]) == sorted(mine)
+    assert client.post("/api/v1/edge/confirmations", json={"result_ids": ["x" * 36] * 1001}, headers=dev).status_code == 422
+
+
+def test_login_lockout_after_repeated_failures(client: TestClient) -> None:
+    for _ in range(5):
+        assert client.post("/api/v1/auth/token", data={"username": "operator", "password": "wrong-password"}).status_code == 401
+    r = client.post("/api/v1/auth/token", data={"username": "operator", "password": PASSWORD})
+    assert r.status_code == 401 and "locked" in r.json()["detail"]

@@ -1,0 +1,25 @@
+"""Walk every route of the app, whichever way the installed FastAPI nests included routers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+PUBLIC = {"/healthz", "/readyz", "/api/v1/auth/token", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+
+
+def iter_routes(routes: list[Any]) -> Iterator[Any]:
+    """Leaf routes (objects with .path, .methods and, for API routes, .dependant)."""
+    for r in routes:
+        if hasattr(r, "effective_candidates"):
+            yield from iter_routes(r.effective_candidates())
+        else:
+            yield r
+
+
+def dependency_calls(dependant: Any) -> Iterator[Any]:
+    """Every callable in a route's dependency tree."""
+    for dep in dependant.dependencies:
+        if dep.call is not None:
+            yield dep.call
+        yield from dependency_calls(dep)

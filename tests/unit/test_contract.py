@@ -1,0 +1,81 @@
+"""The result contract and its signing: what edge and server agree on."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from services.contracts import (
+    Grid,
+    ResultEnvelope,
+    SignatureError,
+    canonical_json,
+    decode_message,
+    derive_signing_key,
+    encode_message,
+)
+from tests.support.factories import make_envelope
+
+KEY = derive_signing_key(b"server-secret", "edge-t1", "k1")
+
+
+def lookup(device: str, kid: str) -> bytes | None:
+    return KEY if (device, kid) == ("edge-t1", "k1") else None
+
+
+def test_roundtrip_is_canonical_and_verified() -> None:
+    env, _ = make_envelope("edge-t1", 7)
+    fields = encode_message(env, key_id="k1", key=KEY)
+    assert fields["body"] == canonical_json(env).decode()
+    assert json.loads(fields["body"]) == json.loads(env.model_dump_json())
+    msg = decode_message(fields, stream_device="edge-t1", key_lookup=lookup)
+    assert msg.envelope == env and msg.key_id == "k1"
+
+
+def test_result_id_is_deterministic_and_checked() -> None:
+    a, _ = make_envelope("edge-t1", 3)
+    b, _ = make_envelope("edge-t1", 3)
+    assert a.result_id == b.result_id
+    data = json.loads(a.model_dump_json())
+    data["barcode"] = "OTHER0001"
+    with pytest.raises(ValidationError, match="result_id"):
+        ResultEnvelope.model_validate(data)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d.update(verdict="OK"), "verdict NG if and only if"),
+        (lambda d: d.update(verdict="ERROR"), "must say why"),
+        (lambda d: d.update(cells=d["cells"][:5]), "one entry per cell"),
+        (lambda d: d.update(error="x"), "only ERROR"),
+        (lambda d: d.update(extra_field=1), "Extra inputs"),
+        (lambda d: d.update(captured_at="2026-11-01T06:00:00"), "timezone"),
+    ],
+)
+def test_inconsistent_envelopes_are_refused(change, message: str) -> None:  # type: ignore[no-untyped-def]
+    env, _ = make_envelope("edge-t1", 0)  # i=0 is NG
+    data = json.loads(env.model_dump_json())
+    change(data)
+    with pytest.raises(ValidationError, match=message):
+        ResultEnvelope.model_validate(data)
+
+
+def test_tampering_and_foreign_keys_are_detected() -> None:
+    env, _ = make_envelope("edge-t1", 1)
+    fields = encode_message(env, key_id="k1", key=KEY)
+    tampered = dict(fields, body=fields["body"].replace('"verdict":"OK"', '"verdict":"NG"'))
+    with pytest.raises(SignatureError, match="does not match"):
+        decode_message(tampered, stream_device="edge-t1", key_lookup=lookup)
+    with pytest.raises(SignatureError, match="unknown key"):
+        decode_message(fields, stream_device="edge-t2", key_lookup=lookup)
+    with pytest.raises(SignatureError, match="unsigned"):
+        decode_message({"v": "1", "body": fields["body"]}, stream_device="edge-t1", key_lookup=lookup)
+
+
+def test_grid_parsing() -> None:
+    assert Grid.parse("2x12") == Grid(rows=2, cols=12) and str(Grid.parse(" 1 X 24 ")) == "1x24"
+    with pytest.raises(ValueError):
+        Grid.parse("12")
