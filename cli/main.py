@@ -27,6 +27,10 @@ app.add_typer(devices_app, name="devices")
 app.add_typer(users_app, name="users")
 app.add_typer(images_app, name="images")
 app.add_typer(bench_app, name="bench")
+from cli.model import inspect_cmd, model_app  # noqa: E402
+
+app.add_typer(model_app, name="model")
+app.command("inspect")(inspect_cmd)
 console = Console()
 
 
@@ -272,6 +276,17 @@ def bench_ingest(
     from cli.bench import bench_ingest as run
 
     run(results=results, rate=rate, seconds=seconds, postgres=postgres, console=console)
+
+
+@bench_app.command("edge")
+def bench_edge_cmd(
+    images: Annotated[int, typer.Option(help="Images per bit depth")] = 10,
+    seconds: Annotated[float, typer.Option(help="Duration of each sustained run")] = 20.0,
+) -> None:
+    """Per-image latency of the edge (4 MP, 24 cells, 8- and 16-bit), single and sustained, with baselines."""
+    from cli.model import bench_edge
+
+    bench_edge(images=images, seconds=seconds, console=console)
 
 
 def main() -> None:  # pragma: no cover

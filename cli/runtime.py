@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
-import uvicorn
 
 from edge.api_client import EdgeApiClient
 from edge.inference.model import CellClassifier, resolve_model_dir
@@ -55,6 +54,8 @@ class ServerThread(threading.Thread):
     """uvicorn in a background thread (demo, tests, benchmarks)."""
 
     def __init__(self, app: object, host: str, port: int) -> None:
+        import uvicorn
+
         super().__init__(daemon=True)
         self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
 

@@ -17,7 +17,7 @@ from services.core.redis_server import RedisServer, free_port
 from services.core.settings import ApiSettings, IngestSettings
 from services.devices.service import DeviceCredentials, provision_device
 from services.migrations.runner import upgrade
-from tests.support.pg import PostgresServer
+from cli.pg_server import PostgresServer
 
 SECRET = "test-secret-0123456789abcdef-0123456789abcdef"
 ARTIFACTS = Path(os.environ.get("ELTRACE_TEST_ARTIFACTS", "test-artifacts"))

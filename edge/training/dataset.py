@@ -31,6 +31,7 @@ class CellSet:
     y: np.ndarray
     p_def: np.ndarray
     source: np.ndarray  # 0 synthetic, 1 elpv, 2 factory
+    group: np.ndarray | None = None  # image index of each cell (per-image metrics)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -46,6 +47,10 @@ class CellSet:
     def concat(parts: list[CellSet]) -> CellSet:
         """Join several sets."""
         return CellSet(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("x", "y", "p_def", "source")))
+
+    def subset(self, idx: np.ndarray) -> CellSet:
+        """The cells at idx."""
+        return CellSet(self.x[idx], self.y[idx], self.p_def[idx], self.source[idx], None if self.group is None else self.group[idx])
 
 
 def to_cell_u8(pixels: np.ndarray) -> np.ndarray:
@@ -70,14 +75,15 @@ def synthetic_cells(seeds: range, *, defect_rate: float = 0.5, megapixels: float
     """Cells of synthetic strings (all recipes in turn), cut by the production segmentation."""
     recipes = list(RECIPES)
     jobs = [(s, recipes[s % len(recipes)], defect_rate, megapixels) for s in seeds]
-    xs, ys = [], []
+    xs, ys, gs = [], [], []
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        for x, y in pool.map(_string_cells, jobs, chunksize=4):
+        for k, (x, y) in enumerate(pool.map(_string_cells, jobs, chunksize=4)):
             xs.append(x)
             ys.append(y)
+            gs.append(np.full(len(y), k, np.int64))
     x = np.concatenate(xs)
     y = np.concatenate(ys)
-    return CellSet(x, y, (y != 0).astype(np.float32), np.zeros(len(y), np.int8))
+    return CellSet(x, y, (y != 0).astype(np.float32), np.zeros(len(y), np.int8), np.concatenate(gs))
 
 
 def elpv_cells(split: str) -> CellSet:
@@ -93,7 +99,7 @@ def elpv_cells(split: str) -> CellSet:
     sel = idx % ELPV_TEST_EVERY == 0 if split == "test" else idx % ELPV_TEST_EVERY != 0
     x = np.stack([to_cell_u8(to_unit_float(im)) for im in images[sel]])
     p = np.asarray(proba[sel], dtype=np.float32)
-    return CellSet(x, np.full(len(p), -1, np.int64), p, np.ones(len(p), np.int8))
+    return CellSet(x, np.full(len(p), -1, np.int64), p, np.ones(len(p), np.int8), np.arange(len(p)))
 
 
 # ---- a factory's own labelled data -------------------------------------------------------------
@@ -124,17 +130,25 @@ def factory_cells(root: Path, fmt: str, *, grid: tuple[int, int] | None = None) 
     """Load labelled images: folder (root/<class>/*.png), csv (path,label), voc (xml), yolo (txt + classes.txt)."""
     root = Path(root)
     items: list[tuple[np.ndarray, str]] = []
+    groups: list[int] = []
+
+    def add(cells: object) -> None:
+        image = groups[-1] + 1 if groups else 0
+        for pix, cls in cells:  # type: ignore[attr-defined]
+            items.append((pix, cls))
+            groups.append(image)
+
     if fmt == "folder":
         for cdir in sorted(p for p in root.iterdir() if p.is_dir()):
             for f in sorted(cdir.iterdir()):
                 if f.suffix.lower() in {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}:
-                    items.extend((pix, cdir.name) for _b, pix in _grid_cells(f, grid))
+                    add([(pix, cdir.name) for _b, pix in _grid_cells(f, grid)])
     elif fmt == "csv":
         manifest = root / "labels.csv" if root.is_dir() else root
         base = manifest.parent
         with open(manifest, newline="") as fh:
             for row in csv.DictReader(fh):
-                items.extend((pix, row["label"]) for _b, pix in _grid_cells(base / row["path"], grid))
+                add([(pix, row["label"]) for _b, pix in _grid_cells(base / row["path"], grid)])
     elif fmt == "voc":
         for xml in sorted(root.glob("*.xml")):
             tree = ET.parse(xml).getroot()
@@ -144,7 +158,7 @@ def factory_cells(root: Path, fmt: str, *, grid: tuple[int, int] | None = None) 
                 bb = obj.find("bndbox")
                 assert bb is not None
                 boxes.append((obj.findtext("name", default=OK), tuple(float(bb.findtext(k, default="0")) for k in ("xmin", "ymin", "xmax", "ymax"))))
-            items.extend(_label_cells(_grid_cells(img_path, grid), boxes))  # type: ignore[arg-type]
+            add(list(_label_cells(_grid_cells(img_path, grid), boxes)))  # type: ignore[arg-type]
     elif fmt == "yolo":
         names = (root / "classes.txt").read_text().split()
         for txt in sorted(root.glob("*.txt")):
@@ -159,7 +173,7 @@ def factory_cells(root: Path, fmt: str, *, grid: tuple[int, int] | None = None) 
                 k, cx, cy, bw, bh = line.split()
                 cxf, cyf, bwf, bhf = float(cx) * w, float(cy) * h, float(bw) * w, float(bh) * h
                 boxes.append((names[int(k)], (cxf - bwf / 2, cyf - bhf / 2, cxf + bwf / 2, cyf + bhf / 2)))
-            items.extend(_label_cells(_grid_cells(img_path, grid), boxes))  # type: ignore[arg-type]
+            add(list(_label_cells(_grid_cells(img_path, grid), boxes)))  # type: ignore[arg-type]
     else:
         raise ValueError(f"unknown format {fmt!r} (folder, csv, voc, yolo)")
     unknown = sorted({c for _, c in items if c not in CLASSES})
@@ -169,4 +183,4 @@ def factory_cells(root: Path, fmt: str, *, grid: tuple[int, int] | None = None) 
         raise ValueError(f"no labelled cells found in {root}")
     x = np.stack([to_cell_u8(p) for p, _ in items])
     y = np.array([CLASSES.index(c) for _, c in items], dtype=np.int64)
-    return CellSet(x, y, (y != 0).astype(np.float32), np.full(len(y), 2, np.int8))
+    return CellSet(x, y, (y != 0).astype(np.float32), np.full(len(y), 2, np.int8), np.array(groups, np.int64))

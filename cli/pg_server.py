@@ -1,4 +1,4 @@
-"""A real PostgreSQL server for tests: binaries from the pgserver wheel (or the system), on loopback."""
+"""A real PostgreSQL server for tests and benchmarks: binaries from the pgserver wheel (or the system), on loopback."""
 
 from __future__ import annotations
 
@@ -80,12 +80,13 @@ class PostgresServer:
             kw = {"user": self.ids[0], "group": self.ids[1]}
         subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)  # type: ignore[arg-type]
 
-    def init(self) -> PostgresServer:
-        """initdb with trust auth on loopback."""
+    def init(self, *, durable: bool = False) -> PostgresServer:
+        """initdb with trust auth on loopback; durable=False turns fsync off (tests), True keeps it (benchmarks)."""
         self._run([str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
         with open(self.data / "postgresql.conf", "a") as f:
-            f.write("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 200\n"
-                    "shared_buffers = 256MB\nunix_socket_directories = ''\n")
+            if not durable:
+                f.write("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
+            f.write("max_connections = 200\nshared_buffers = 256MB\nunix_socket_directories = ''\n")
         return self
 
     def start(self, timeout_s: float = 30) -> PostgresServer:

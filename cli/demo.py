@@ -1,0 +1,180 @@
+"""`eltrace demo`: the whole result path on this machine, fed with generated string EL images."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from pydantic import SecretStr
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import func, select
+
+from cli.runtime import ServerThread, build_edge, models_root, port_free
+from edge.settings import EdgeSettings
+from edge.training.synthetic import generate_string, write_string
+from services.core.db import make_engine, make_sessionmaker, transaction
+from services.core.logging import configure_logging
+from services.core.redis_server import RedisServer, free_port
+from services.core.settings import ApiSettings, IngestSettings
+from services.devices.service import provision_device
+from services.ingest.consumer import IngestConsumer
+from services.inspection.orm import Inspection, Module
+from services.migrations.runner import upgrade
+from services.security.service import create_user
+
+RECIPE, GRID, ASPECT = "half-2x12", "2x12", 2.0
+STRINGS_PER_MODULE = 6
+DEMO_USERS = {"qe": "quality_engineer", "operator": "operator", "service": "customer_service", "admin": "admin"}
+
+
+def _feed(incoming: Path, staging: Path, n: int, stop: threading.Event, made: list[str]) -> None:
+    """Write n string images (+ sidecars) into the watched folder, as an EL tester would."""
+    rng = np.random.default_rng(20261125)
+    for i in range(n):
+        if stop.is_set():
+            return
+        barcode = f"JT26W48{i // STRINGS_PER_MODULE:05d}"
+        pos = i % STRINGS_PER_MODULE + 1
+        name = f"{barcode}_S{pos}"
+        if i == n - 1:
+            # One unreadable file, as happens on a real line: it must come back ERROR, never OK.
+            (staging / f"{name}.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(rng.integers(0, 255, 4000, dtype=np.uint8)))
+            (staging / f"{name}.json").write_text(f'{{"barcode": "{barcode}", "string_position": {pos}}}')
+        else:
+            img, truth = generate_string(10_000 + i, recipe=RECIPE, defect_rate=0.04, bit_depth=8 if i % 2 else 16)
+            write_string(staging / f"{name}.png", img, truth, barcode=barcode, string_position=pos)
+        # Sidecar first, image last: the worker picks up images only.
+        os.replace(staging / f"{name}.json", incoming / f"{name}.json")
+        os.replace(staging / f"{name}.png", incoming / f"{name}.png")
+        made.append(barcode)
+
+
+def run_demo(*, images: int, serve: bool, port: int, data_dir: Path, console: Console) -> int:
+    """Run the demo; returns the process exit code."""
+    configure_logging()
+    import logging
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    if data_dir.exists():
+        shutil.rmtree(data_dir)
+    data_dir.mkdir(parents=True)
+    secret = secrets.token_urlsafe(32)
+    db_url = f"sqlite:///{(data_dir / 'eltrace.db').resolve()}"
+    console.rule("[bold]eltrace demo")
+    upgrade(db_url)
+    redis_srv = RedisServer(data_dir / "redis", port=free_port(), appendonly=True).start()
+    console.print(f"Redis (embedded, AOF on) at {redis_srv.url}; database {db_url}")
+    sessions = make_sessionmaker(make_engine(db_url))
+    passwords = {u: secrets.token_urlsafe(9) for u in DEMO_USERS}
+    with transaction(sessions) as s:
+        cred = provision_device(session=s, code="edge-demo-1", station_code="STR-EL-01", master_secret=secret.encode())
+        for user, role in DEMO_USERS.items():
+            create_user(session=s, username=user, password=passwords[user], role=role)
+    if not port_free("127.0.0.1", port):
+        port = free_port()
+    api_settings = ApiSettings(profile="demo", database_url=db_url, secret_key=SecretStr(secret), data_dir=data_dir)
+    from api.main import create_app
+
+    api = ServerThread(create_app(api_settings), "127.0.0.1", port)
+    api.start_and_wait()
+    base = f"http://127.0.0.1:{port}"
+    stop = threading.Event()
+    ingest = IngestConsumer(
+        redis_url=redis_srv.url, session_factory=sessions, master_secret=secret.encode(),
+        settings=IngestSettings(profile="demo", database_url=db_url, redis_url=redis_srv.url, secret_key=SecretStr(secret),
+                                data_dir=data_dir, block_ms=200, discover_every_s=0.5),
+    )
+    threads = [threading.Thread(target=ingest.run, args=(stop,), daemon=True)]
+    edge_settings = EdgeSettings(
+        device_id=cred.device_id, station_id=cred.station_id, api_url=base, api_key=SecretStr(cred.api_key),
+        key_id=cred.key_id, signing_key=SecretStr(cred.signing_key_hex), redis_url=redis_srv.url,
+        watch_dir=data_dir / "edge" / "incoming", done_dir=data_dir / "edge" / "done",
+        rejected_dir=data_dir / "edge" / "rejected", outbox_path=data_dir / "edge" / "outbox.sqlite",
+        models_dir=models_root(), recipe=RECIPE, grid=GRID, cell_aspect=ASPECT, resend_after_s=10,
+    )
+    edge = build_edge(edge_settings)
+    staging = data_dir / "edge" / "staging"
+    staging.mkdir(parents=True)
+    made: list[str] = []
+    threads += [
+        threading.Thread(target=edge.publisher.run, args=(stop,), kwargs={"confirm_every_s": 0.5}, daemon=True),
+        threading.Thread(target=edge.worker.run, args=(stop,), kwargs={"poll_s": 0.1}, daemon=True),
+        threading.Thread(target=_feed, args=(edge_settings.watch_dir, staging, images, stop, made), daemon=True),
+    ]
+    model = edge.inspector.model_ref
+    console.print(f"Edge worker edge-demo-1 at STR-EL-01, recipe {RECIPE}, model {model.name} {model.version} (sha256 {model.sha256[:12]}...)")
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+
+    def stored() -> int:
+        with transaction(sessions) as s:
+            return int(s.scalar(select(func.count(Inspection.id))) or 0)
+
+    deadline = time.monotonic() + 60 + 5 * images
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as progress:
+        t_gen = progress.add_task("images written by the 'EL tester'", total=images)
+        t_judge = progress.add_task("judged by the edge worker", total=images)
+        t_store = progress.add_task("stored in the database", total=images)
+        while time.monotonic() < deadline:
+            n = stored()
+            progress.update(t_gen, completed=len(made))
+            progress.update(t_judge, completed=edge.worker.accepted)
+            progress.update(t_store, completed=n)
+            if n >= images and edge.outbox.count() == 0:
+                break
+            time.sleep(0.25)
+    elapsed = time.monotonic() - t0
+    n_stored = stored()
+    with transaction(sessions) as s:
+        rows = s.execute(select(Inspection.verdict, Inspection.timings_ms, Inspection.captured_at, Inspection.received_at)).all()
+        barcodes = list(s.scalars(select(Module.barcode).order_by(Module.barcode).limit(3)))
+        ng_barcodes = list(s.scalars(select(Module.barcode).join(Inspection).where(Inspection.verdict == "NG").distinct().limit(3)))
+    verdicts = {v: sum(1 for r in rows if r[0] == v) for v in ("OK", "NG", "ERROR")}
+    judged = [r[1]["total"] for r in rows if r[0] != "ERROR" and "total" in r[1]]
+    e2e = [(r[3] - r[2]).total_seconds() for r in rows]
+    table = Table(title="eltrace demo summary", show_header=False)
+    table.add_row("images fed", str(images))
+    table.add_row("verdicts", f"OK {verdicts['OK']}  NG {verdicts['NG']}  ERROR {verdicts['ERROR']}")
+    table.add_row("results stored", f"{n_stored} of {images}  (outbox left: {edge.outbox.count()}, dead-lettered: {ingest.stats.dead_lettered})")
+    if judged:
+        table.add_row("edge latency per image", f"p50 {np.percentile(judged, 50):.0f} ms   p95 {np.percentile(judged, 95):.0f} ms   (decode+segment+infer+decide)")
+    if e2e:
+        table.add_row("file written -> row stored", f"p50 {np.percentile(e2e, 50):.2f} s   max {max(e2e):.2f} s")
+    table.add_row("wall time", f"{elapsed:.1f} s")
+    console.print(table)
+    console.print(f"\nAPI: {base}/docs  (Authorize with a user below)   health: {base}/healthz", soft_wrap=True)
+    console.print("Demo users (demo profile only; new passwords every run):")
+    for user, role in DEMO_USERS.items():
+        console.print(f"  {user:<9} {role:<17} password: {passwords[user]}")
+    sample = (ng_barcodes or barcodes)[:1]
+    if sample:
+        console.print("\nTry a module's history:")
+        console.print(f"  TOKEN=$(curl -s -d 'username=qe&password={passwords['qe']}' {base}/api/v1/auth/token | python3 -c 'import sys,json;print(json.load(sys.stdin)[\"access_token\"])')", soft_wrap=True)
+        console.print(f"  curl -s -H \"Authorization: Bearer $TOKEN\" {base}/api/v1/modules/{sample[0]}", soft_wrap=True)
+    console.print(f"Sample barcodes: {', '.join(dict.fromkeys(ng_barcodes + barcodes))}")
+    ok = n_stored == images and edge.outbox.count() == 0
+    console.print("[green]every image's result is stored[/]" if ok else f"[red]only {n_stored} of {images} results stored[/]")
+    if serve:
+        console.print("\nServing until Ctrl-C ...")
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+    stop.set()
+    for t in threads:
+        t.join(5)
+    api.stop()
+    redis_srv.stop()
+    edge.outbox.close()
+    return 0 if ok else 1
