@@ -114,16 +114,21 @@ def _grid_cells(path: Path, grid: tuple[int, int] | None) -> list[tuple[tuple[in
 
 
 def _label_cells(cells: list[tuple[tuple[int, int, int, int], np.ndarray]], boxes: list[tuple[str, tuple[float, float, float, float]]]) -> Iterator[tuple[np.ndarray, str]]:
-    """Each cell takes the class of the labelled box that overlaps it most (>= 10 % of the box), else ok."""
-    for (bx, by, bw, bh), pix in cells:
-        best, best_frac = OK, 0.1
-        for cls, (x0, y0, x1, y1) in boxes:
+    """Each labelled box goes to the one cell it overlaps most (a chip at a cell edge must not
+    label the neighbour too); a cell without a box is ok; with several, the largest box wins."""
+    best: dict[int, tuple[float, str]] = {}
+    for cls, (x0, y0, x1, y1) in boxes:
+        area = max(1e-6, (x1 - x0) * (y1 - y0))
+        overlaps = []
+        for k, ((bx, by, bw, bh), _pix) in enumerate(cells):
             ix = max(0.0, min(bx + bw, x1) - max(bx, x0))
             iy = max(0.0, min(by + bh, y1) - max(by, y0))
-            area = max(1e-6, (x1 - x0) * (y1 - y0))
-            if ix * iy / area > best_frac:
-                best, best_frac = cls, ix * iy / area
-        yield pix, best
+            overlaps.append(ix * iy / area)
+        k = int(np.argmax(overlaps))
+        if overlaps[k] >= 0.1 and area > best.get(k, (0.0, OK))[0]:
+            best[k] = (area, cls)
+    for k, (_box, pix) in enumerate(cells):
+        yield pix, best.get(k, (0.0, OK))[1]
 
 
 def factory_cells(root: Path, fmt: str, *, grid: tuple[int, int] | None = None) -> CellSet:

@@ -64,27 +64,28 @@ def operating_point(p_def: np.ndarray, is_def: np.ndarray, t: float) -> Operatin
 
 
 def calibrate(p_def: np.ndarray, is_def: np.ndarray, target_miss: float = 0.003) -> tuple[OperatingPoint, str]:
-    """Highest threshold whose 95 % upper bound on the miss rate meets the target.
+    """Highest threshold whose one-sided 95 % upper bound on the miss rate meets the target.
 
-    If no threshold can prove the target with this many defects, fall back to the highest one
-    whose point estimate meets it, and say so.
+    With the defect scores sorted, a threshold at the k-th lowest score misses k defects; the
+    largest k whose Clopper-Pearson bound meets the target gives the threshold. If no k can
+    prove the target with this many defects, take the largest k whose point estimate meets it.
     """
-    d = is_def.astype(bool)
-    candidates = np.unique(np.concatenate([p_def[d], [1.0]]))[::-1]  # thresholds at defect scores
-    best_upper, best_point = None, None
-    for t in candidates:
-        op = operating_point(p_def, is_def, float(t))
-        if best_point is None and op.miss_rate <= target_miss:
-            best_point = op
-        if op.miss_upper95 <= target_miss:
-            best_upper = op
-            break
-    if best_upper is not None:
-        return best_upper, "95% upper bound of the miss rate meets the target"
-    if best_point is not None:
-        return best_point, "only the point estimate meets the target (too few defects to prove it at 95%)"
-    t = float(np.min(p_def[d])) if d.any() else 0.5
-    return operating_point(p_def, is_def, t), "target not reachable; threshold catches every calibration defect"
+    scores = np.sort(p_def[is_def.astype(bool)])
+    n = len(scores)
+    if n == 0:
+        return operating_point(p_def, is_def, 0.5), "no defective cells to calibrate on"
+    k_upper = -1
+    while k_upper + 1 < n and clopper_pearson_upper(k_upper + 1, n) <= target_miss:
+        k_upper += 1
+    if k_upper >= 0:
+        k, rule = k_upper, "highest threshold whose 95% upper bound of the miss rate meets the target"
+    else:
+        k, rule = int(np.floor(target_miss * n)), "only the point estimate meets the target (too few defects to prove it at 95%)"
+    # Ties: step down to the first distinct score so that exactly the k lowest are missed at most.
+    t = float(scores[k])
+    while k > 0 and scores[k - 1] == t:
+        k -= 1
+    return operating_point(p_def, is_def, float(scores[k])), rule
 
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:

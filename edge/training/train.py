@@ -102,7 +102,7 @@ def train(
             loss.backward()
             opt.step()
             sched.step()
-            tot += float(loss) * len(idx)
+            tot += float(loss.detach()) * len(idx)
             n += len(idx)
             if progress is not None:
                 progress(epoch, b, steps_per_epoch, tot / n)  # type: ignore[operator]
