@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -44,6 +46,18 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     async def domain_error(_req: Request, exc: DomainError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return JSONResponse({"error": exc.code, "detail": exc.detail}, status_code=exc.status, headers=headers)
+
+    @app.middleware("http")
+    async def request_id(request: Request, call_next):  # type: ignore[no-untyped-def]
+        # One id per request in every log line and in the response, for tracing a complaint to a request.
+        rid = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(request_id=rid)
+        try:
+            response = await call_next(request)
+        finally:
+            structlog.contextvars.unbind_contextvars("request_id")
+        response.headers["X-Request-ID"] = rid
+        return response
 
     @app.middleware("http")
     async def body_cap(request: Request, call_next):  # type: ignore[no-untyped-def]

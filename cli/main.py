@@ -212,6 +212,11 @@ def api_cmd(host: str | None = None, port: int | None = None) -> None:
 
     s = ApiSettings()
     configure_logging(json=s.log_json)
+    if s.profile == "demo":  # the embedded default needs no separate migrate step
+        from services.migrations.runner import upgrade
+
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        upgrade(s.resolved_database_url())
     uvicorn.run(create_app(s), host=host or s.host, port=port or s.port, log_level="info")
 
 

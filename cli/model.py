@@ -141,6 +141,14 @@ def calibrate_cmd(
     print(json.dumps({"threshold": op.threshold, "rule": rule, **op.__dict__}))
 
 
+@model_app.command("gallery")
+def gallery_cmd(out: Path = Path("docs/gallery.png"), per_class: int = 5) -> None:
+    """Render every synthetic defect class next to real ELPV cells (docs/gallery.png)."""
+    from edge.training.gallery import render_gallery
+
+    console.print(f"gallery written to {render_gallery(out, per_class)}")
+
+
 def _grid(text: str | None) -> tuple[int, int] | None:
     if not text:
         return None

@@ -19,7 +19,7 @@ class EdgeSettings(BaseSettings):
     api_key: SecretStr = SecretStr("")
     key_id: str = ""
     signing_key: SecretStr = SecretStr("")  # hex, as printed by `eltrace devices add`
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = "redis://127.0.0.1:6399/0"  # the embedded server of `eltrace redis` / `eltrace ingest`
     watch_dir: Path = Path("data/edge/incoming")
     done_dir: Path | None = Path("data/edge/done")  # None: delete accepted files
     rejected_dir: Path = Path("data/edge/rejected")

@@ -136,3 +136,9 @@ def test_login_lockout_after_repeated_failures(client: TestClient) -> None:
         assert client.post("/api/v1/auth/token", data={"username": "operator", "password": "wrong-password"}).status_code == 401
     r = client.post("/api/v1/auth/token", data={"username": "operator", "password": PASSWORD})
     assert r.status_code == 401 and "locked" in r.json()["detail"]
+
+
+def test_every_response_carries_a_request_id(client: TestClient) -> None:
+    r = client.get("/healthz", headers={"X-Request-ID": "abc123"})
+    assert r.headers["X-Request-ID"] == "abc123"
+    assert len(client.get("/healthz").headers["X-Request-ID"]) == 32

@@ -1,0 +1,51 @@
+"""The shipped commands, run as a user would: the demo (README's first command) and `eltrace inspect`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+
+from edge.training.synthetic import generate_string
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MODEL = ROOT / "models" / "el-cell-classifier" / "DEFAULT"
+
+pytestmark = pytest.mark.skipif(not DEFAULT_MODEL.exists(), reason="no default model registered in models/")
+
+
+def test_demo_stores_every_result_and_exits_zero(tmp_path: Path) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "cli.main", "demo", "--images", "8", "--no-serve", "--data-dir", str(tmp_path / "demo")],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "every image's result is stored" in r.stdout
+    assert "results stored" in r.stdout and "8 of 8" in r.stdout
+    assert "ERROR 1" in r.stdout  # the deliberately unreadable file
+
+
+def test_inspect_prints_one_json_line_per_image_and_overlays(tmp_path: Path) -> None:
+    paths = []
+    for i, depth in enumerate((8, 16)):
+        img, _truth = generate_string(31_000 + i, recipe="half-2x12", defect_rate=0.1, bit_depth=depth, megapixels=2.0)
+        p = tmp_path / f"s{i}.png"
+        cv2.imwrite(str(p), img)
+        paths.append(p)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    r = subprocess.run(
+        [sys.executable, "-m", "cli.main", "inspect", *map(str, paths), str(bad), "--grid", "2x12", "--cell-aspect", "2",
+         "--overlay", str(tmp_path / "ov")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = [json.loads(x) for x in r.stdout.strip().splitlines()]
+    assert [x["verdict"] in ("OK", "NG") for x in lines[:2]] == [True, True]
+    assert lines[2]["verdict"] == "ERROR" and "image rejected" in lines[2]["error"]
+    assert all("total" in x["timings_ms"] for x in lines)
+    assert sorted(p.name for p in (tmp_path / "ov").iterdir()) == ["s0.overlay.png", "s1.overlay.png"]
