@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.security import OAuth2PasswordBearer
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from services.core.errors import DomainError
@@ -85,3 +86,16 @@ def current_device(session: SessionDep, x_device_key: Annotated[str | None, Head
 
 
 ANY_PERSON = (Role.OPERATOR, Role.QUALITY_ENGINEER, Role.CUSTOMER_SERVICE)
+
+
+class ErrorRead(BaseModel):
+    """Every domain error: a stable code and a human-readable detail."""
+
+    error: str
+    detail: str
+
+
+# Documented on every router so clients (and the schema fuzzer) know the error shape.
+ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorRead} for code in (400, 401, 403, 404, 409, 413)
+}

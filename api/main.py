@@ -9,8 +9,9 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.routers import auth, health, images, modules
+from api.routers import audit, auth, health, images, modules
 from services.core.db import make_engine, make_sessionmaker
 from services.core.errors import DomainError
 from services.core.settings import ApiSettings
@@ -41,11 +42,18 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     image_dir = settings.resolved_image_dir()
     image_dir.mkdir(parents=True, exist_ok=True)
     app.state.blobs = DirectoryBlobStore(image_dir)
+    app.state.login_throttle = auth.FailedLoginThrottle()
 
     @app.exception_handler(DomainError)
     async def domain_error(_req: Request, exc: DomainError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return JSONResponse({"error": exc.code, "detail": exc.detail}, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Framework errors (unparseable body, unknown route, wrong method) in the same shape as ours.
+        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code, "http_error")
+        return JSONResponse({"error": code, "detail": str(exc.detail)}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.middleware("http")
     async def request_id(request: Request, call_next):  # type: ignore[no-untyped-def]
@@ -73,4 +81,5 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(modules.router)
     app.include_router(images.router)
     app.include_router(images.edge_router)
+    app.include_router(audit.router)
     return app

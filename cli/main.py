@@ -88,7 +88,7 @@ def devices_add(
     s = _core()
     with transaction(_sessions(s.resolved_database_url())) as session:
         cred = provision_device(session=session, code=device_id, station_code=station,
-                                master_secret=s.secret_key.get_secret_value().encode())
+                                master_secret=s.secret_key.get_secret_value().encode(), actor=_actor())
     _print_credentials(cred, env)
 
 
@@ -104,7 +104,7 @@ def devices_rotate(
 
     s = _core()
     with transaction(_sessions(s.resolved_database_url())) as session:
-        cred = rotate_key(session=session, code=device_id, master_secret=s.secret_key.get_secret_value().encode(), revoke_old=revoke_old)
+        cred = rotate_key(session=session, code=device_id, master_secret=s.secret_key.get_secret_value().encode(), revoke_old=revoke_old, actor=_actor())
     _print_credentials(cred, env)
 
 
@@ -121,6 +121,10 @@ def _print_credentials(cred, env: bool) -> None:  # type: ignore[no-untyped-def]
             print(f"{k}={v}")
     else:
         print(json.dumps(lines, indent=2))
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
 
 
 def _password(from_stdin: bool) -> str:
@@ -142,7 +146,7 @@ def users_add(
 
     s = _core()
     with transaction(_sessions(s.resolved_database_url())) as session:
-        create_user(session=session, username=username, password=_password(password_stdin), role=role, line=line)
+        create_user(session=session, username=username, password=_password(password_stdin), role=role, line=line, actor=_actor())
     console.print(f"user [bold]{username}[/] ({role}) created")
 
 
@@ -154,7 +158,7 @@ def users_disable(username: str) -> None:
 
     s = _core()
     with transaction(_sessions(s.resolved_database_url())) as session:
-        set_active(session=session, username=username, active=False)
+        set_active(session=session, username=username, active=False, actor=_actor())
     console.print(f"user [bold]{username}[/] disabled")
 
 
@@ -166,7 +170,7 @@ def users_reset_password(username: str, password_stdin: bool = False) -> None:
 
     s = _core()
     with transaction(_sessions(s.resolved_database_url())) as session:
-        set_password(session=session, username=username, password=_password(password_stdin))
+        set_password(session=session, username=username, password=_password(password_stdin), actor=_actor())
     console.print(f"password of [bold]{username}[/] reset")
 
 

@@ -7,15 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, Field
 
-from api.deps import ANY_PERSON, SessionDep, current_device, get_blobs, get_settings, require
+from api.deps import ERRORS, ANY_PERSON, SessionDep, current_device, get_blobs, get_settings, require
 from services.core.errors import InvalidInput, PayloadTooLarge
 from services.devices.service import AuthenticatedDevice
 from services.imagestore.store import load_image, store_image
 from services.inspection.repository import confirmed_result_ids
 from services.security.service import Principal
 
-router = APIRouter(prefix="/api/v1", tags=["images"])
-edge_router = APIRouter(prefix="/api/v1/edge", tags=["edge"])
+router = APIRouter(prefix="/api/v1", tags=["images"], responses=ERRORS)
+edge_router = APIRouter(prefix="/api/v1/edge", tags=["edge"], responses=ERRORS)
 Sha = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
 Device = Annotated[AuthenticatedDevice, Depends(current_device)]
 

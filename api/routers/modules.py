@@ -8,14 +8,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
 
-from api.deps import ANY_PERSON, SessionDep, get_settings, require
+from api.deps import ERRORS, ANY_PERSON, SessionDep, get_settings, require
 from services.contracts.result import BARCODE_PATTERN
 from services.inspection import service
 from services.inspection.repository import list_modules
 from services.inspection.schemas import InspectionRead, ModuleRead, Page
 from services.security.service import Principal
 
-router = APIRouter(prefix="/api/v1", tags=["traceability"])
+router = APIRouter(prefix="/api/v1", tags=["traceability"], responses=ERRORS)
 Reader = Annotated[Principal, Depends(require(*ANY_PERSON))]
 
 

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.audit.service import record
 from services.contracts import derive_signing_key
 from services.contracts.result import DEVICE_PATTERN
 from services.core.errors import Conflict, InvalidInput, NotFound
 from services.core.time import utcnow
 from services.devices.orm import Device, DeviceKey, Station
-
-import re
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def _new_key(*, session: Session, device: Device, station_code: str, master_secr
 
 
 def provision_device(
-    *, session: Session, code: str, station_code: str, master_secret: bytes
+    *, session: Session, code: str, station_code: str, master_secret: bytes, actor: str = "system"
 ) -> DeviceCredentials:
     """Register a device at a station and issue its first key."""
     if not re.fullmatch(DEVICE_PATTERN, code):
@@ -75,20 +75,30 @@ def provision_device(
     device = Device(code=code, station_id=station.id)
     session.add(device)
     session.flush()
-    return _new_key(session=session, device=device, station_code=station.code, master_secret=master_secret)
+    cred = _new_key(session=session, device=device, station_code=station.code, master_secret=master_secret)
+    record(session=session, actor=actor, action="device.provisioned", entity="device", entity_id=code,
+           after={"station": station.code, "key_id": cred.key_id})
+    return cred
 
 
-def rotate_key(*, session: Session, code: str, master_secret: bytes, revoke_old: bool = False) -> DeviceCredentials:
+def rotate_key(
+    *, session: Session, code: str, master_secret: bytes, revoke_old: bool = False, actor: str = "system"
+) -> DeviceCredentials:
     """Issue a new key; old keys stay valid (outbox drains) until revoked."""
     device = session.scalar(select(Device).where(Device.code == code))
     if device is None:
         raise NotFound(f"device {code!r} not found")
     station = session.get(Station, device.station_id)
     assert station is not None
+    revoked = []
     if revoke_old:
         for key in session.scalars(select(DeviceKey).where(DeviceKey.device_id == device.id, DeviceKey.revoked_at.is_(None))):
             key.revoked_at = utcnow()
-    return _new_key(session=session, device=device, station_code=station.code, master_secret=master_secret)
+            revoked.append(key.key_id)
+    cred = _new_key(session=session, device=device, station_code=station.code, master_secret=master_secret)
+    record(session=session, actor=actor, action="device.key_rotated", entity="device", entity_id=code,
+           after={"new_key_id": cred.key_id, "revoked": revoked})
+    return cred
 
 
 def authenticate(*, session: Session, api_key: str) -> AuthenticatedDevice | None:

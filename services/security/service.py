@@ -12,6 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.audit.service import record
 from services.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from services.core.time import utcnow
 from services.security.orm import User
@@ -51,7 +52,9 @@ class Principal:
     line: str | None
 
 
-def create_user(*, session: Session, username: str, password: str, role: str, line: str | None = None) -> User:
+def create_user(
+    *, session: Session, username: str, password: str, role: str, line: str | None = None, actor: str = "system"
+) -> User:
     """Add an account; passwords shorter than 10 characters are refused."""
     if role not in {r.value for r in Role}:
         raise InvalidInput(f"unknown role {role!r}")
@@ -62,10 +65,11 @@ def create_user(*, session: Session, username: str, password: str, role: str, li
     user = User(username=username, password_hash=_HASHER.hash(password), role=role, line=line)
     session.add(user)
     session.flush()
+    record(session=session, actor=actor, action="user.created", entity="user", entity_id=username, after={"role": role, "line": line})
     return user
 
 
-def set_password(*, session: Session, username: str, password: str) -> None:
+def set_password(*, session: Session, username: str, password: str, actor: str = "system") -> None:
     """Reset a password and clear any lockout."""
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
@@ -75,13 +79,16 @@ def set_password(*, session: Session, username: str, password: str) -> None:
     user.password_hash = _HASHER.hash(password)
     user.failed_logins = 0
     user.locked_until = None
+    record(session=session, actor=actor, action="user.password_reset", entity="user", entity_id=username)
 
 
-def set_active(*, session: Session, username: str, active: bool) -> None:
+def set_active(*, session: Session, username: str, active: bool, actor: str = "system") -> None:
     """Enable or disable an account."""
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
         raise NotFound(f"user {username!r} not found")
+    record(session=session, actor=actor, action="user.enabled" if active else "user.disabled", entity="user",
+           entity_id=username, before={"active": user.active}, after={"active": active})
     user.active = active
 
 
@@ -104,6 +111,8 @@ def login(*, session: Session, username: str, password: str) -> Principal:
         if user.failed_logins >= MAX_FAILED:
             user.locked_until = now + LOCKOUT
             user.failed_logins = 0
+            record(session=session, actor=f"login:{username}", action="user.locked", entity="user", entity_id=username,
+                   after={"locked_until": user.locked_until.isoformat()}, reason=f"{MAX_FAILED} failed logins")
         raise AuthFailed("invalid username or password") from None
     if not user.active:
         raise AuthFailed("account disabled")

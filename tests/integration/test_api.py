@@ -142,3 +142,67 @@ def test_every_response_carries_a_request_id(client: TestClient) -> None:
     r = client.get("/healthz", headers={"X-Request-ID": "abc123"})
     assert r.headers["X-Request-ID"] == "abc123"
     assert len(client.get("/healthz").headers["X-Request-ID"]) == 32
+
+
+def test_audit_trail_records_changes_and_refuses_edits(client: TestClient, db_url: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    h = token(client, "quality_engineer")
+    page = client.get("/api/v1/audit?entity=user", headers=h).json()
+    assert {e["entity_id"] for e in page["items"]} == set(ROLES)
+    assert client.get("/api/v1/audit", headers=token(client, "operator")).status_code == 403
+    engine = make_engine(db_url)
+    for stmt in ("UPDATE audit_entry SET actor = 'mallory'", "DELETE FROM audit_entry"):
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+            conn.execute(text(stmt))
+    for _ in range(5):
+        client.post("/api/v1/auth/token", data={"username": "operator", "password": "wrong-password"})
+    locked = client.get("/api/v1/audit?entity=user&entity_id=operator", headers=h).json()["items"]
+    assert locked[0]["action"] == "user.locked" and locked[0]["reason"] == "5 failed logins"
+
+
+# Who may call what. A new route must be added here, or the matrix test fails.
+ROLE_MATRIX: dict[tuple[str, str], set[str]] = {
+    ("GET", "/api/v1/modules/{barcode}"): set(ROLES),
+    ("GET", "/api/v1/modules"): set(ROLES),
+    ("GET", "/api/v1/inspections"): set(ROLES),
+    ("GET", "/api/v1/images/{sha256}"): set(ROLES),
+    ("GET", "/api/v1/audit"): {"quality_engineer", "admin"},
+    ("PUT", "/api/v1/edge/images/{sha256}"): {"device"},
+    ("POST", "/api/v1/edge/confirmations"): {"device"},
+    ("GET", "/api/v1/edge/whoami"): {"device"},
+}
+SAMPLE_PATH = {"{barcode}": "M000000000", "{sha256}": "0" * 64}
+
+
+def test_role_matrix_every_role_on_every_route(client: TestClient) -> None:
+    routes = {(m, r.path) for r in iter_routes(client.app.routes) if r.path not in PUBLIC for m in r.methods}  # type: ignore[attr-defined]
+    assert routes == set(ROLE_MATRIX), "update ROLE_MATRIX for new or removed routes"
+    callers = {role: token(client, role) for role in ROLES}
+    callers["device"] = {"X-Device-Key": client.device_key}  # type: ignore[attr-defined]
+    callers["anonymous"] = {}
+    for (method, path), allowed in ROLE_MATRIX.items():
+        url = path
+        for k, v in SAMPLE_PATH.items():
+            url = url.replace(k, v)
+        body = {"json": {"result_ids": []}} if method == "POST" else ({"content": b"x"} if method == "PUT" else {})
+        for who, headers in callers.items():
+            status = client.request(method, url, headers=headers, **body).status_code
+            if who in allowed:
+                assert status not in (401, 403), (who, method, path, status)
+            elif who in ("anonymous", "device") or "device" in allowed:
+                assert status == 401, (who, method, path, status)
+            else:
+                assert status == 403, (who, method, path, status)
+
+
+def test_password_spraying_from_one_address_is_throttled(client: TestClient) -> None:
+    from api.routers import auth
+
+    codes = [client.post("/api/v1/auth/token", data={"username": f"nobody{i}", "password": "guess-guess"}).status_code
+             for i in range(auth.FAILS_PER_WINDOW + 2)]
+    assert codes[: auth.FAILS_PER_WINDOW] == [401] * auth.FAILS_PER_WINDOW
+    assert codes[-1] == 429
+    # Even the right password waits: the address is throttled, not the account.
+    assert client.post("/api/v1/auth/token", data={"username": "admin", "password": PASSWORD}).status_code == 429

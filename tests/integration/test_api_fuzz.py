@@ -1,0 +1,50 @@
+"""Schema-driven fuzzing (schemathesis) of the API against its own OpenAPI schema: no 5xx, responses conform."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis import checks
+
+from api.main import create_app
+from services.core.db import make_engine, make_sessionmaker, transaction
+from services.core.settings import ApiSettings
+from services.devices.service import provision_device
+from services.migrations.runner import upgrade
+from services.security.service import create_user
+from tests.conftest import SECRET
+
+CHECKS = [checks.not_a_server_error, checks.status_code_conformance, checks.content_type_conformance,
+          checks.response_schema_conformance]
+
+
+def _build() -> tuple[object, dict[str, str], dict[str, str]]:
+    """The app on a fresh SQLite file with an admin and a device (built at collection: schemathesis needs the schema then)."""
+    from fastapi.testclient import TestClient
+
+    tmp = Path(tempfile.mkdtemp(prefix="eltrace-fuzz-"))
+    url = f"sqlite:///{tmp / 'fuzz.db'}"
+    upgrade(url)
+    with transaction(make_sessionmaker(make_engine(url))) as s:
+        create_user(session=s, username="admin", password="fuzz-password-1", role="admin")
+        cred = provision_device(session=s, code="edge-fuzz", station_code="STR-EL-01", master_secret=SECRET.encode())
+    app = create_app(ApiSettings(profile="test", database_url=url, secret_key=SECRET, data_dir=tmp))
+    tok = TestClient(app).post("/api/v1/auth/token", data={"username": "admin", "password": "fuzz-password-1"}).json()["access_token"]
+    return app, {"Authorization": f"Bearer {tok}"}, {"X-Device-Key": cred.api_key}
+
+
+APP, PERSON, DEVICE = _build()
+schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
+
+
+@schema.parametrize()
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+def test_api_survives_fuzzing(case) -> None:  # type: ignore[no-untyped-def]
+    headers = DEVICE if case.path.startswith("/api/v1/edge/") else PERSON
+    if case.path == "/api/v1/auth/token":
+        headers = {}
+    case.call_and_validate(headers=headers, checks=CHECKS)
