@@ -10,6 +10,7 @@ from fastapi.security import OAuth2PasswordBearer
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from api.web.csrf import CSRF_HEADER, SAFE_METHODS, check_csrf
 from services.core.errors import DomainError
 from services.core.settings import ApiSettings
 from services.devices.service import AuthenticatedDevice, authenticate
@@ -56,7 +57,12 @@ def current_principal(
     request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2)]
 ) -> Principal:
     """The person behind the bearer token (or the page session cookie)."""
-    raw = token or request.cookies.get("eltrace_token")
+    raw = token
+    if not raw:
+        raw = request.cookies.get("eltrace_token")
+        if raw and request.method not in SAFE_METHODS:
+            # A cookie rides along with any request the browser sends: state changes need the CSRF token too.
+            check_csrf(request, request.headers.get(CSRF_HEADER))
     if not raw:
         raise AuthFailed("authentication required")
     return principal_from_token(session=session, token=raw, secret=get_settings(request).secret_key.get_secret_value())

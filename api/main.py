@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.routers import audit, auth, health, images, modules
+from api.web import pages
 from services.core.db import make_engine, make_sessionmaker
 from services.core.errors import DomainError
 from services.core.settings import ApiSettings
@@ -45,7 +48,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.login_throttle = auth.FailedLoginThrottle()
 
     @app.exception_handler(DomainError)
-    async def domain_error(_req: Request, exc: DomainError) -> JSONResponse:
+    async def domain_error(req: Request, exc: DomainError) -> Response:
+        if exc.status == 401 and not req.url.path.startswith("/api/") and "text/html" in req.headers.get("accept", ""):
+            return RedirectResponse("/login", status_code=303)  # a person's browser: to the sign-in page
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return JSONResponse({"error": exc.code, "detail": exc.detail}, status_code=exc.status, headers=headers)
 
@@ -82,4 +87,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(images.router)
     app.include_router(images.edge_router)
     app.include_router(audit.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=str(Path(pages.__file__).parent / "static")), name="static")
     return app

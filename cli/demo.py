@@ -152,7 +152,7 @@ def run_demo(*, images: int, serve: bool, port: int, data_dir: Path, console: Co
         table.add_row("file written -> row stored", f"p50 {np.percentile(e2e, 50):.2f} s   max {max(e2e):.2f} s")
     table.add_row("wall time", f"{elapsed:.1f} s")
     console.print(table)
-    console.print(f"\nAPI: {base}/docs  (Authorize with a user below)   health: {base}/healthz", soft_wrap=True)
+    console.print(f"\nPages: {base}/ (sign in)   API: {base}/docs (Authorize with a user below)   health: {base}/healthz", soft_wrap=True)
     console.print("Demo users (demo profile only; new passwords every run):")
     for user, role in DEMO_USERS.items():
         console.print(f"  {user:<9} {role:<17} password: {passwords[user]}")

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-PUBLIC = {"/healthz", "/readyz", "/api/v1/auth/token", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+# Public on purpose: health, the two ways to sign in (and out), the API docs, the stylesheet.
+PUBLIC = {"/healthz", "/readyz", "/api/v1/auth/token", "/login", "/logout", "/static",
+          "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
 
 def iter_routes(routes: list[Any]) -> Iterator[Any]:
