@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from api.web.csrf import CSRF_HEADER, SAFE_METHODS, check_csrf
+from services.core.db import transaction
 from services.core.errors import DomainError
 from services.core.settings import ApiSettings
 from services.devices.service import AuthenticatedDevice, authenticate
@@ -39,15 +40,8 @@ def get_blobs(request: Request) -> BlobStore:
 
 def get_session(request: Request) -> Iterator[Session]:
     """One transaction per request: committed if the handler succeeds, rolled back otherwise."""
-    session: Session = request.app.state.sessions()
-    try:
+    with transaction(request.app.state.sessions) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -135,7 +135,7 @@ def bench_ingest(*, results: int, rate: int, seconds: int, postgres: bool, conso
         pg = PostgresServer().init(durable=True).start()  # fsync on: figures a factory can trust
         dbs["postgresql"] = lambda name: pg.create_database(name)  # type: ignore[union-attr]
     console.print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; Redis {rs.url} (AOF everysec)")
-    table = Table(title=f"ingest throughput: XADD backlog of N signed results -> committed rows (results/s)")
+    table = Table(title="ingest throughput: XADD backlog of N signed results -> committed rows (results/s)")
     table.add_column("database")
     table.add_column("batch 1 (baseline: one transaction per result)", justify="right")
     table.add_column("batch 100", justify="right")

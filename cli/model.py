@@ -205,7 +205,6 @@ def inspect_cmd(
     import cv2
 
     from cli.runtime import models_root
-    from edge.acquisition.decode import decode
     from edge.inference.model import CellClassifier, resolve_model_dir
     from edge.inference.rules import DecisionRules
     from edge.overlay import render_overlay

@@ -68,7 +68,7 @@ class PostgresServer:
                 pass
             p = p.parent
         for d in (self.bin, self.bin.parent / "lib", self.bin.parent / "share"):
-            for dirpath, dirnames, filenames in os.walk(d):
+            for dirpath, _dirnames, filenames in os.walk(d):
                 os.chmod(dirpath, os.stat(dirpath).st_mode | 0o055)
                 for f in filenames:
                     fp = os.path.join(dirpath, f)

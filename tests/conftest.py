@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from cli.pg_server import PostgresServer
 from cli.runtime import ServerThread
 from services.core.db import make_engine, make_sessionmaker, transaction
 from services.core.redis_server import RedisServer, free_port
 from services.core.settings import ApiSettings, IngestSettings
 from services.devices.service import DeviceCredentials, provision_device
 from services.migrations.runner import upgrade
-from cli.pg_server import PostgresServer
 
 SECRET = "test-secret-0123456789abcdef-0123456789abcdef"
 ARTIFACTS = Path(os.environ.get("ELTRACE_TEST_ARTIFACTS", "test-artifacts"))

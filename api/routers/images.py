@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, Field
 
-from api.deps import ERRORS, ANY_PERSON, SessionDep, current_device, get_blobs, get_settings, require
+from api.deps import ANY_PERSON, ERRORS, SessionDep, current_device, get_blobs, get_settings, require
 from services.core.errors import InvalidInput, PayloadTooLarge
 from services.devices.service import AuthenticatedDevice
 from services.imagestore.store import load_image, store_image

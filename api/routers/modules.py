@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
 
-from api.deps import ERRORS, ANY_PERSON, SessionDep, get_settings, require
+from api.deps import ANY_PERSON, ERRORS, SessionDep, get_settings, require
 from services.contracts.result import BARCODE_PATTERN
 from services.inspection import service
 from services.inspection.repository import list_modules

@@ -238,7 +238,7 @@ def _intervals(profile: np.ndarray, n: int) -> tuple[list[tuple[float, float]], 
     # After rectification the pitch is uniform: fit gap centre = a*i + b to the gaps whose two
     # edges are visible and take every cell from that line, so a dark fragment or a black edge
     # beside a gap cannot pull one cell's box.
-    clean = [(i + 1, (l + r) / 2, r - l) for i, (l, r, _c) in enumerate(gaps) if l is not None and r is not None]
+    clean = [(i + 1, (lo_e + r) / 2, r - lo_e) for i, (lo_e, r, _c) in enumerate(gaps) if lo_e is not None and r is not None]
     if len(clean) >= 3:
         idx = np.array([c[0] for c in clean], dtype=np.float64)
         pos = np.array([c[1] for c in clean], dtype=np.float64)
@@ -262,21 +262,21 @@ def _intervals(profile: np.ndarray, n: int) -> tuple[list[tuple[float, float]], 
         ends = [c - gap_w / 2 for c in centres] + [float(length)]
     else:
         # One or two gaps (e.g. the row gap of a 2-row string): take the measured edges.
-        widths = [r - l for l, r, _ in gaps if l is not None and r is not None]
+        widths = [r - lo_e for lo_e, r, _ in gaps if lo_e is not None and r is not None]
         gap_w = float(np.median(widths)) if widths else 0.0
         bounds = []
-        for l, r, c in gaps:
-            if l is not None and r is not None:
-                bounds.append((l, r))
-            elif l is not None:
-                bounds.append((l, l + gap_w))
+        for lo_e, r, c in gaps:
+            if lo_e is not None and r is not None:
+                bounds.append((lo_e, r))
+            elif lo_e is not None:
+                bounds.append((lo_e, lo_e + gap_w))
             elif r is not None:
                 bounds.append((r - gap_w, r))
             else:
                 bounds.append((c - gap_w / 2, c + gap_w / 2))
         starts = [0.0] + [r for _, r in bounds]
-        ends = [l for l, _ in bounds] + [float(length)]
-        mids = np.array([0.0] + [(l + r) / 2 for l, r in bounds] + [float(length)])
+        ends = [lo_e for lo_e, _ in bounds] + [float(length)]
+        mids = np.array([0.0] + [(lo_e + r) / 2 for lo_e, r in bounds] + [float(length)])
         deviation = float(np.max(np.abs(np.diff(mids) - pitch)) / pitch)
     extents = list(zip(starts, ends, strict=True))
     return extents, float(np.median(contrasts)) if contrasts else 1.0, deviation

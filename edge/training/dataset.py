@@ -120,7 +120,7 @@ def _label_cells(cells: list[tuple[tuple[int, int, int, int], np.ndarray]], boxe
     for cls, (x0, y0, x1, y1) in boxes:
         area = max(1e-6, (x1 - x0) * (y1 - y0))
         overlaps = []
-        for k, ((bx, by, bw, bh), _pix) in enumerate(cells):
+        for (bx, by, bw, bh), _pix in cells:
             ix = max(0.0, min(bx + bw, x1) - max(bx, x0))
             iy = max(0.0, min(by + bh, y1) - max(by, y0))
             overlaps.append(ix * iy / area)

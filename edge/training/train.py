@@ -119,7 +119,6 @@ def export_onnx(
     data_digest: str, extra_meta: dict[str, object] | None = None,
 ) -> Path:
     """Export to model_dir/model.onnx with metadata, and write model.onnx.sha256."""
-    import onnx
     import torch
 
     from edge.training.net import CellNet, ExportWrapper
@@ -134,19 +133,27 @@ def export_onnx(
         ExportWrapper(net), (dummy,), str(path), input_names=["cells"], output_names=["probs", "heatmap"],
         dynamic_axes={"cells": {0: "n"}, "probs": {0: "n"}, "heatmap": {0: "n"}}, opset_version=17, dynamo=False,
     )
-    model = onnx.load(str(path))
     meta = {
         "name": name, "version": version, "classes": list(CLASSES), "input_size": [CELL, CELL], "mean": MEAN, "std": STD,
         "defect_threshold": defect_threshold, "training_data_sha256": data_digest, "train_config": asdict(cfg),
         **(extra_meta or {}),
     }
+    _write_meta(model_dir, meta)
+    return path
+
+
+def _write_meta(model_dir: Path, meta: dict[str, object]) -> None:
+    """Embed the eltrace metadata in model.onnx and refresh model.onnx.sha256."""
+    import onnx
+
+    path = model_dir / "model.onnx"
+    model = onnx.load(str(path))
     del model.metadata_props[:]
     entry = model.metadata_props.add()
     entry.key, entry.value = "eltrace", json.dumps(meta)
     onnx.save(model, str(path))
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     (model_dir / "model.onnx.sha256").write_text(f"{digest}  model.onnx\n")
-    return path
 
 
 def set_threshold(model_dir: Path, defect_threshold: float, extra_meta: dict[str, object] | None = None) -> None:
@@ -158,9 +165,4 @@ def set_threshold(model_dir: Path, defect_threshold: float, extra_meta: dict[str
     meta = json.loads(next(p.value for p in model.metadata_props if p.key == "eltrace"))
     meta["defect_threshold"] = defect_threshold
     meta.update(extra_meta or {})
-    del model.metadata_props[:]
-    entry = model.metadata_props.add()
-    entry.key, entry.value = "eltrace", json.dumps(meta)
-    onnx.save(model, str(path))
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    (model_dir / "model.onnx.sha256").write_text(f"{digest}  model.onnx\n")
+    _write_meta(model_dir, meta)

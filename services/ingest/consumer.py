@@ -208,7 +208,7 @@ class IngestConsumer:
         try:
             with transaction(self.sessions) as session:
                 new = record_results(session=session, items=items)
-        except (OperationalError,) as exc:
+        except OperationalError as exc:
             raise DatabaseUnavailable(str(exc)) from exc
         except DBAPIError as exc:
             if exc.connection_invalidated:

@@ -1,10 +1,10 @@
 """Imports every ORM module so Base.metadata is complete (Alembic, create_all)."""
 
 from services.audit import orm as _audit  # noqa: F401
+from services.core.db import Base
 from services.devices import orm as _devices  # noqa: F401
 from services.imagestore import orm as _images  # noqa: F401
 from services.inspection import orm as _inspection  # noqa: F401
 from services.security import orm as _security  # noqa: F401
-from services.core.db import Base
 
 metadata = Base.metadata

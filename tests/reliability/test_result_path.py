@@ -160,7 +160,7 @@ def test_ingest_process_killed_repeatedly_mid_stream(stack: Stack, tmp_path: Pat
         proc = subprocess.Popen(cmd, env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if kill < 3:
             before = len(stored_ids(stack))
-            until(lambda: len(stored_ids(stack)) > before + 200, timeout_s=60, what="progress before the kill")
+            until(lambda before=before: len(stored_ids(stack)) > before + 200, timeout_s=60, what="progress before the kill")
             proc.send_signal(signal.SIGKILL)
             proc.wait()
         else:
