@@ -47,9 +47,7 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def current_principal(
-    request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2)]
-) -> Principal:
+def current_principal(request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2)]) -> Principal:
     """The person behind the bearer token (or the page session cookie)."""
     raw = token
     if not raw:
@@ -96,6 +94,4 @@ class ErrorRead(BaseModel):
 
 
 # Documented on every router so clients (and the schema fuzzer) know the error shape.
-ERRORS: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorRead} for code in (400, 401, 403, 404, 409, 413)
-}
+ERRORS: dict[int | str, dict[str, object]] = {code: {"model": ErrorRead} for code in (400, 401, 403, 404, 409, 413)}

@@ -58,9 +58,12 @@ def _throughput(url: str, redis_url: str, n: int, batch: int) -> float:
         pipe.xadd("results:edge-bench", fields)
     pipe.execute()
     con = IngestConsumer(
-        redis_url=redis_url, session_factory=sessions, master_secret=SECRET.encode(),  # type: ignore[arg-type]
-        settings=IngestSettings(profile="test", database_url=url, redis_url=redis_url, secret_key=SecretStr(SECRET),
-                                batch_size=batch, block_ms=10),
+        redis_url=redis_url,
+        session_factory=sessions,
+        master_secret=SECRET.encode(),  # type: ignore[arg-type]
+        settings=IngestSettings(
+            profile="test", database_url=url, redis_url=redis_url, secret_key=SecretStr(SECRET), batch_size=batch, block_ms=10
+        ),
     )
     con.step(block_ms=1)  # discovery and key directory are start-up, not throughput
     t0 = time.perf_counter()
@@ -93,9 +96,18 @@ def _steady_latency(url: str, redis_url: str, rate: int, seconds: int) -> tuple[
                 lat.append(now - sent_at[rid])
 
     con = IngestConsumer(
-        redis_url=redis_url, session_factory=sessions, master_secret=SECRET.encode(),  # type: ignore[arg-type]
-        settings=IngestSettings(profile="test", database_url=url, redis_url=redis_url, secret_key=SecretStr(SECRET),
-                                batch_size=500, block_ms=100, discover_every_s=0.2),
+        redis_url=redis_url,
+        session_factory=sessions,
+        master_secret=SECRET.encode(),  # type: ignore[arg-type]
+        settings=IngestSettings(
+            profile="test",
+            database_url=url,
+            redis_url=redis_url,
+            secret_key=SecretStr(SECRET),
+            batch_size=500,
+            block_ms=100,
+            discover_every_s=0.2,
+        ),
         after_commit=after_commit,
     )
     r.xadd("results:edge-bench", msgs[0][1])  # creates the stream so the consumer finds it
@@ -155,7 +167,9 @@ def bench_ingest(*, results: int, rate: int, seconds: int, postgres: bool, conso
         for name, make in dbs.items():
             lat, n = _steady_latency(make("lat"), rs.url, rate, seconds)  # type: ignore[operator]
             a = np.array(lat) * 1000
-            lat_table.add_row(name, f"{len(lat)}/{n}", f"{np.percentile(a, 50):.1f}", f"{np.percentile(a, 99):.1f}", f"{a.max():.1f}")
+            lat_table.add_row(
+                name, f"{len(lat)}/{n}", f"{np.percentile(a, 50):.1f}", f"{np.percentile(a, 99):.1f}", f"{a.max():.1f}"
+            )
         console.print(lat_table)
         console.print(f"peak RSS of the benchmark process: {_peak_rss_mb():.0f} MB")
     finally:

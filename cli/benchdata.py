@@ -17,14 +17,15 @@ T0 = datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
 def png_for(i: int) -> bytes:
     """A unique, valid 16x16 8-bit PNG."""
     img = np.zeros((16, 16), np.uint8)
-    img.flat[: 8] = np.frombuffer(i.to_bytes(8, "little"), np.uint8)
+    img.flat[:8] = np.frombuffer(i.to_bytes(8, "little"), np.uint8)
     ok, buf = cv2.imencode(".png", img)
     assert ok
     return buf.tobytes()
 
 
-def make_envelope(device_id: str, i: int, *, station: str = "STR-EL-01", ng_cell: bool | None = None,
-                  grid: Grid = Grid(rows=1, cols=12)) -> tuple[ResultEnvelope, bytes]:
+def make_envelope(
+    device_id: str, i: int, *, station: str = "STR-EL-01", ng_cell: bool | None = None, grid: Grid = Grid(rows=1, cols=12)
+) -> tuple[ResultEnvelope, bytes]:
     """Result number i of a device; every 7th is NG (cell 1,3 cracked) unless ng_cell says otherwise."""
     png = png_for(i)
     sha = hashlib.sha256(png).hexdigest()
@@ -35,14 +36,30 @@ def make_envelope(device_id: str, i: int, *, station: str = "STR-EL-01", ng_cell
     for r in range(1, grid.rows + 1):
         for c in range(1, grid.cols + 1):
             bad = ng and (r, c) == (1, 3)
-            cells.append(CellResult(row=r, col=c, cls="crack" if bad else "ok", score=0.97 if bad else 0.99, ng=bad,
-                                    box=Box(x=c * 100, y=r * 100, w=98, h=98),
-                                    defect_box=Box(x=c * 100 + 10, y=r * 100 + 20, w=30, h=8) if bad else None))
+            cells.append(
+                CellResult(
+                    row=r,
+                    col=c,
+                    cls="crack" if bad else "ok",
+                    score=0.97 if bad else 0.99,
+                    ng=bad,
+                    box=Box(x=c * 100, y=r * 100, w=98, h=98),
+                    defect_box=Box(x=c * 100 + 10, y=r * 100 + 20, w=30, h=8) if bad else None,
+                )
+            )
     env = ResultEnvelope(
         result_id=make_result_id(device_id=device_id, barcode=barcode, string_position=pos, stage="string_el", image_sha256=sha),
-        device_id=device_id, station_id=station, barcode=barcode, string_position=pos,
-        captured_at=T0 + timedelta(seconds=i), recipe="full-1x12", grid=grid, model=MODEL,
-        verdict=Verdict.NG if ng else Verdict.OK, cells=cells, timings_ms={"total": 55.0},
+        device_id=device_id,
+        station_id=station,
+        barcode=barcode,
+        string_position=pos,
+        captured_at=T0 + timedelta(seconds=i),
+        recipe="full-1x12",
+        grid=grid,
+        model=MODEL,
+        verdict=Verdict.NG if ng else Verdict.OK,
+        cells=cells,
+        timings_ms={"total": 55.0},
         image=ImageRef(sha256=sha, size_bytes=len(png), content_type="image/png", width=16, height=16, bit_depth=8),
     )
     return env, png

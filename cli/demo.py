@@ -89,17 +89,37 @@ def run_demo(*, images: int, serve: bool, port: int, data_dir: Path, console: Co
     base = f"http://127.0.0.1:{port}"
     stop = threading.Event()
     ingest = IngestConsumer(
-        redis_url=redis_srv.url, session_factory=sessions, master_secret=secret.encode(),
-        settings=IngestSettings(profile="demo", database_url=db_url, redis_url=redis_srv.url, secret_key=SecretStr(secret),
-                                data_dir=data_dir, block_ms=200, discover_every_s=0.5),
+        redis_url=redis_srv.url,
+        session_factory=sessions,
+        master_secret=secret.encode(),
+        settings=IngestSettings(
+            profile="demo",
+            database_url=db_url,
+            redis_url=redis_srv.url,
+            secret_key=SecretStr(secret),
+            data_dir=data_dir,
+            block_ms=200,
+            discover_every_s=0.5,
+        ),
     )
     threads = [threading.Thread(target=ingest.run, args=(stop,), daemon=True)]
     edge_settings = EdgeSettings(
-        device_id=cred.device_id, station_id=cred.station_id, api_url=base, api_key=SecretStr(cred.api_key),
-        key_id=cred.key_id, signing_key=SecretStr(cred.signing_key_hex), redis_url=redis_srv.url,
-        watch_dir=data_dir / "edge" / "incoming", done_dir=data_dir / "edge" / "done",
-        rejected_dir=data_dir / "edge" / "rejected", outbox_path=data_dir / "edge" / "outbox.sqlite",
-        models_dir=models_root(), recipe=RECIPE, grid=GRID, cell_aspect=ASPECT, resend_after_s=10,
+        device_id=cred.device_id,
+        station_id=cred.station_id,
+        api_url=base,
+        api_key=SecretStr(cred.api_key),
+        key_id=cred.key_id,
+        signing_key=SecretStr(cred.signing_key_hex),
+        redis_url=redis_srv.url,
+        watch_dir=data_dir / "edge" / "incoming",
+        done_dir=data_dir / "edge" / "done",
+        rejected_dir=data_dir / "edge" / "rejected",
+        outbox_path=data_dir / "edge" / "outbox.sqlite",
+        models_dir=models_root(),
+        recipe=RECIPE,
+        grid=GRID,
+        cell_aspect=ASPECT,
+        resend_after_s=10,
     )
     edge = build_edge(edge_settings)
     staging = data_dir / "edge" / "staging"
@@ -111,7 +131,9 @@ def run_demo(*, images: int, serve: bool, port: int, data_dir: Path, console: Co
         threading.Thread(target=_feed, args=(edge_settings.watch_dir, staging, images, stop, made), daemon=True),
     ]
     model = edge.inspector.model_ref
-    console.print(f"Edge worker edge-demo-1 at STR-EL-01, recipe {RECIPE}, model {model.name} {model.version} (sha256 {model.sha256[:12]}...)")
+    console.print(
+        f"Edge worker edge-demo-1 at STR-EL-01, recipe {RECIPE}, model {model.name} {model.version} (sha256 {model.sha256[:12]}...)"
+    )
     t0 = time.monotonic()
     for t in threads:
         t.start()
@@ -121,7 +143,9 @@ def run_demo(*, images: int, serve: bool, port: int, data_dir: Path, console: Co
             return int(s.scalar(select(func.count(Inspection.id))) or 0)
 
     deadline = time.monotonic() + 60 + 5 * images
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as progress:
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
         t_gen = progress.add_task("images written by the 'EL tester'", total=images)
         t_judge = progress.add_task("judged by the edge worker", total=images)
         t_store = progress.add_task("stored in the database", total=images)
@@ -138,29 +162,42 @@ def run_demo(*, images: int, serve: bool, port: int, data_dir: Path, console: Co
     with transaction(sessions) as s:
         rows = s.execute(select(Inspection.verdict, Inspection.timings_ms, Inspection.captured_at, Inspection.received_at)).all()
         barcodes = list(s.scalars(select(Module.barcode).order_by(Module.barcode).limit(3)))
-        ng_barcodes = list(s.scalars(select(Module.barcode).join(Inspection).where(Inspection.verdict == "NG").distinct().limit(3)))
+        ng_barcodes = list(
+            s.scalars(select(Module.barcode).join(Inspection).where(Inspection.verdict == "NG").distinct().limit(3))
+        )
     verdicts = {v: sum(1 for r in rows if r[0] == v) for v in ("OK", "NG", "ERROR")}
     judged = [r[1]["total"] for r in rows if r[0] != "ERROR" and "total" in r[1]]
     e2e = [(r[3] - r[2]).total_seconds() for r in rows]
     table = Table(title="eltrace demo summary", show_header=False)
     table.add_row("images fed", str(images))
     table.add_row("verdicts", f"OK {verdicts['OK']}  NG {verdicts['NG']}  ERROR {verdicts['ERROR']}")
-    table.add_row("results stored", f"{n_stored} of {images}  (outbox left: {edge.outbox.count()}, dead-lettered: {ingest.stats.dead_lettered})")
+    table.add_row(
+        "results stored",
+        f"{n_stored} of {images}  (outbox left: {edge.outbox.count()}, dead-lettered: {ingest.stats.dead_lettered})",
+    )
     if judged:
-        table.add_row("edge latency per image", f"p50 {np.percentile(judged, 50):.0f} ms   p95 {np.percentile(judged, 95):.0f} ms   (decode+segment+infer+decide)")
+        table.add_row(
+            "edge latency per image",
+            f"p50 {np.percentile(judged, 50):.0f} ms   p95 {np.percentile(judged, 95):.0f} ms   (decode+segment+infer+decide)",
+        )
     if e2e:
         table.add_row("file written -> row stored", f"p50 {np.percentile(e2e, 50):.2f} s   max {max(e2e):.2f} s")
     table.add_row("wall time", f"{elapsed:.1f} s")
     console.print(table)
-    console.print(f"\nPages: {base}/ (sign in)   API: {base}/docs (Authorize with a user below)   health: {base}/healthz", soft_wrap=True)
+    console.print(
+        f"\nPages: {base}/ (sign in)   API: {base}/docs (Authorize with a user below)   health: {base}/healthz", soft_wrap=True
+    )
     console.print("Demo users (demo profile only; new passwords every run):")
     for user, role in DEMO_USERS.items():
         console.print(f"  {user:<9} {role:<17} password: {passwords[user]}")
     sample = (ng_barcodes or barcodes)[:1]
     if sample:
         console.print("\nTry a module's history:")
-        console.print(f"  TOKEN=$(curl -s -d 'username=qe&password={passwords['qe']}' {base}/api/v1/auth/token | python3 -c 'import sys,json;print(json.load(sys.stdin)[\"access_token\"])')", soft_wrap=True)
-        console.print(f"  curl -s -H \"Authorization: Bearer $TOKEN\" {base}/api/v1/modules/{sample[0]}", soft_wrap=True)
+        console.print(
+            f"  TOKEN=$(curl -s -d 'username=qe&password={passwords['qe']}' {base}/api/v1/auth/token | python3 -c 'import sys,json;print(json.load(sys.stdin)[\"access_token\"])')",
+            soft_wrap=True,
+        )
+        console.print(f'  curl -s -H "Authorization: Bearer $TOKEN" {base}/api/v1/modules/{sample[0]}', soft_wrap=True)
     console.print(f"Sample barcodes: {', '.join(dict.fromkeys(ng_barcodes + barcodes))}")
     ok = n_stored == images and edge.outbox.count() == 0
     console.print("[green]every image's result is stored[/]" if ok else f"[red]only {n_stored} of {images} results stored[/]")

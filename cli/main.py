@@ -87,8 +87,13 @@ def devices_add(
 
     s = _core()
     with transaction(_sessions(s.resolved_database_url())) as session:
-        cred = provision_device(session=session, code=device_id, station_code=station,
-                                master_secret=s.secret_key.get_secret_value().encode(), actor=_actor())
+        cred = provision_device(
+            session=session,
+            code=device_id,
+            station_code=station,
+            master_secret=s.secret_key.get_secret_value().encode(),
+            actor=_actor(),
+        )
     _print_credentials(cred, env)
 
 
@@ -104,7 +109,13 @@ def devices_rotate(
 
     s = _core()
     with transaction(_sessions(s.resolved_database_url())) as session:
-        cred = rotate_key(session=session, code=device_id, master_secret=s.secret_key.get_secret_value().encode(), revoke_old=revoke_old, actor=_actor())
+        cred = rotate_key(
+            session=session,
+            code=device_id,
+            master_secret=s.secret_key.get_secret_value().encode(),
+            revoke_old=revoke_old,
+            actor=_actor(),
+        )
     _print_credentials(cred, env)
 
 
@@ -235,8 +246,10 @@ def ingest_cmd() -> None:
     configure_logging(json=s.log_json)
     url, server = ensure_redis(s)
     consumer = IngestConsumer(
-        redis_url=url, session_factory=_sessions(s.resolved_database_url()),
-        master_secret=s.secret_key.get_secret_value().encode(), settings=s,
+        redis_url=url,
+        session_factory=_sessions(s.resolved_database_url()),
+        master_secret=s.secret_key.get_secret_value().encode(),
+        settings=s,
     )
     consumer.run(_stop_event())
     if server:
@@ -255,7 +268,9 @@ def edge_cmd() -> None:
     stop = _stop_event()
     t = threading.Thread(target=parts.publisher.run, args=(stop,), daemon=True)
     t.start()
-    console.print(f"edge {s.device_id} watching {s.watch_dir} with model {parts.inspector.model_ref.name} {parts.inspector.model_ref.version}")
+    console.print(
+        f"edge {s.device_id} watching {s.watch_dir} with model {parts.inspector.model_ref.name} {parts.inspector.model_ref.version}"
+    )
     parts.worker.run(stop, poll_s=s.poll_s)
     t.join(5)
     parts.outbox.close()

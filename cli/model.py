@@ -51,17 +51,26 @@ def train_cmd(
     from edge.training.train import TrainConfig, export_onnx, train
 
     command = "eltrace model train " + " ".join(shlex.quote(a) for a in sys.argv[3:] if a)
-    spec = DataSpec(synthetic_strings=strings, elpv=elpv, factory_dir=str(factory_data) if factory_data else None,
-                    factory_format=fmt if factory_data else None, factory_grid=grid)
+    spec = DataSpec(
+        synthetic_strings=strings,
+        elpv=elpv,
+        factory_dir=str(factory_data) if factory_data else None,
+        factory_format=fmt if factory_data else None,
+        factory_grid=grid,
+    )
     data = load_training_data(spec, work_dir, log=console.print)
     console.print(f"{len(data)} training cells")
     cfg = TrainConfig(epochs=epochs, width=_width(width), seed=seed)
     run_dir = work_dir / f"run-{version}"
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[loss]}"), TimeElapsedColumn(), console=console) as progress:
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[loss]}"), TimeElapsedColumn(), console=console
+    ) as progress:
         task = progress.add_task("training", total=epochs, loss="")
 
         def report(epoch: int, b: int, n: int, loss: float) -> None:
-            progress.update(task, completed=epoch + (b + 1) / n, description=f"epoch {epoch + 1}/{epochs}", loss=f"loss {loss:.4f}")
+            progress.update(
+                task, completed=epoch + (b + 1) / n, description=f"epoch {epoch + 1}/{epochs}", loss=f"loss {loss:.4f}"
+            )
 
         init = init_from / "weights.pt" if init_from else None
         weights = train(data, run_dir, cfg, init_from=init, progress=report)
@@ -70,19 +79,28 @@ def train_cmd(
     import shutil
 
     shutil.copy(weights, model_dir / "weights.pt")  # state_dict for fine-tuning; loaded with weights_only=True
-    _calibrate_and_report(model_dir, calib_strings=calib_strings, test_strings=test_strings, target_miss=target_miss,
-                          work_dir=work_dir, command=command, data_info={
-                              "synthetic": f"{strings} strings (seeds 0..{strings - 1}, all four recipes, 1.2 MP)",
-                              "elpv": "train split (index % 5 != 0)" if elpv else "not used",
-                              "factory": str(factory_data) if factory_data else "not used",
-                              "train_cells": len(data)})
+    _calibrate_and_report(
+        model_dir,
+        calib_strings=calib_strings,
+        test_strings=test_strings,
+        target_miss=target_miss,
+        work_dir=work_dir,
+        command=command,
+        data_info={
+            "synthetic": f"{strings} strings (seeds 0..{strings - 1}, all four recipes, 1.2 MP)",
+            "elpv": "train split (index % 5 != 0)" if elpv else "not used",
+            "factory": str(factory_data) if factory_data else "not used",
+            "train_cells": len(data),
+        },
+    )
     if set_default:
         (models_dir / name / "DEFAULT").write_text(version + "\n")
     console.print(f"[green]model {name} {version} written to {model_dir}[/]")
 
 
-def _calibrate_and_report(model_dir: Path, *, calib_strings: int, test_strings: int, target_miss: float, work_dir: Path,
-                          command: str, data_info: dict) -> None:
+def _calibrate_and_report(
+    model_dir: Path, *, calib_strings: int, test_strings: int, target_miss: float, work_dir: Path, command: str, data_info: dict
+) -> None:
     from edge.inference.model import CellClassifier
     from edge.training.card import write_card
     from edge.training.dataset import elpv_cells
@@ -94,15 +112,21 @@ def _calibrate_and_report(model_dir: Path, *, calib_strings: int, test_strings: 
     calib = synthetic_eval_set("calib", calib_strings, work_dir)
     probs = predict(CellClassifier.load(model_dir), calib)
     op, rule = calibrate(1 - probs[:, 0], calib.p_def >= 0.5, target_miss)
-    calibration = {"threshold": op.threshold, "target_miss": target_miss, "rule": rule,
-                   "set": f"{calib_strings} synthetic strings, seeds 500000+, {op.defects} defective / {op.ok_cells} OK cells",
-                   "calibration_point": op.__dict__}
+    calibration = {
+        "threshold": op.threshold,
+        "target_miss": target_miss,
+        "rule": rule,
+        "set": f"{calib_strings} synthetic strings, seeds 500000+, {op.defects} defective / {op.ok_cells} OK cells",
+        "calibration_point": op.__dict__,
+    }
     set_threshold(model_dir, op.threshold, {"calibration": calibration})
     model = CellClassifier.load(model_dir)
     console.print(f"operating point p(defect) >= {op.threshold:.5f}: {rule}")
     reports = {}
     test = synthetic_eval_set("test", test_strings, work_dir)
-    reports["synthetic-test"] = evaluate(predict(model, test), test, op.threshold, name="synthetic-test", out_dir=model_dir / "eval")
+    reports["synthetic-test"] = evaluate(
+        predict(model, test), test, op.threshold, name="synthetic-test", out_dir=model_dir / "eval"
+    )
     try:
         elpv = elpv_cells("test")
         reports["elpv-test"] = evaluate(predict(model, elpv), elpv, op.threshold, name="elpv-test", out_dir=model_dir / "eval")
@@ -111,8 +135,10 @@ def _calibrate_and_report(model_dir: Path, *, calib_strings: int, test_strings: 
     write_card(model_dir, command=command, reports=reports, calibration=calibration, data_info=data_info)
     for name, r in reports.items():
         o = r["operating_point"]
-        console.print(f"{name}: miss {o['misses']}/{o['defects']} ({o['miss_rate']:.3%}, 95% UB {o['miss_upper95']:.3%}), "
-                      f"false calls {o['false_calls']}/{o['ok_cells']} ({o['false_call_rate']:.3%}), AUC {r['roc_auc']:.4f}")
+        console.print(
+            f"{name}: miss {o['misses']}/{o['defects']} ({o['miss_rate']:.3%}, 95% UB {o['miss_upper95']:.3%}), "
+            f"false calls {o['false_calls']}/{o['ok_cells']} ({o['false_call_rate']:.3%}), AUC {r['roc_auc']:.4f}"
+        )
 
 
 @model_app.command("calibrate")
@@ -135,9 +161,19 @@ def calibrate_cmd(
     cells = factory_cells(data, fmt, grid=_grid(grid)) if data else synthetic_eval_set("calib", strings, work_dir)
     probs = predict(CellClassifier.load(model_dir), cells)
     op, rule = calibrate(1 - probs[:, 0], cells.p_def >= 0.5, target_miss)
-    set_threshold(model_dir, op.threshold, {"calibration": {"threshold": op.threshold, "target_miss": target_miss, "rule": rule,
-                                                            "set": str(data) if data else f"{strings} synthetic strings",
-                                                            "calibration_point": op.__dict__}})
+    set_threshold(
+        model_dir,
+        op.threshold,
+        {
+            "calibration": {
+                "threshold": op.threshold,
+                "target_miss": target_miss,
+                "rule": rule,
+                "set": str(data) if data else f"{strings} synthetic strings",
+                "calibration_point": op.__dict__,
+            }
+        },
+    )
     print(json.dumps({"threshold": op.threshold, "rule": rule, **op.__dict__}))
 
 
@@ -223,9 +259,24 @@ def inspect_cmd(
         if as_json:
             line = env.model_dump(mode="json")
         else:
-            line = {"image": str(path), "verdict": env.verdict.value, "error": env.error, "timings_ms": env.timings_ms,
-                    "cells": [{"row": c.row, "col": c.col, "cls": c.cls, "score": c.score, "ng": c.ng,
-                               "box": [c.box.x, c.box.y, c.box.w, c.box.h]} for c in env.cells if c.cls != "ok"]}
+            line = {
+                "image": str(path),
+                "verdict": env.verdict.value,
+                "error": env.error,
+                "timings_ms": env.timings_ms,
+                "cells": [
+                    {
+                        "row": c.row,
+                        "col": c.col,
+                        "cls": c.cls,
+                        "score": c.score,
+                        "ng": c.ng,
+                        "box": [c.box.x, c.box.y, c.box.w, c.box.h],
+                    }
+                    for c in env.cells
+                    if c.cls != "ok"
+                ],
+            }
         line["image"] = str(path)
         print(json.dumps(line))
         worst = max(worst, {"OK": 0, "NG": 1, "ERROR": 2}[env.verdict.value])
@@ -258,7 +309,9 @@ def bench_edge(*, images: int, seconds: float, console: Console) -> None:
     rules = DecisionRules.load(classes=model.info.classes, defect_threshold=model.info.defect_threshold, path=None)
     inspector = Inspector(model, rules, device_id="bench", station_id="bench")
     rec = Recipe("half-2x12", Grid(rows=2, cols=12), 2.0)
-    console.print(f"machine: {platform.machine()}, {os.cpu_count()} cores; onnxruntime CPU, 2 threads; model {model.info.name} {model.info.version}")
+    console.print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores; onnxruntime CPU, 2 threads; model {model.info.name} {model.info.version}"
+    )
     sets = {}
     for depth in (8, 16):
         files = []
@@ -266,7 +319,9 @@ def bench_edge(*, images: int, seconds: float, console: Console) -> None:
             img, _t = generate_string(70_000 + i, recipe="half-2x12", defect_rate=0.05, bit_depth=depth, megapixels=4.0)
             files.append(cv2.imencode(".png", img)[1].tobytes())
         sets[f"{depth}-bit"] = files
-        console.print(f"{depth}-bit: {images} images {img.shape[1]}x{img.shape[0]} ({img.shape[0] * img.shape[1] / 1e6:.1f} MP), 24 cells")
+        console.print(
+            f"{depth}-bit: {images} images {img.shape[1]}x{img.shape[0]} ({img.shape[0] * img.shape[1] / 1e6:.1f} MP), 24 cells"
+        )
 
     def run(data: bytes) -> dict[str, float]:
         t0 = time.perf_counter()
@@ -290,16 +345,34 @@ def bench_edge(*, images: int, seconds: float, console: Console) -> None:
         run(files[0])  # warm-up (allocations, ORT arena)
         single = [run(f) for f in files]
         e2e = np.array([s["e2e"] for s in single])
-        stages = {k: float(np.median([s[k] for s in single])) for k in ("decode", "segment", "preprocess", "infer", "decide", "overlay")}
+        stages = {
+            k: float(np.median([s[k] for s in single])) for k in ("decode", "segment", "preprocess", "infer", "decide", "overlay")
+        }
         share = ", ".join(f"{k} {v:.0f}" for k, v in stages.items())
-        table.add_row(name, "single", str(len(single)), f"{np.percentile(e2e, 50):.0f}", f"{np.percentile(e2e, 95):.0f}", f"{60000 / e2e.mean():.0f}", share)
+        table.add_row(
+            name,
+            "single",
+            str(len(single)),
+            f"{np.percentile(e2e, 50):.0f}",
+            f"{np.percentile(e2e, 95):.0f}",
+            f"{60000 / e2e.mean():.0f}",
+            share,
+        )
         t0, done, lat = time.perf_counter(), 0, []
         while time.perf_counter() - t0 < seconds:
             lat.append(run(files[done % len(files)])["e2e"])
             done += 1
         el = time.perf_counter() - t0
         lat_a = np.array(lat)
-        table.add_row(name, f"sustained {seconds:.0f} s", str(done), f"{np.percentile(lat_a, 50):.0f}", f"{np.percentile(lat_a, 95):.0f}", f"{done / el * 60:.0f}", "")
+        table.add_row(
+            name,
+            f"sustained {seconds:.0f} s",
+            str(done),
+            f"{np.percentile(lat_a, 50):.0f}",
+            f"{np.percentile(lat_a, 95):.0f}",
+            f"{done / el * 60:.0f}",
+            "",
+        )
         # Baseline 1: decode only (the floor under any pipeline). Baseline 2: one ONNX call per cell (no batching).
         dec = []
         for f in files:
@@ -318,8 +391,12 @@ def bench_edge(*, images: int, seconds: float, console: Console) -> None:
                 model.run(model.preprocess([c]))
             unbatched.append((time.perf_counter() - t) * 1000)
         if name == "8-bit":
-            baseline.add_row("24 cells, one batched ONNX call (ours)", f"{np.percentile(batched, 50):.0f}", f"{np.percentile(batched, 95):.0f}")
-            baseline.add_row("24 cells, one ONNX call per cell", f"{np.percentile(unbatched, 50):.0f}", f"{np.percentile(unbatched, 95):.0f}")
+            baseline.add_row(
+                "24 cells, one batched ONNX call (ours)", f"{np.percentile(batched, 50):.0f}", f"{np.percentile(batched, 95):.0f}"
+            )
+            baseline.add_row(
+                "24 cells, one ONNX call per cell", f"{np.percentile(unbatched, 50):.0f}", f"{np.percentile(unbatched, 95):.0f}"
+            )
     console.print(table)
     console.print(baseline)
     console.print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB (includes image generation)")

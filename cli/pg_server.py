@@ -95,7 +95,10 @@ class PostgresServer:
         log = open(self.root / "pg.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port), "-h", "127.0.0.1"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **kw,  # type: ignore[arg-type]
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **kw,  # type: ignore[arg-type]
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -91,18 +91,33 @@ def build_edge(s: EdgeSettings, *, redis_url: str | None = None) -> EdgeParts:
     """Load the model (sha256-verified), wire the worker, outbox and publisher."""
     model_dir = resolve_model_dir(s.models_dir, s.model_name, s.model_version)
     classifier = CellClassifier.load(model_dir, threads=s.threads)
-    rules = DecisionRules.load(classes=classifier.info.classes, defect_threshold=classifier.info.defect_threshold, path=s.rules_path)
+    rules = DecisionRules.load(
+        classes=classifier.info.classes, defect_threshold=classifier.info.defect_threshold, path=s.rules_path
+    )
     inspector = Inspector(classifier, rules, device_id=s.device_id, station_id=s.station_id)
     outbox = Outbox(s.outbox_path)
     recipe = Recipe(name=s.recipe, grid=Grid.parse(s.grid), cell_aspect=s.cell_aspect)
     worker = FolderWorker(
-        inspector=inspector, outbox=outbox, watch_dir=s.watch_dir, done_dir=s.done_dir, rejected_dir=s.rejected_dir,
-        default_recipe=recipe, filename_pattern=s.filename_pattern, stage=Stage(s.stage), settle_s=s.settle_s,
+        inspector=inspector,
+        outbox=outbox,
+        watch_dir=s.watch_dir,
+        done_dir=s.done_dir,
+        rejected_dir=s.rejected_dir,
+        default_recipe=recipe,
+        filename_pattern=s.filename_pattern,
+        stage=Stage(s.stage),
+        settle_s=s.settle_s,
     )
     api = EdgeApiClient(s.api_url, s.api_key.get_secret_value()) if s.api_key.get_secret_value() else None
     publisher = Publisher(
-        outbox=outbox, redis_url=redis_url or s.redis_url, api=api, device_id=s.device_id, key_id=s.key_id,
-        signing_key=bytes.fromhex(s.signing_key.get_secret_value()), confirm=s.confirm, resend_after_s=s.resend_after_s,
+        outbox=outbox,
+        redis_url=redis_url or s.redis_url,
+        api=api,
+        device_id=s.device_id,
+        key_id=s.key_id,
+        signing_key=bytes.fromhex(s.signing_key.get_secret_value()),
+        confirm=s.confirm,
+        resend_after_s=s.resend_after_s,
     )
     return EdgeParts(worker, publisher, outbox, inspector)
 

@@ -38,7 +38,7 @@ class EdgeApiClient:
         """Which of these results the API has stored (with their images)."""
         out: set[str] = set()
         for i in range(0, len(result_ids), 500):
-            chunk = result_ids[i:i + 500]
+            chunk = result_ids[i : i + 500]
             resp = self._call("POST", "/api/v1/edge/confirmations", json={"result_ids": chunk})
             if resp.status_code != 200:
                 raise ApiUnavailable(f"confirmations: HTTP {resp.status_code} {resp.text[:200]}")

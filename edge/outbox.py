@@ -81,8 +81,14 @@ class Outbox:
             cur = self._db.execute(
                 "INSERT OR IGNORE INTO outbox(result_id, created_at, body, image_sha256, content_type, has_image)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (envelope.result_id, time.time(), canonical_json(envelope).decode(), sha,
-                 envelope.image.content_type, int(image is not None)),
+                (
+                    envelope.result_id,
+                    time.time(),
+                    canonical_json(envelope).decode(),
+                    sha,
+                    envelope.image.content_type,
+                    int(image is not None),
+                ),
             )
             return cur.rowcount == 1
 
@@ -114,9 +120,12 @@ class Outbox:
     def sent_unconfirmed(self, limit: int = 1000) -> list[str]:
         """Result ids sent at least once and still waiting for confirmation."""
         with self._lock:
-            return [r[0] for r in self._db.execute(
-                "SELECT result_id FROM outbox WHERE sent_at IS NOT NULL ORDER BY sent_at LIMIT ?", (limit,)
-            )]
+            return [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT result_id FROM outbox WHERE sent_at IS NOT NULL ORDER BY sent_at LIMIT ?", (limit,)
+                )
+            ]
 
     def forget(self, result_ids: list[str]) -> int:
         """Drop confirmed results and any spooled image no other result needs."""
@@ -126,9 +135,16 @@ class Outbox:
             marks = ",".join("?" * len(result_ids))
             shas = {r[0] for r in self._db.execute(f"SELECT image_sha256 FROM outbox WHERE result_id IN ({marks})", result_ids)}
             cur = self._db.execute(f"DELETE FROM outbox WHERE result_id IN ({marks})", result_ids)
-            still = {r[0] for r in self._db.execute(
-                f"SELECT image_sha256 FROM outbox WHERE image_sha256 IN ({','.join('?' * len(shas))})", list(shas)
-            )} if shas else set()
+            still = (
+                {
+                    r[0]
+                    for r in self._db.execute(
+                        f"SELECT image_sha256 FROM outbox WHERE image_sha256 IN ({','.join('?' * len(shas))})", list(shas)
+                    )
+                }
+                if shas
+                else set()
+            )
         for sha in shas - still:
             self.spool_path(sha).unlink(missing_ok=True)
         return cur.rowcount

@@ -26,10 +26,20 @@ def render_overlay(pixels: np.ndarray, envelope: ResultEnvelope, *, max_width: i
         cv2.rectangle(out, (x, y), (x + w, y + h), color, thick)
         if c.defect_box is not None:
             b = c.defect_box
-            cv2.rectangle(out, (int(b.x * scale), int(b.y * scale)), (int((b.x + b.w) * scale), int((b.y + b.h) * scale)), color, 1)
+            cv2.rectangle(
+                out, (int(b.x * scale), int(b.y * scale)), (int((b.x + b.w) * scale), int((b.y + b.h) * scale)), color, 1
+            )
         label = f"r{c.row}c{c.col} {c.cls} {c.score:.2f}"
         cv2.putText(out, label, (x + 4, max(14, y + 18)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, color, 1, cv2.LINE_AA)
     banner = {"OK": (0, 160, 0), "NG": (0, 0, 220), "ERROR": (0, 140, 255)}[envelope.verdict.value]
-    cv2.putText(out, f"{envelope.barcode} S{envelope.string_position}: {envelope.verdict.value}", (10, 30),
-                cv2.FONT_HERSHEY_SIMPLEX, 0.9, banner, 2, cv2.LINE_AA)
+    cv2.putText(
+        out,
+        f"{envelope.barcode} S{envelope.string_position}: {envelope.verdict.value}",
+        (10, 30),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.9,
+        banner,
+        2,
+        cv2.LINE_AA,
+    )
     return out

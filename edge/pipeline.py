@@ -61,7 +61,13 @@ class Inspector:
         self.model_ref = ModelRef(name=info.name, version=info.version, sha256=info.sha256)
 
     def inspect(
-        self, data: bytes, *, barcode: str, string_position: int, recipe: Recipe, captured_at: datetime,
+        self,
+        data: bytes,
+        *,
+        barcode: str,
+        string_position: int,
+        recipe: Recipe,
+        captured_at: datetime,
         stage: Stage = Stage.STRING_EL,
     ) -> Outcome:
         """Judge one image. Raises ValueError only for an unusable barcode / position."""
@@ -73,21 +79,33 @@ class Inspector:
         )
         keep = data if 0 < len(data) <= MAX_UPLOAD_BYTES else None
         common = dict(
-            result_id=result_id, device_id=self.device_id, station_id=self.station_id, barcode=barcode,
-            string_position=string_position, stage=stage, captured_at=captured_at, recipe=recipe.name,
-            grid=recipe.grid, model=self.model_ref,
+            result_id=result_id,
+            device_id=self.device_id,
+            station_id=self.station_id,
+            barcode=barcode,
+            string_position=string_position,
+            stage=stage,
+            captured_at=captured_at,
+            recipe=recipe.name,
+            grid=recipe.grid,
+            model=self.model_ref,
         )
         decoded: DecodedImage | None = None
 
         def error(reason: str) -> Outcome:
             timings["total"] = (time.perf_counter() - t0) * 1000
             ref = ImageRef(
-                sha256=sha, size_bytes=len(data), content_type=(decoded.content_type if decoded else sniff(data)) or "application/octet-stream",
-                width=decoded.pixels.shape[1] if decoded else None, height=decoded.pixels.shape[0] if decoded else None,
+                sha256=sha,
+                size_bytes=len(data),
+                content_type=(decoded.content_type if decoded else sniff(data)) or "application/octet-stream",
+                width=decoded.pixels.shape[1] if decoded else None,
+                height=decoded.pixels.shape[0] if decoded else None,
                 bit_depth=decoded.bit_depth if decoded else None,  # type: ignore[arg-type]
                 uploaded=keep is not None and (decoded is not None or sniff(data) is not None),
             )
-            env = ResultEnvelope(**common, verdict=Verdict.ERROR, error=reason[:500], cells=[], timings_ms=_round(timings), image=ref)
+            env = ResultEnvelope(
+                **common, verdict=Verdict.ERROR, error=reason[:500], cells=[], timings_ms=_round(timings), image=ref
+            )
             return Outcome(env, keep if ref.uploaded else None, decoded)
 
         try:
@@ -123,21 +141,32 @@ class Inspector:
                 hh, hw = heat.shape[1:]
                 x, y, w, h = d.defect_box
                 dbox = Box(
-                    x=bx + int(x * bw / hw), y=by + int(y * bh / hh),
-                    w=max(1, int(w * bw / hw)), h=max(1, int(h * bh / hh)),
+                    x=bx + int(x * bw / hw),
+                    y=by + int(y * bh / hh),
+                    w=max(1, int(w * bw / hw)),
+                    h=max(1, int(h * bh / hh)),
                 )
             cells.append(
                 CellResult(
-                    row=crop.row, col=crop.col, cls=d.cls, score=round(min(1.0, max(0.0, d.score)), 5), ng=d.ng,
-                    box=Box(x=bx, y=by, w=bw, h=bh), defect_box=dbox,
+                    row=crop.row,
+                    col=crop.col,
+                    cls=d.cls,
+                    score=round(min(1.0, max(0.0, d.score)), 5),
+                    ng=d.ng,
+                    box=Box(x=bx, y=by, w=bw, h=bh),
+                    defect_box=dbox,
                 )
             )
         timings["decide"] = (time.perf_counter() - t) * 1000
         timings["total"] = (time.perf_counter() - t0) * 1000
         verdict = Verdict.NG if any(c.ng for c in cells) else Verdict.OK
         ref = ImageRef(
-            sha256=sha, size_bytes=len(data), content_type=decoded.content_type,
-            width=decoded.pixels.shape[1], height=decoded.pixels.shape[0], bit_depth=decoded.bit_depth,  # type: ignore[arg-type]
+            sha256=sha,
+            size_bytes=len(data),
+            content_type=decoded.content_type,
+            width=decoded.pixels.shape[1],
+            height=decoded.pixels.shape[0],
+            bit_depth=decoded.bit_depth,  # type: ignore[arg-type]
             uploaded=keep is not None,
         )
         env = ResultEnvelope(**common, verdict=verdict, cells=cells, timings_ms=_round(timings), image=ref)

@@ -24,8 +24,17 @@ class Publisher:
     """Sends due outbox rows and forgets confirmed ones."""
 
     def __init__(
-        self, *, outbox: Outbox, redis_url: str, api: EdgeApiClient | None, device_id: str, key_id: str,
-        signing_key: bytes, confirm: bool = True, resend_after_s: float = 30.0, batch: int = 500,
+        self,
+        *,
+        outbox: Outbox,
+        redis_url: str,
+        api: EdgeApiClient | None,
+        device_id: str,
+        key_id: str,
+        signing_key: bytes,
+        confirm: bool = True,
+        resend_after_s: float = 30.0,
+        batch: int = 500,
     ) -> None:
         if confirm and api is None:
             raise ValueError("end-to-end confirmation needs the API client")

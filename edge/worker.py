@@ -41,8 +41,17 @@ class FolderWorker:
     """Turns each settled image in `watch_dir` into one outbox entry, exactly once."""
 
     def __init__(
-        self, *, inspector: Inspector, outbox: Outbox, watch_dir: Path, done_dir: Path | None, rejected_dir: Path,
-        default_recipe: Recipe, filename_pattern: str, stage: Stage = Stage.STRING_EL, settle_s: float = 0.2,
+        self,
+        *,
+        inspector: Inspector,
+        outbox: Outbox,
+        watch_dir: Path,
+        done_dir: Path | None,
+        rejected_dir: Path,
+        default_recipe: Recipe,
+        filename_pattern: str,
+        stage: Stage = Stage.STRING_EL,
+        settle_s: float = 0.2,
     ) -> None:
         self.inspector = inspector
         self.outbox = outbox
@@ -55,7 +64,7 @@ class FolderWorker:
         self.settle_s = settle_s
         self.accepted = 0
         self.rejected = 0
-        for d in (self.watch_dir, self.rejected_dir, *( [done_dir] if done_dir else [] )):
+        for d in (self.watch_dir, self.rejected_dir, *([done_dir] if done_dir else [])):
             Path(d).mkdir(parents=True, exist_ok=True)
 
     def _capture(self, path: Path) -> Capture:
@@ -82,8 +91,11 @@ class FolderWorker:
             raise RejectedInput(f"string_position {pos} out of range 1..64")
         recipe = self.default_recipe
         if "rows" in meta and "cols" in meta and "recipe" in meta:
-            recipe = Recipe(name=str(meta["recipe"]), grid=Grid(rows=int(meta["rows"]), cols=int(meta["cols"])),  # type: ignore[arg-type]
-                            cell_aspect=self.default_recipe.cell_aspect if str(meta["recipe"]) == self.default_recipe.name else None)
+            recipe = Recipe(
+                name=str(meta["recipe"]),
+                grid=Grid(rows=int(meta["rows"]), cols=int(meta["cols"])),  # type: ignore[arg-type]
+                cell_aspect=self.default_recipe.cell_aspect if str(meta["recipe"]) == self.default_recipe.name else None,
+            )
         captured = meta.get("captured_at")
         if isinstance(captured, str):
             captured_at = datetime.fromisoformat(captured)
@@ -132,8 +144,12 @@ class FolderWorker:
             return None
         data = path.read_bytes()
         outcome = self.inspector.inspect(
-            data, barcode=cap.barcode, string_position=cap.string_position, recipe=cap.recipe,
-            captured_at=cap.captured_at, stage=self.stage,
+            data,
+            barcode=cap.barcode,
+            string_position=cap.string_position,
+            recipe=cap.recipe,
+            captured_at=cap.captured_at,
+            stage=self.stage,
         )
         # Outbox first, then move the file: a crash in between re-judges the same bytes into the
         # same result_id, which the outbox ignores.
@@ -141,8 +157,14 @@ class FolderWorker:
         self._move(path, self.done_dir)
         self.accepted += 1
         env = outcome.envelope
-        log.info("inspected", result_id=env.result_id, barcode=env.barcode, verdict=env.verdict.value,
-                 ms=env.timings_ms.get("total"), error=env.error)
+        log.info(
+            "inspected",
+            result_id=env.result_id,
+            barcode=env.barcode,
+            verdict=env.verdict.value,
+            ms=env.timings_ms.get("total"),
+            error=env.error,
+        )
         return outcome
 
     def scan_once(self) -> int:

@@ -79,8 +79,15 @@ class Stack:
         return bytes.fromhex(self.device.signing_key_hex)
 
     def ingest_settings(self, **kw: object) -> IngestSettings:
-        base: dict[str, object] = dict(profile="test", database_url=self.db_url, redis_url=self.redis.url,
-                                       secret_key=SECRET, data_dir=self.data_dir, block_ms=100, claim_idle_ms=500)
+        base: dict[str, object] = dict(
+            profile="test",
+            database_url=self.db_url,
+            redis_url=self.redis.url,
+            secret_key=SECRET,
+            data_dir=self.data_dir,
+            block_ms=100,
+            claim_idle_ms=500,
+        )
         base.update(kw)
         return IngestSettings(**base)  # type: ignore[arg-type]
 

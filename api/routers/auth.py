@@ -49,7 +49,6 @@ class FailedLoginThrottle:
             self._fails[addr].append(time.monotonic())
 
 
-
 class TokenRead(BaseModel):
     access_token: str
     token_type: str = "bearer"

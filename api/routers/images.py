@@ -23,7 +23,9 @@ _CACHE = "private, max-age=86400, immutable"  # content-addressed: the bytes nev
 
 
 @router.get("/images/{sha256}", response_class=Response, responses={200: {"content": {"image/png": {}}}})
-def get_image(sha256: Sha, request: Request, session: SessionDep, _p: Annotated[Principal, Depends(require(*ANY_PERSON))]) -> Response:
+def get_image(
+    sha256: Sha, request: Request, session: SessionDep, _p: Annotated[Principal, Depends(require(*ANY_PERSON))]
+) -> Response:
     """The stored bytes of a string EL image."""
     data, ctype = load_image(session=session, blobs=get_blobs(request), sha256=sha256)
     return Response(content=data, media_type=ctype, headers={"Cache-Control": _CACHE})

@@ -25,16 +25,16 @@ class ModuleSummary(BaseModel):
 
 
 @router.get("/modules/{barcode}")
-def get_module(
-    barcode: Annotated[str, Path(pattern=BARCODE_PATTERN)], session: SessionDep, _p: Reader
-) -> ModuleRead:
+def get_module(barcode: Annotated[str, Path(pattern=BARCODE_PATTERN)], session: SessionDep, _p: Reader) -> ModuleRead:
     """A module's whole inspection history: every image's verdict and defects, oldest first."""
     return service.module_history(session=session, barcode=barcode)
 
 
 @router.get("/modules")
 def get_modules(
-    request: Request, session: SessionDep, _p: Reader,
+    request: Request,
+    session: SessionDep,
+    _p: Reader,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[ModuleSummary]:
@@ -46,7 +46,8 @@ def get_modules(
 
 @router.get("/inspections")
 def get_inspections(
-    session: SessionDep, _p: Reader,
+    session: SessionDep,
+    _p: Reader,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     verdict: Literal["OK", "NG", "ERROR"] | None = None,

@@ -34,8 +34,11 @@ def login_page(request: Request) -> Response:
 
 @router.post("/login")
 def login_submit(
-    request: Request, session: SessionDep, username: Annotated[str, Form(max_length=64)],
-    password: Annotated[str, Form(max_length=256)], csrf_token: Annotated[str | None, Form()] = None,
+    request: Request,
+    session: SessionDep,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+    csrf_token: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Check the password (same lockout and throttle as the API) and set the session cookie."""
     check_csrf(request, csrf_token)
@@ -50,8 +53,15 @@ def login_submit(
         return _render(request, "login.html", status=401, error=exc.detail)
     settings = get_settings(request)
     response = RedirectResponse("/", status_code=303)
-    response.set_cookie(SESSION_COOKIE, issue_token(principal, secret=settings.secret_key.get_secret_value()),
-                        httponly=True, samesite="lax", secure=settings.profile == "production", max_age=30 * 60, path="/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        issue_token(principal, secret=settings.secret_key.get_secret_value()),
+        httponly=True,
+        samesite="lax",
+        secure=settings.profile == "production",
+        max_age=30 * 60,
+        path="/",
+    )
     return response
 
 

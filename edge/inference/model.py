@@ -98,7 +98,11 @@ class CellClassifier:
                 mean=float(meta["mean"]),
                 std=float(meta["std"]),
                 defect_threshold=float(meta["defect_threshold"]),
-                extra={k: v for k, v in meta.items() if k not in {"name", "version", "classes", "input_size", "mean", "std", "defect_threshold"}},
+                extra={
+                    k: v
+                    for k, v in meta.items()
+                    if k not in {"name", "version", "classes", "input_size", "mean", "std", "defect_threshold"}
+                },
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"model metadata incomplete: {exc}") from exc

@@ -202,7 +202,7 @@ def _intervals(profile: np.ndarray, n: int) -> tuple[list[tuple[float, float]], 
     # Dip score: how much darker a point is than both sides `off` away. A gap is a narrow dip;
     # the inside of a uniformly dark (dead) cell is not, so the gap is found beside it too.
     padded = np.pad(smooth, off, mode="edge")
-    dip = smooth - 0.5 * (padded[: length] + padded[2 * off:])
+    dip = smooth - 0.5 * (padded[:length] + padded[2 * off :])
     contrasts: list[float] = []
     reach = int(pitch * 0.08)
     # Per gap: (left edge, right edge), either None where a dark cell hides it.
@@ -211,8 +211,8 @@ def _intervals(profile: np.ndarray, n: int) -> tuple[list[tuple[float, float]], 
         expect = i * pitch
         lo, hi = max(1, int(expect - window)), min(length - 1, int(expect + window))
         j = lo + int(np.argmin(dip[lo:hi]))
-        left = float(np.median(profile[max(0, int(j - pitch * 0.8)):max(1, int(j - pitch * 0.2))]))
-        right = float(np.median(profile[min(int(j + pitch * 0.2), length - 1):min(int(j + pitch * 0.8), length)]))
+        left = float(np.median(profile[max(0, int(j - pitch * 0.8)) : max(1, int(j - pitch * 0.2))]))
+        right = float(np.median(profile[min(int(j + pitch * 0.2), length - 1) : min(int(j + pitch * 0.8), length)]))
         gap = float(smooth[j])
         bright = max(left, right)
         contrast = (bright - gap) / max(bright, 1e-3)
@@ -347,7 +347,8 @@ def segment(img: np.ndarray, rows: int, cols: int, *, cell_aspect: float | None 
             bx1, by1 = min(w, bx1), min(h, by1)
             cells.append(
                 CellCrop(
-                    row=r + 1, col=c + 1,
+                    row=r + 1,
+                    col=c + 1,
                     box=(int(bx0), int(by0), int(max(1, bx1 - bx0)), int(max(1, by1 - by0))),
                     pixels=rect[y0:y1, x0:x1],
                 )

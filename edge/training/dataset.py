@@ -50,7 +50,9 @@ class CellSet:
 
     def subset(self, idx: np.ndarray) -> CellSet:
         """The cells at idx."""
-        return CellSet(self.x[idx], self.y[idx], self.p_def[idx], self.source[idx], None if self.group is None else self.group[idx])
+        return CellSet(
+            self.x[idx], self.y[idx], self.p_def[idx], self.source[idx], None if self.group is None else self.group[idx]
+        )
 
 
 def to_cell_u8(pixels: np.ndarray) -> np.ndarray:
@@ -104,6 +106,7 @@ def elpv_cells(split: str) -> CellSet:
 
 # ---- a factory's own labelled data -------------------------------------------------------------
 
+
 def _grid_cells(path: Path, grid: tuple[int, int] | None) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
     img = to_unit_float(decode(path.read_bytes()).pixels)
     if grid is None:  # a single cell image
@@ -113,7 +116,9 @@ def _grid_cells(path: Path, grid: tuple[int, int] | None) -> list[tuple[tuple[in
     return [(c.box, c.pixels) for c in seg.cells]
 
 
-def _label_cells(cells: list[tuple[tuple[int, int, int, int], np.ndarray]], boxes: list[tuple[str, tuple[float, float, float, float]]]) -> Iterator[tuple[np.ndarray, str]]:
+def _label_cells(
+    cells: list[tuple[tuple[int, int, int, int], np.ndarray]], boxes: list[tuple[str, tuple[float, float, float, float]]]
+) -> Iterator[tuple[np.ndarray, str]]:
     """Each labelled box goes to the one cell it overlaps most (a chip at a cell edge must not
     label the neighbour too); a cell without a box is ok; with several, the largest box wins."""
     best: dict[int, tuple[float, str]] = {}
@@ -162,7 +167,12 @@ def factory_cells(root: Path, fmt: str, *, grid: tuple[int, int] | None = None) 
             for obj in tree.iter("object"):
                 bb = obj.find("bndbox")
                 assert bb is not None
-                boxes.append((obj.findtext("name", default=OK), tuple(float(bb.findtext(k, default="0")) for k in ("xmin", "ymin", "xmax", "ymax"))))
+                boxes.append(
+                    (
+                        obj.findtext("name", default=OK),
+                        tuple(float(bb.findtext(k, default="0")) for k in ("xmin", "ymin", "xmax", "ymax")),
+                    )
+                )
             add(list(_label_cells(_grid_cells(img_path, grid), boxes)))  # type: ignore[arg-type]
     elif fmt == "yolo":
         names = (root / "classes.txt").read_text().split()

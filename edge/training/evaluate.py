@@ -20,7 +20,7 @@ def predict(model: CellClassifier, cells: CellSet, batch: int = 256) -> np.ndarr
     """(N, C) probabilities for uint8 (N, 160, 160) cells, through the ONNX model."""
     out = []
     for i in range(0, len(cells), batch):
-        crops = [c.astype(np.float32) / 255.0 for c in cells.x[i:i + batch]]
+        crops = [c.astype(np.float32) / 255.0 for c in cells.x[i : i + batch]]
         probs, _heat = model.run(model.preprocess(crops))
         out.append(probs)
     return np.concatenate(out)
@@ -58,8 +58,14 @@ def operating_point(p_def: np.ndarray, is_def: np.ndarray, t: float) -> Operatin
     fcs = int(np.sum(p_def[~d] >= t))
     nd, nok = int(d.sum()), int((~d).sum())
     return OperatingPoint(
-        threshold=float(t), defects=nd, misses=misses, miss_rate=misses / max(nd, 1),
-        miss_upper95=clopper_pearson_upper(misses, nd), ok_cells=nok, false_calls=fcs, false_call_rate=fcs / max(nok, 1),
+        threshold=float(t),
+        defects=nd,
+        misses=misses,
+        miss_rate=misses / max(nd, 1),
+        miss_upper95=clopper_pearson_upper(misses, nd),
+        ok_cells=nok,
+        false_calls=fcs,
+        false_call_rate=fcs / max(nok, 1),
     )
 
 
@@ -141,8 +147,14 @@ def evaluate(probs: np.ndarray, cells: CellSet, threshold: float, *, name: str, 
         else:
             img_ok += 1
             img_fc += int(np.any(called[m]))
-    report["per_image"] = {"defective_images": img_def, "missed_images": img_miss, "ok_images": img_ok, "false_call_images": img_fc,
-                           "image_miss_rate": img_miss / max(img_def, 1), "image_false_call_rate": img_fc / max(img_ok, 1)}
+    report["per_image"] = {
+        "defective_images": img_def,
+        "missed_images": img_miss,
+        "ok_images": img_ok,
+        "false_call_images": img_fc,
+        "image_miss_rate": img_miss / max(img_def, 1),
+        "image_false_call_rate": img_fc / max(img_ok, 1),
+    }
 
     def miss_fn(idx: np.ndarray) -> float:
         d = is_def[idx]
@@ -152,7 +164,10 @@ def evaluate(probs: np.ndarray, cells: CellSet, threshold: float, *, name: str, 
         d = ~is_def[idx]
         return float(np.mean(called[idx][d])) if d.any() else 0.0
 
-    report["bootstrap95"] = {"miss_rate": _bootstrap(miss_fn, len(cells), groups), "false_call_rate": _bootstrap(fc_fn, len(cells), groups)}
+    report["bootstrap95"] = {
+        "miss_rate": _bootstrap(miss_fn, len(cells), groups),
+        "false_call_rate": _bootstrap(fc_fn, len(cells), groups),
+    }
     if (cells.y >= 0).all():
         pred = np.where(called, 1 + np.argmax(probs[:, 1:], axis=1), 0)
         cm = np.zeros((len(CLASSES), len(CLASSES)), np.int64)
@@ -162,8 +177,12 @@ def evaluate(probs: np.ndarray, cells: CellSet, threshold: float, *, name: str, 
         for k, c in enumerate(CLASSES[1:], start=1):
             n = int((cells.y == k).sum())
             det = int(np.sum(called[cells.y == k]))
-            recall[c] = {"cells": n, "detected": det, "recall": det / n if n else None,
-                         "recall_lower95": 1 - clopper_pearson_upper(n - det, n) if n else None}
+            recall[c] = {
+                "cells": n,
+                "detected": det,
+                "recall": det / n if n else None,
+                "recall_lower95": 1 - clopper_pearson_upper(n - det, n) if n else None,
+            }
         report["per_class_recall"] = recall
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -203,7 +222,8 @@ def to_markdown(r: dict[str, object]) -> str:
     b = r["bootstrap95"]  # type: ignore[index]
     pi = r["per_image"]  # type: ignore[index]
     lines = [
-        f"# Evaluation: {r['dataset']}", "",
+        f"# Evaluation: {r['dataset']}",
+        "",
         f"- cells: {r['cells']}; defective {op['defects']}, OK {op['ok_cells']}",  # type: ignore[index]
         f"- operating point: p(defect) >= {op['threshold']:.5f}",  # type: ignore[index]
         f"- missed defective cells: {op['misses']} / {op['defects']} = {op['miss_rate']:.3%} (95% upper bound {op['miss_upper95']:.3%}; bootstrap 95% {b['miss_rate'][0]:.3%} - {b['miss_rate'][1]:.3%})",  # type: ignore[index]
@@ -219,8 +239,13 @@ def to_markdown(r: dict[str, object]) -> str:
     if "confusion_matrix" in r:
         cm = r["confusion_matrix"]  # type: ignore[index]
         names = [c[:8] for c in cm["classes"]]
-        lines += ["", "Confusion matrix (rows: truth, columns: predicted; a cell below threshold is predicted ok)", "",
-                  "| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+        lines += [
+            "",
+            "Confusion matrix (rows: truth, columns: predicted; a cell below threshold is predicted ok)",
+            "",
+            "| | " + " | ".join(names) + " |",
+            "|---" * (len(names) + 1) + "|",
+        ]
         for n, row in zip(names, cm["rows_true_cols_predicted"], strict=True):
             lines.append(f"| {n} | " + " | ".join(str(v) for v in row) + " |")
     return "\n".join(lines) + "\n"

@@ -45,7 +45,11 @@ def render_gallery(out: Path, per_class: int = 5, elpv_per_row: int = 5) -> Path
     label_w = 310
     for cls in CLASSES:
         tiles = examples[cls] + [np.full((TILE, TILE), 255, np.uint8)] * (per_class - len(examples[cls]))
-        rows.append(np.hstack([_label(f"synthetic: {LABELS[cls]}", label_w), *[np.pad(t, 2, constant_values=255) [2:-2, 2:-2] for t in tiles]]))
+        rows.append(
+            np.hstack(
+                [_label(f"synthetic: {LABELS[cls]}", label_w), *[np.pad(t, 2, constant_values=255)[2:-2, 2:-2] for t in tiles]]
+            )
+        )
     try:
         from elpv_dataset.utils import load_dataset
 

@@ -67,7 +67,9 @@ def _polyline(rng: np.random.Generator, start: np.ndarray, angle: float, length:
     return pts
 
 
-def render_cell(rng: np.random.Generator, h: int, w: int, cls: str, *, multi: bool, busbars: int) -> tuple[np.ndarray, list[int] | None]:
+def render_cell(
+    rng: np.random.Generator, h: int, w: int, cls: str, *, multi: bool, busbars: int
+) -> tuple[np.ndarray, list[int] | None]:
     """One cell (h, w) float32 in [0, ~1] and the defect box inside it (x, y, w, h) or None."""
     base = rng.uniform(0.72, 0.9)
     cell = np.full((h, w), base, dtype=np.float32)
@@ -89,10 +91,10 @@ def render_cell(rng: np.random.Generator, h: int, w: int, cls: str, *, multi: bo
     bw = max(2, h // 90)
     for i in range(busbars):
         y = int((i + 0.5) * h / busbars)
-        cell[max(0, y - bw // 2): y + bw // 2 + 1, :] *= 0.45
+        cell[max(0, y - bw // 2) : y + bw // 2 + 1, :] *= 0.45
     if not multi:  # pseudo-square mono wafers: dark chamfered corners
         c = max(2, min(h, w) // 14)
-        for (x0, y0, dx, dy) in ((0, 0, 1, 1), (w - 1, 0, -1, 1), (0, h - 1, 1, -1), (w - 1, h - 1, -1, -1)):
+        for x0, y0, dx, dy in ((0, 0, 1, 1), (w - 1, 0, -1, 1), (0, h - 1, 1, -1), (w - 1, h - 1, -1, -1)):
             tri = np.array([[x0, y0], [x0 + dx * c, y0], [x0, y0 + dy * c]], dtype=np.int32)
             cv2.fillConvexPoly(cell, tri, 0.04)
     if cls == OK:
@@ -125,7 +127,13 @@ def render_cell(rng: np.random.Generator, h: int, w: int, cls: str, *, multi: bo
         for _ in range(rng.integers(3, 9)):
             x = rng.uniform(0.05, 0.95) * w
             y = rng.uniform(0.05, 0.95) * h
-            cv2.rectangle(mult, (int(x), int(y)), (int(x + pitch * rng.uniform(1, 3)), int(y + h / busbars * 0.45)), float(rng.uniform(0.45, 0.65)), -1)
+            cv2.rectangle(
+                mult,
+                (int(x), int(y)),
+                (int(x + pitch * rng.uniform(1, 3)), int(y + h / busbars * 0.45)),
+                float(rng.uniform(0.45, 0.65)),
+                -1,
+            )
         mult = cv2.GaussianBlur(mult, (0, 0), 1.5)
     elif cls == "pseudo_soldering":
         i = rng.integers(0, busbars)
@@ -141,7 +149,14 @@ def render_cell(rng: np.random.Generator, h: int, w: int, cls: str, *, multi: bo
         mult *= (1 - rng.uniform(0.45, 0.7) * np.exp(-(r**2))).astype(np.float32)
     elif cls == "dark_spot":
         for _ in range(rng.integers(1, 4)):
-            cv2.circle(mult, (int(rng.uniform(0.1, 0.9) * w), int(rng.uniform(0.1, 0.9) * h)), int(rng.uniform(0.025, 0.06) * s), float(rng.uniform(0.15, 0.4)), -1, cv2.LINE_AA)
+            cv2.circle(
+                mult,
+                (int(rng.uniform(0.1, 0.9) * w), int(rng.uniform(0.1, 0.9) * h)),
+                int(rng.uniform(0.025, 0.06) * s),
+                float(rng.uniform(0.15, 0.4)),
+                -1,
+                cv2.LINE_AA,
+            )
         mult = cv2.GaussianBlur(mult, (0, 0), max(1.0, s / 200))
     elif cls == "dark_cell":
         mult *= rng.uniform(0.4, 0.62)
@@ -203,7 +218,7 @@ def generate_string(
             cell, dbox = render_cell(rng, ch, cw, cls, multi=multi, busbars=busbars)
             cell *= rng.uniform(0.92, 1.08)  # cell-to-cell efficiency spread
             x0, y0 = c * (cw + gap), r * (ch + gap)
-            canvas[y0:y0 + ch, x0:x0 + cw] = cell
+            canvas[y0 : y0 + ch, x0 : x0 + cw] = cell
             gbox = [x0 + dbox[0], y0 + dbox[1], dbox[2], dbox[3]] if dbox else None
             truth_cells.append((r + 1, c + 1, cls, [x0, y0, cw, ch], gbox))
 
@@ -239,14 +254,22 @@ def generate_string(
         return [int(x0), int(y0), int(x1 - x0), int(y1 - y0)]
 
     truth = StringTruth(
-        recipe=recipe, rows=rows, cols=cols, bit_depth=depth, width=W, height=H, seed=seed,
+        recipe=recipe,
+        rows=rows,
+        cols=cols,
+        bit_depth=depth,
+        width=W,
+        height=H,
+        seed=seed,
         corners=dst.tolist(),
         cells=[CellTruth(r, c, cls, warp_box(b), warp_box(d) if d else None) for r, c, cls, b, d in truth_cells],
     )
     return out, truth
 
 
-def write_string(path: Path, img: np.ndarray, truth: StringTruth, *, barcode: str | None = None, string_position: int = 1) -> None:
+def write_string(
+    path: Path, img: np.ndarray, truth: StringTruth, *, barcode: str | None = None, string_position: int = 1
+) -> None:
     """Write the image (PNG) and a sidecar JSON (truth + barcode) next to it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     ok = cv2.imwrite(str(path), img)

@@ -86,7 +86,7 @@ def train(
         order = rng.permutation(len(data))
         t0, tot, n = time.time(), 0.0, 0
         for b in range(steps_per_epoch):
-            idx = order[b * cfg.batch:(b + 1) * cfg.batch]
+            idx = order[b * cfg.batch : (b + 1) * cfg.batch]
             xb = _augment(data.x[idx].astype(np.float32) / 255.0, rng)
             xt = torch.from_numpy(((xb - MEAN) / STD).astype(np.float32)).unsqueeze(1)
             yt = torch.from_numpy(data.y[idx])
@@ -115,8 +115,15 @@ def train(
 
 
 def export_onnx(
-    weights: Path, model_dir: Path, *, name: str, version: str, defect_threshold: float, cfg: TrainConfig,
-    data_digest: str, extra_meta: dict[str, object] | None = None,
+    weights: Path,
+    model_dir: Path,
+    *,
+    name: str,
+    version: str,
+    defect_threshold: float,
+    cfg: TrainConfig,
+    data_digest: str,
+    extra_meta: dict[str, object] | None = None,
 ) -> Path:
     """Export to model_dir/model.onnx with metadata, and write model.onnx.sha256."""
     import torch
@@ -130,12 +137,25 @@ def export_onnx(
     path = model_dir / "model.onnx"
     dummy = torch.zeros(2, 1, CELL, CELL)
     torch.onnx.export(
-        ExportWrapper(net), (dummy,), str(path), input_names=["cells"], output_names=["probs", "heatmap"],
-        dynamic_axes={"cells": {0: "n"}, "probs": {0: "n"}, "heatmap": {0: "n"}}, opset_version=17, dynamo=False,
+        ExportWrapper(net),
+        (dummy,),
+        str(path),
+        input_names=["cells"],
+        output_names=["probs", "heatmap"],
+        dynamic_axes={"cells": {0: "n"}, "probs": {0: "n"}, "heatmap": {0: "n"}},
+        opset_version=17,
+        dynamo=False,
     )
     meta = {
-        "name": name, "version": version, "classes": list(CLASSES), "input_size": [CELL, CELL], "mean": MEAN, "std": STD,
-        "defect_threshold": defect_threshold, "training_data_sha256": data_digest, "train_config": asdict(cfg),
+        "name": name,
+        "version": version,
+        "classes": list(CLASSES),
+        "input_size": [CELL, CELL],
+        "mean": MEAN,
+        "std": STD,
+        "defect_threshold": defect_threshold,
+        "training_data_sha256": data_digest,
+        "train_config": asdict(cfg),
         **(extra_meta or {}),
     }
     _write_meta(model_dir, meta)

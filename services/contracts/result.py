@@ -150,9 +150,7 @@ class ResultEnvelope(_Frozen):
         return self
 
 
-def make_result_id(
-    *, device_id: str, barcode: str, string_position: int, stage: str, image_sha256: str
-) -> str:
+def make_result_id(*, device_id: str, barcode: str, string_position: int, stage: str, image_sha256: str) -> str:
     """Deterministic id: the same capture judged twice (a restart) gives the same id."""
     key = "|".join([device_id, barcode, str(string_position), str(stage), image_sha256])
     return str(uuid.uuid5(_RESULT_NAMESPACE, key))

@@ -81,7 +81,5 @@ def decode_message(
             raise ValueError(f"body is not JSON: {exc.errors()[0]['msg']}") from exc
         raise
     if envelope.device_id != stream_device:
-        raise SignatureError(
-            f"device {stream_device!r} published a result claiming device {envelope.device_id!r}"
-        )
+        raise SignatureError(f"device {stream_device!r} published a result claiming device {envelope.device_id!r}")
     return StreamMessage(envelope=envelope, key_id=key_id)

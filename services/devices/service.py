@@ -76,8 +76,14 @@ def provision_device(
     session.add(device)
     session.flush()
     cred = _new_key(session=session, device=device, station_code=station.code, master_secret=master_secret)
-    record(session=session, actor=actor, action="device.provisioned", entity="device", entity_id=code,
-           after={"station": station.code, "key_id": cred.key_id})
+    record(
+        session=session,
+        actor=actor,
+        action="device.provisioned",
+        entity="device",
+        entity_id=code,
+        after={"station": station.code, "key_id": cred.key_id},
+    )
     return cred
 
 
@@ -96,8 +102,14 @@ def rotate_key(
             key.revoked_at = utcnow()
             revoked.append(key.key_id)
     cred = _new_key(session=session, device=device, station_code=station.code, master_secret=master_secret)
-    record(session=session, actor=actor, action="device.key_rotated", entity="device", entity_id=code,
-           after={"new_key_id": cred.key_id, "revoked": revoked})
+    record(
+        session=session,
+        actor=actor,
+        action="device.key_rotated",
+        entity="device",
+        entity_id=code,
+        after={"new_key_id": cred.key_id, "revoked": revoked},
+    )
     return cred
 
 

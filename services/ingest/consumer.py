@@ -123,9 +123,7 @@ class IngestConsumer:
     def _read(self, start: str, block: int | None) -> list[Entry]:
         if not self.streams:
             return []
-        resp = self.r.xreadgroup(
-            self.group, self.name, {s: start for s in self.streams}, count=self.s.batch_size, block=block
-        )
+        resp = self.r.xreadgroup(self.group, self.name, {s: start for s in self.streams}, count=self.s.batch_size, block=block)
         out: list[Entry] = []
         for stream, messages in resp or []:
             for msg_id, fields in messages:
@@ -176,7 +174,7 @@ class IngestConsumer:
             if not fields:
                 empty.append(entry)
                 continue
-            device = stream[len(STREAM_PREFIX):]
+            device = stream[len(STREAM_PREFIX) :]
             try:
                 msg = decode_message(fields, stream_device=device, key_lookup=self._key_lookup)
             except (ValueError, ValidationError) as exc:

@@ -119,8 +119,13 @@ def _inspection_read(i: Inspection, *, barcode: str, device: str, defects: list[
 
 def _defect_read(d: CellDefect) -> DefectRead:
     return DefectRead(
-        row=d.row, col=d.col, cls=d.cls, score=d.score, ng=d.ng,
-        box=[d.box_x, d.box_y, d.box_w, d.box_h], defect_box=d.defect_box,
+        row=d.row,
+        col=d.col,
+        cls=d.cls,
+        score=d.score,
+        ng=d.ng,
+        box=[d.box_x, d.box_y, d.box_w, d.box_h],
+        defect_box=d.defect_box,
     )
 
 
@@ -139,7 +144,12 @@ def module_history(*, session: Session, barcode: str) -> ModuleRead:
 
 
 def list_inspections(
-    *, session: Session, offset: int, limit: int, verdict: str | None = None, station: str | None = None,
+    *,
+    session: Session,
+    offset: int,
+    limit: int,
+    verdict: str | None = None,
+    station: str | None = None,
     since: datetime | None = None,
 ) -> Page[InspectionRead]:
     """A page of inspections, newest first."""

@@ -65,7 +65,9 @@ def create_user(
     user = User(username=username, password_hash=_HASHER.hash(password), role=role, line=line)
     session.add(user)
     session.flush()
-    record(session=session, actor=actor, action="user.created", entity="user", entity_id=username, after={"role": role, "line": line})
+    record(
+        session=session, actor=actor, action="user.created", entity="user", entity_id=username, after={"role": role, "line": line}
+    )
     return user
 
 
@@ -87,8 +89,15 @@ def set_active(*, session: Session, username: str, active: bool, actor: str = "s
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
         raise NotFound(f"user {username!r} not found")
-    record(session=session, actor=actor, action="user.enabled" if active else "user.disabled", entity="user",
-           entity_id=username, before={"active": user.active}, after={"active": active})
+    record(
+        session=session,
+        actor=actor,
+        action="user.enabled" if active else "user.disabled",
+        entity="user",
+        entity_id=username,
+        before={"active": user.active},
+        after={"active": active},
+    )
     user.active = active
 
 
@@ -111,8 +120,15 @@ def login(*, session: Session, username: str, password: str) -> Principal:
         if user.failed_logins >= MAX_FAILED:
             user.locked_until = now + LOCKOUT
             user.failed_logins = 0
-            record(session=session, actor=f"login:{username}", action="user.locked", entity="user", entity_id=username,
-                   after={"locked_until": user.locked_until.isoformat()}, reason=f"{MAX_FAILED} failed logins")
+            record(
+                session=session,
+                actor=f"login:{username}",
+                action="user.locked",
+                entity="user",
+                entity_id=username,
+                after={"locked_until": user.locked_until.isoformat()},
+                reason=f"{MAX_FAILED} failed logins",
+            )
         raise AuthFailed("invalid username or password") from None
     if not user.active:
         raise AuthFailed("account disabled")
@@ -124,8 +140,14 @@ def login(*, session: Session, username: str, password: str) -> Principal:
 def issue_token(principal: Principal, *, secret: str, ttl: timedelta = TOKEN_TTL) -> str:
     """A signed access token for the API."""
     now = utcnow()
-    claims = {"sub": principal.username, "uid": principal.user_id, "role": principal.role.value,
-              "line": principal.line, "iat": now, "exp": now + ttl}
+    claims = {
+        "sub": principal.username,
+        "uid": principal.user_id,
+        "role": principal.role.value,
+        "line": principal.line,
+        "iat": now,
+        "exp": now + ttl,
+    }
     return jwt.encode(claims, secret, algorithm=TOKEN_ALGORITHM)
 
 

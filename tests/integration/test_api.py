@@ -113,7 +113,9 @@ def test_images_upload_and_download(client: TestClient) -> None:
     sha = hashlib.sha256(png).hexdigest()
     assert client.put(f"/api/v1/edge/images/{'0' * 64}", content=png, headers=dev).status_code == 400  # hash mismatch
     not_img = b"GIF89a-nope"
-    assert client.put(f"/api/v1/edge/images/{hashlib.sha256(not_img).hexdigest()}", content=not_img, headers=dev).status_code == 400
+    assert (
+        client.put(f"/api/v1/edge/images/{hashlib.sha256(not_img).hexdigest()}", content=not_img, headers=dev).status_code == 400
+    )
     assert client.put(f"/api/v1/edge/images/{sha}", content=png, headers=dev).status_code == 204
     assert client.put(f"/api/v1/edge/images/{sha}", content=png, headers=dev).status_code == 204  # idempotent
     h = token(client, "operator")
@@ -179,8 +181,13 @@ SAMPLE_PATH = {"{barcode}": "M000000000", "{sha256}": "0" * 64}
 
 
 def test_role_matrix_every_role_on_every_route(client: TestClient) -> None:
-    routes = {(m, r.path) for r in iter_routes(client.app.routes) if r.path not in PUBLIC  # type: ignore[attr-defined]
-              for m in (getattr(r, "methods", None) or set()) if m != "HEAD"}
+    routes = {
+        (m, r.path)
+        for r in iter_routes(client.app.routes)
+        if r.path not in PUBLIC  # type: ignore[attr-defined]
+        for m in (getattr(r, "methods", None) or set())
+        if m != "HEAD"
+    }
     assert routes == set(ROLE_MATRIX), "update ROLE_MATRIX for new or removed routes"
     callers = {role: token(client, role) for role in ROLES}
     callers["device"] = {"X-Device-Key": client.device_key}  # type: ignore[attr-defined]
@@ -203,8 +210,10 @@ def test_role_matrix_every_role_on_every_route(client: TestClient) -> None:
 def test_password_spraying_from_one_address_is_throttled(client: TestClient) -> None:
     from api.routers import auth
 
-    codes = [client.post("/api/v1/auth/token", data={"username": f"nobody{i}", "password": "guess-guess"}).status_code
-             for i in range(auth.FAILS_PER_WINDOW + 2)]
+    codes = [
+        client.post("/api/v1/auth/token", data={"username": f"nobody{i}", "password": "guess-guess"}).status_code
+        for i in range(auth.FAILS_PER_WINDOW + 2)
+    ]
     assert codes[: auth.FAILS_PER_WINDOW] == [401] * auth.FAILS_PER_WINDOW
     assert codes[-1] == 429
     # Even the right password waits: the address is throttled, not the account.

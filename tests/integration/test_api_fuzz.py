@@ -17,8 +17,12 @@ from services.migrations.runner import upgrade
 from services.security.service import create_user
 from tests.conftest import SECRET
 
-CHECKS = [checks.not_a_server_error, checks.status_code_conformance, checks.content_type_conformance,
-          checks.response_schema_conformance]
+CHECKS = [
+    checks.not_a_server_error,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_schema_conformance,
+]
 
 
 def _build() -> tuple[object, dict[str, str], dict[str, str]]:
@@ -32,7 +36,11 @@ def _build() -> tuple[object, dict[str, str], dict[str, str]]:
         create_user(session=s, username="admin", password="fuzz-password-1", role="admin")
         cred = provision_device(session=s, code="edge-fuzz", station_code="STR-EL-01", master_secret=SECRET.encode())
     app = create_app(ApiSettings(profile="test", database_url=url, secret_key=SECRET, data_dir=tmp))
-    tok = TestClient(app).post("/api/v1/auth/token", data={"username": "admin", "password": "fuzz-password-1"}).json()["access_token"]
+    tok = (
+        TestClient(app)
+        .post("/api/v1/auth/token", data={"username": "admin", "password": "fuzz-password-1"})
+        .json()["access_token"]
+    )
     return app, {"Authorization": f"Bearer {tok}"}, {"X-Device-Key": cred.api_key}
 
 

@@ -21,7 +21,10 @@ pytestmark = pytest.mark.skipif(not DEFAULT_MODEL.exists(), reason="no default m
 def test_demo_stores_every_result_and_exits_zero(tmp_path: Path) -> None:
     r = subprocess.run(
         [sys.executable, "-m", "cli.main", "demo", "--images", "8", "--no-serve", "--data-dir", str(tmp_path / "demo")],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "every image's result is stored" in r.stdout
@@ -39,9 +42,24 @@ def test_inspect_prints_one_json_line_per_image_and_overlays(tmp_path: Path) -> 
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image")
     r = subprocess.run(
-        [sys.executable, "-m", "cli.main", "inspect", *map(str, paths), str(bad), "--grid", "2x12", "--cell-aspect", "2",
-         "--overlay", str(tmp_path / "ov")],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "inspect",
+            *map(str, paths),
+            str(bad),
+            "--grid",
+            "2x12",
+            "--cell-aspect",
+            "2",
+            "--overlay",
+            str(tmp_path / "ov"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert r.returncode == 0, r.stderr[-2000:]
     lines = [json.loads(x) for x in r.stdout.strip().splitlines()]

@@ -27,10 +27,14 @@ def worker(tmp_path: Path) -> FolderWorker:
     rules = DecisionRules.load(classes=model.info.classes, defect_threshold=model.info.defect_threshold, path=None)
     inspector = Inspector(model, rules, device_id="edge-t1", station_id="STR-EL-01")
     return FolderWorker(
-        inspector=inspector, outbox=Outbox(tmp_path / "outbox.sqlite"), watch_dir=tmp_path / "in",
-        done_dir=tmp_path / "done", rejected_dir=tmp_path / "rejected",
+        inspector=inspector,
+        outbox=Outbox(tmp_path / "outbox.sqlite"),
+        watch_dir=tmp_path / "in",
+        done_dir=tmp_path / "done",
+        rejected_dir=tmp_path / "rejected",
         default_recipe=Recipe("full-1x12", Grid(rows=1, cols=12), 1.0),
-        filename_pattern=r"^(?P<barcode>[A-Za-z0-9][A-Za-z0-9.\-]{0,63})_S(?P<pos>\d{1,2})$", settle_s=0,
+        filename_pattern=r"^(?P<barcode>[A-Za-z0-9][A-Za-z0-9.\-]{0,63})_S(?P<pos>\d{1,2})$",
+        settle_s=0,
     )
 
 
@@ -44,8 +48,10 @@ def _results(worker: FolderWorker) -> dict[str, ResultEnvelope]:
 
 def _png_bomb() -> bytes:
     """A valid PNG header claiming 100000 x 100000 pixels (10 G pixels) with a tiny body."""
+
     def chunk(tag: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
     ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 1000)) + chunk(b"IEND", b"")
 
@@ -68,7 +74,7 @@ def test_good_images_are_judged_with_cells_boxes_and_timings(worker: FolderWorke
 def test_dead_cell_makes_the_string_ng(worker: FolderWorker) -> None:
     img, truth = generate_string(11, recipe="full-1x12", defect_rate=0.0, megapixels=1.0, bit_depth=8)
     x, y, w, h = truth.cells[4].box
-    img[y + 3:y + h - 3, x + 3:x + w - 3] = (img[y + 3:y + h - 3, x + 3:x + w - 3] * 0.08).astype(img.dtype)
+    img[y + 3 : y + h - 3, x + 3 : x + w - 3] = (img[y + 3 : y + h - 3, x + 3 : x + w - 3] * 0.08).astype(img.dtype)
     write_string(worker.watch_dir / "dead.png", img, truth, barcode="MODDEAD", string_position=1)
     worker.scan_once()
     env = _results(worker)["MODDEAD"]
@@ -94,8 +100,9 @@ def test_unjudgeable_images_are_error_with_a_reason_never_ok(worker: FolderWorke
     path = worker.watch_dir / f"BAD-{kind.replace('_', '')}_S1.png"
     path.write_bytes(BAD_INPUTS[kind](good))
     if kind == "wrong_grid":
-        path.with_suffix(".json").write_text(json.dumps({"barcode": "BAD-wronggrid", "string_position": 1,
-                                                         "recipe": "half-2x11", "rows": 2, "cols": 11}))
+        path.with_suffix(".json").write_text(
+            json.dumps({"barcode": "BAD-wronggrid", "string_position": 1, "recipe": "half-2x11", "rows": 2, "cols": 11})
+        )
     assert worker.scan_once() == 1  # never crashes the worker
     env = _results(worker)[f"BAD-{kind.replace('_', '')}"]
     assert env.verdict is Verdict.ERROR

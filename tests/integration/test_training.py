@@ -89,8 +89,12 @@ def test_factory_formats_map_labels_to_cells(tmp_path: Path) -> None:
     h, w = cv2.imread(str(path), cv2.IMREAD_UNCHANGED).shape
     names = list(CLASSES)
     (yolo / "classes.txt").write_text("\n".join(names))
-    lines = [f"{names.index(c.cls)} {(c.defect_box[0] + c.defect_box[2] / 2) / w} {(c.defect_box[1] + c.defect_box[3] / 2) / h} "
-             f"{c.defect_box[2] / w} {c.defect_box[3] / h}" for c in cells if c.cls != "ok"]
+    lines = [
+        f"{names.index(c.cls)} {(c.defect_box[0] + c.defect_box[2] / 2) / w} {(c.defect_box[1] + c.defect_box[3] / 2) / h} "
+        f"{c.defect_box[2] / w} {c.defect_box[3] / h}"
+        for c in cells
+        if c.cls != "ok"
+    ]
     (yolo / "s2.txt").write_text("\n".join(lines))
     y = factory_cells(yolo, "yolo", grid=(1, 12))
     assert [CLASSES[k] for k in y.y] == [c.cls for c in cells]

@@ -66,9 +66,7 @@ def test_broker_killed_twice_with_a_backlog_loses_nothing(stack: Stack, tmp_path
     until(lambda: outbox.count() == 0, timeout_s=60, step=pub.confirm_once, what="confirmations")
 
 
-def test_negative_control_broker_without_persistence_and_no_confirmation_loses_results(
-    db_url: str, tmp_path: Path
-) -> None:
+def test_negative_control_broker_without_persistence_and_no_confirmation_loses_results(db_url: str, tmp_path: Path) -> None:
     """The same crash with AOF off and fire-and-forget publishing must lose data: the test can fail."""
     volatile = RedisServer(tmp_path / "volatile", appendonly=False).start()
     st = make_stack(db_url, volatile, tmp_path)
@@ -151,9 +149,16 @@ def test_ingest_process_killed_repeatedly_mid_stream(stack: Stack, tmp_path: Pat
     produced = fill_outbox(outbox, stack.device.device_id, 3000)
     pub = publisher(stack, outbox, batch=1000)
     until(lambda: not outbox.due(limit=1, resend_after_s=3600), timeout_s=120, step=pub.publish_once, what="backlog")
-    env = dict(os.environ, ELTRACE_PROFILE="test", ELTRACE_DATABASE_URL=stack.db_url, ELTRACE_REDIS_URL=stack.redis.url,
-               ELTRACE_SECRET_KEY=SECRET, ELTRACE_BATCH_SIZE="100", ELTRACE_CLAIM_IDLE_MS="300",
-               ELTRACE_DATA_DIR=str(tmp_path / "ingest"))
+    env = dict(
+        os.environ,
+        ELTRACE_PROFILE="test",
+        ELTRACE_DATABASE_URL=stack.db_url,
+        ELTRACE_REDIS_URL=stack.redis.url,
+        ELTRACE_SECRET_KEY=SECRET,
+        ELTRACE_BATCH_SIZE="100",
+        ELTRACE_CLAIM_IDLE_MS="300",
+        ELTRACE_DATA_DIR=str(tmp_path / "ingest"),
+    )
     cmd = [sys.executable, "-m", "cli.main", "ingest"]
     root = Path(__file__).resolve().parents[2]
     for kill in range(4):
@@ -190,18 +195,32 @@ def test_poison_messages_go_to_dead_letter_and_the_rest_flows(stack: Stack, tmp_
         "wrong version": {**encode_message(env, key_id=kid, key=key), "v": "99"},
         "missing field": encode_body(json.dumps(missing).encode(), key_id=kid, key=key),
         "unsigned": {"v": "1", "body": env.model_dump_json()},
-        "forged": {**encode_message(env, key_id=kid, key=b"not-the-device-key"), },
+        "forged": {
+            **encode_message(env, key_id=kid, key=b"not-the-device-key"),
+        },
         "other device": encode_message(other, key_id=kid, key=key),
     }
     for fields in poison.values():
         r.xadd(stream, fields)
     con = consumer(stack)
-    until(lambda: pending(stack) == 0 and len(stored_ids(stack)) == 20, timeout_s=30, step=lambda: con.step(block_ms=10), what="flow")
+    until(
+        lambda: pending(stack) == 0 and len(stored_ids(stack)) == 20,
+        timeout_s=30,
+        step=lambda: con.step(block_ms=10),
+        what="flow",
+    )
     assert stored_ids(stack) == set(good)
     dead = r.xrange(DEAD_LETTER_STREAM)
     reasons = [f["reason"] for _id, f in dead]
     assert len(dead) == len(poison)
-    for expected in ("not JSON", "unsupported schema version", "barcode", "unsigned", "signature does not match", "claiming device"):
+    for expected in (
+        "not JSON",
+        "unsupported schema version",
+        "barcode",
+        "unsigned",
+        "signature does not match",
+        "claiming device",
+    ):
         assert any(expected in reason for reason in reasons), (expected, reasons)
 
 

@@ -32,9 +32,17 @@ def fill_outbox(outbox: Outbox, device_id: str, n: int, start: int = 0) -> set[s
 def publisher(stack: Stack, outbox: Outbox, *, confirm: bool = True, resend_after_s: float = 3600, batch: int = 500) -> Publisher:
     """A publisher of the stack's device."""
     api = EdgeApiClient(stack.api_url, stack.device.api_key) if confirm else None
-    return Publisher(outbox=outbox, redis_url=stack.redis.url, api=api, device_id=stack.device.device_id,
-                     key_id=stack.device.key_id, signing_key=stack.signing_key, confirm=confirm,
-                     resend_after_s=resend_after_s, batch=batch)
+    return Publisher(
+        outbox=outbox,
+        redis_url=stack.redis.url,
+        api=api,
+        device_id=stack.device.device_id,
+        key_id=stack.device.key_id,
+        signing_key=stack.signing_key,
+        confirm=confirm,
+        resend_after_s=resend_after_s,
+        batch=batch,
+    )
 
 
 def consumer(stack: Stack, name: str = "ingest-1", **kw: object) -> IngestConsumer:
@@ -61,7 +69,9 @@ def pending(stack: Stack, device_id: str | None = None, group: str = "ingest") -
         return 0
 
 
-def until(cond: Callable[[], bool], *, timeout_s: float, step: Callable[[], object] | None = None, what: str = "condition") -> None:
+def until(
+    cond: Callable[[], bool], *, timeout_s: float, step: Callable[[], object] | None = None, what: str = "condition"
+) -> None:
     """Drive `step` until `cond` holds; fail after timeout_s."""
     deadline = time.monotonic() + timeout_s
     while not cond():

@@ -6,8 +6,18 @@ from collections.abc import Iterator
 from typing import Any
 
 # Public on purpose: health, the two ways to sign in (and out), the API docs, the stylesheet.
-PUBLIC = {"/healthz", "/readyz", "/api/v1/auth/token", "/login", "/logout", "/static",
-          "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+PUBLIC = {
+    "/healthz",
+    "/readyz",
+    "/api/v1/auth/token",
+    "/login",
+    "/logout",
+    "/static",
+    "/openapi.json",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+}
 
 
 def iter_routes(routes: list[Any]) -> Iterator[Any]:

@@ -33,16 +33,27 @@ def build_tiny_model(model_dir: Path, *, version: str = "0.0.1-test", threshold:
         helper.make_node("Softmax", ["logits"], ["probs"], axis=1),
     ]
     graph = helper.make_graph(
-        nodes, "tiny",
+        nodes,
+        "tiny",
         [helper.make_tensor_value_info("cells", TensorProto.FLOAT, ["n", 1, size, size])],
         [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["n", n])],
-        initializer=[numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "B"),
-                     numpy_helper.from_array(np.array([-1, 1], dtype=np.int64), "shape")],
+        initializer=[
+            numpy_helper.from_array(w, "W"),
+            numpy_helper.from_array(b, "B"),
+            numpy_helper.from_array(np.array([-1, 1], dtype=np.int64), "shape"),
+        ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
-    meta = {"name": "tiny-test-model", "version": version, "classes": list(CLASSES), "input_size": [size, size],
-            "mean": 0.45, "std": 0.25, "defect_threshold": threshold}
+    meta = {
+        "name": "tiny-test-model",
+        "version": version,
+        "classes": list(CLASSES),
+        "input_size": [size, size],
+        "mean": 0.45,
+        "std": 0.25,
+        "defect_threshold": threshold,
+    }
     entry = model.metadata_props.add()
     entry.key, entry.value = "eltrace", json.dumps(meta)
     model_dir.mkdir(parents=True, exist_ok=True)
