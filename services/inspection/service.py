@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -63,10 +64,13 @@ def record_results(*, session: Session, items: Sequence[tuple[ResultEnvelope, in
         }
         for env, device_row_id in {e.result_id: (e, d) for e, d in items}.values()
     ]
-    stmt = insert_ignore(session, Inspection.__table__, ["result_id"]).returning(
-        Inspection.__table__.c.id, Inspection.__table__.c.result_id
-    )
-    inserted = session.execute(stmt, rows).all()
+    if session.get_bind().dialect.name == "postgresql":
+        inserted = _copy_insert_inspections(session, rows)
+    else:
+        stmt = insert_ignore(session, Inspection.__table__, ["result_id"]).returning(
+            Inspection.__table__.c.id, Inspection.__table__.c.result_id
+        )
+        inserted = [tuple(r) for r in session.execute(stmt, rows).all()]
     defect_rows = []
     for inspection_id, result_id in inserted:
         for c in by_id[result_id].cells:
@@ -90,6 +94,34 @@ def record_results(*, session: Session, items: Sequence[tuple[ResultEnvelope, in
     if defect_rows:
         session.execute(CellDefect.__table__.insert(), defect_rows)
     return [rid for _, rid in inserted]
+
+
+_COPY_COLUMNS = [c.name for c in Inspection.__table__.columns if c.name != "id"]
+
+
+def _copy_insert_inspections(session: Session, rows: list[dict[str, object]]) -> list[tuple[int, str]]:
+    """PostgreSQL: COPY the batch into a temporary table, then one INSERT ... SELECT ... ON CONFLICT.
+
+    A 1,000-row multi-VALUES statement has 24,000 placeholders that the driver parses in Python
+    on every batch; COPY streams the rows and roughly halves the time per batch (see bench ingest).
+    """
+    cols = ", ".join(f'"{c}"' for c in _COPY_COLUMNS)
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cur:
+        cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS ingest_inspection ON COMMIT DELETE ROWS AS "
+            f"SELECT {cols} FROM inspection WITH NO DATA"
+        )
+        with cur.copy(f"COPY ingest_inspection ({cols}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([json.dumps(row[c]) if c == "timings_ms" else row[c] for c in _COPY_COLUMNS])
+        cur.execute(
+            f"INSERT INTO inspection ({cols}) SELECT {cols} FROM ingest_inspection "
+            "ON CONFLICT (result_id) DO NOTHING RETURNING id, result_id"
+        )
+        inserted = [(int(r[0]), str(r[1])) for r in cur.fetchall()]
+        cur.execute("TRUNCATE ingest_inspection")  # the same connection may run the next batch in this transaction
+    return inserted
 
 
 def _inspection_read(i: Inspection, *, barcode: str, device: str, defects: list[DefectRead] | None) -> InspectionRead:
