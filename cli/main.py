@@ -30,6 +30,9 @@ app.add_typer(bench_app, name="bench")
 from cli.model import inspect_cmd, model_app  # noqa: E402
 
 app.add_typer(model_app, name="model")
+from cli.deadletters import dead_app  # noqa: E402
+
+app.add_typer(dead_app, name="deadletters")
 app.command("inspect")(inspect_cmd)
 console = Console()
 
@@ -245,6 +248,10 @@ def ingest_cmd() -> None:
     s = IngestSettings()
     configure_logging(json=s.log_json)
     url, server = ensure_redis(s)
+    if s.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(s.metrics_port, addr=s.metrics_addr)
     consumer = IngestConsumer(
         redis_url=url,
         session_factory=_sessions(s.resolved_database_url()),
@@ -265,6 +272,10 @@ def edge_cmd() -> None:
     s = EdgeSettings()
     configure_logging()
     parts = build_edge(s)
+    if s.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(s.metrics_port, addr=s.metrics_addr)
     stop = _stop_event()
     t = threading.Thread(target=parts.publisher.run, args=(stop,), daemon=True)
     t.start()

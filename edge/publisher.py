@@ -12,6 +12,7 @@ import threading
 import redis
 import structlog
 
+from edge import metrics
 from edge.api_client import ApiUnavailable, EdgeApiClient
 from edge.outbox import Outbox
 from services.contracts import results_stream
@@ -79,6 +80,7 @@ class Publisher:
             # Fire-and-forget (negative control only): trusts Redis with the only copy.
             self.outbox.forget(ids)
         self.sent_total += len(ids)
+        metrics.SENT.inc(len(ids))
         return len(ids)
 
     def confirm_once(self) -> int:
@@ -91,6 +93,8 @@ class Publisher:
         stored = self.api.confirmed(ids)
         n = self.outbox.forget(sorted(stored))
         self.confirmed_total += n
+        metrics.CONFIRMED.inc(n)
+        metrics.OUTBOX.set(self.outbox.count())
         return n
 
     def run(self, stop: threading.Event, *, interval_s: float = 0.2, confirm_every_s: float = 1.0) -> None:

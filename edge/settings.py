@@ -38,3 +38,5 @@ class EdgeSettings(BaseSettings):
     settle_s: float = Field(default=0.2, ge=0)
     poll_s: float = Field(default=0.2, gt=0)
     threads: int = Field(default=2, ge=1)
+    metrics_port: int | None = None  # Prometheus scrape port of this worker
+    metrics_addr: str = "127.0.0.1"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import structlog
 
+from edge import metrics
 from edge.outbox import Outbox
 from edge.pipeline import Inspector, Outcome, Recipe
 from services.contracts import Grid
@@ -139,6 +140,7 @@ class FolderWorker:
             cap = self._capture(path)
         except RejectedInput as exc:
             self.rejected += 1
+            metrics.REJECTED.inc()
             log.warning("file_rejected", file=path.name, reason=str(exc))
             self._move(path, self.rejected_dir, str(exc))
             return None
@@ -157,6 +159,8 @@ class FolderWorker:
         self._move(path, self.done_dir)
         self.accepted += 1
         env = outcome.envelope
+        metrics.IMAGES.labels(verdict=env.verdict.value).inc()
+        metrics.LATENCY.observe(env.timings_ms.get("total", 0.0) / 1000)
         log.info(
             "inspected",
             result_id=env.result_id,

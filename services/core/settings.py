@@ -64,3 +64,5 @@ class IngestSettings(CoreSettings):
     max_deliveries: int = Field(default=5, ge=1)
     discover_every_s: float = Field(default=2.0, gt=0)
     heartbeat_path: Path | None = None
+    metrics_port: int | None = None  # Prometheus scrape port (internal network only)
+    metrics_addr: str = "127.0.0.1"

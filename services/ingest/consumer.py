@@ -22,6 +22,7 @@ from services.core.db import transaction
 from services.core.logging import get_logger
 from services.core.settings import IngestSettings
 from services.devices import service as devices
+from services.ingest import metrics
 from services.inspection.service import record_results
 
 log = get_logger("eltrace.ingest")
@@ -204,7 +205,7 @@ class IngestConsumer:
 
     def _store(self, items: list[tuple[ResultEnvelope, int]], entries: list[Entry]) -> list[Entry]:
         try:
-            with transaction(self.sessions) as session:
+            with metrics.BATCH_SECONDS.time(), transaction(self.sessions) as session:
                 new = record_results(session=session, items=items)
         except OperationalError as exc:
             raise DatabaseUnavailable(str(exc)) from exc
@@ -215,6 +216,9 @@ class IngestConsumer:
         self.stats.inserted += len(new)
         self.stats.duplicates += len(items) - len(new)
         self.stats.batches += 1
+        metrics.INGESTED.inc(len(new))
+        metrics.DUPLICATES.inc(len(items) - len(new))
+        metrics.LAST_BATCH.set_to_current_time()
         return entries
 
     def _store_one_by_one(self, valid: list[tuple[Entry, ResultEnvelope, int]]) -> tuple[list[Entry], list[tuple[Entry, str]]]:
@@ -242,6 +246,8 @@ class IngestConsumer:
             pipe.xadd(DEAD_LETTER_STREAM, record)
             log.warning("dead_lettered", stream=stream, id=mid, reason=reason)
         pipe.execute()
+        for _entry, reason in dead:
+            metrics.DEAD_LETTERED.labels(reason=metrics.reason_kind(reason)).inc()
         self.stats.dead_lettered += len(dead)
         self.stats.dead_reasons.extend(r for _, r in dead)
 
@@ -284,12 +290,14 @@ class IngestConsumer:
                 backoff = 0.1
             except DatabaseUnavailable as exc:
                 self.stats.db_outages += 1
+                metrics.OUTAGES.labels(dependency="database").inc()
                 self._pending_first = True  # what we read stays pending; read it again
                 log.warning("database_unavailable", error=str(exc)[:200], retry_in_s=backoff)
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
             except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
                 self.stats.redis_outages += 1
+                metrics.OUTAGES.labels(dependency="redis").inc()
                 self._pending_first = True
                 self._discovered_at = 0.0
                 log.warning("redis_unavailable", error=str(exc)[:200], retry_in_s=backoff)

@@ -49,3 +49,12 @@ def test_rules_file_is_validated(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"defect_threshold": 1.5}))
     with pytest.raises(ValueError, match="defect_threshold"):
         DecisionRules.load(classes=CLASSES, defect_threshold=0.2, path=bad)
+
+
+def test_dead_letter_metric_labels_are_a_fixed_set() -> None:
+    from services.ingest.metrics import reason_kind
+
+    assert reason_kind("signature: unknown key 'k1' for device 'x'") == "signature"
+    assert reason_kind("unsupported schema version '99'") == "version"
+    assert reason_kind("unsupported schema version 'attacker-chosen-text-1234'") == "version"
+    assert reason_kind("something new") == "other"
