@@ -86,6 +86,11 @@ def current_device(session: SessionDep, x_device_key: Annotated[str | None, Head
 ANY_PERSON = (Role.OPERATOR, Role.QUALITY_ENGINEER, Role.CUSTOMER_SERVICE)
 
 
+def line_scope(principal: Principal) -> str | None:
+    """An operator bound to a line sees that line's modules only; everyone else sees all."""
+    return principal.line if principal.role is Role.OPERATOR and principal.line else None
+
+
 class ErrorRead(BaseModel):
     """Every domain error: a stable code and a human-readable detail."""
 

@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, Field
 
-from api.deps import ANY_PERSON, ERRORS, SessionDep, current_device, get_blobs, get_settings, require
-from services.core.errors import InvalidInput, PayloadTooLarge
+from api.deps import ANY_PERSON, ERRORS, SessionDep, current_device, get_blobs, get_settings, line_scope, require
+from services.core.errors import InvalidInput, NotFound, PayloadTooLarge
 from services.devices.service import AuthenticatedDevice
 from services.imagestore.store import load_image, store_image
-from services.inspection.repository import confirmed_result_ids
+from services.inspection.repository import confirmed_result_ids, image_visible
 from services.security.service import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["images"], responses=ERRORS)
@@ -24,9 +24,12 @@ _CACHE = "private, max-age=86400, immutable"  # content-addressed: the bytes nev
 
 @router.get("/images/{sha256}", response_class=Response, responses={200: {"content": {"image/png": {}}}})
 def get_image(
-    sha256: Sha, request: Request, session: SessionDep, _p: Annotated[Principal, Depends(require(*ANY_PERSON))]
+    sha256: Sha, request: Request, session: SessionDep, p: Annotated[Principal, Depends(require(*ANY_PERSON))]
 ) -> Response:
     """The stored bytes of a string EL image."""
+    line = line_scope(p)
+    if line is not None and not image_visible(session, sha256, line=line):
+        raise NotFound(f"image {sha256} not found")
     data, ctype = load_image(session=session, blobs=get_blobs(request), sha256=sha256)
     return Response(content=data, media_type=ctype, headers={"Cache-Control": _CACHE})
 

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
 
-from api.deps import ANY_PERSON, ERRORS, SessionDep, get_settings, require
+from api.deps import ANY_PERSON, ERRORS, SessionDep, get_settings, line_scope, require
 from services.contracts.result import BARCODE_PATTERN
 from services.inspection import service
 from services.inspection.repository import list_modules
@@ -25,21 +25,21 @@ class ModuleSummary(BaseModel):
 
 
 @router.get("/modules/{barcode}")
-def get_module(barcode: Annotated[str, Path(pattern=BARCODE_PATTERN)], session: SessionDep, _p: Reader) -> ModuleRead:
+def get_module(barcode: Annotated[str, Path(pattern=BARCODE_PATTERN)], session: SessionDep, p: Reader) -> ModuleRead:
     """A module's whole inspection history: every image's verdict and defects, oldest first."""
-    return service.module_history(session=session, barcode=barcode)
+    return service.module_history(session=session, barcode=barcode, line=line_scope(p))
 
 
 @router.get("/modules")
 def get_modules(
     request: Request,
     session: SessionDep,
-    _p: Reader,
+    p: Reader,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[ModuleSummary]:
     """Modules, newest first (bounded pagination)."""
-    rows, total = list_modules(session, offset=offset, limit=min(limit, get_settings(request).page_size_max))
+    rows, total = list_modules(session, offset=offset, limit=min(limit, get_settings(request).page_size_max), line=line_scope(p))
     items = [ModuleSummary(barcode=m.barcode, created_at=m.created_at) for m in rows]
     return Page[ModuleSummary](items=items, total=total, offset=offset, limit=limit)
 
@@ -47,7 +47,7 @@ def get_modules(
 @router.get("/inspections")
 def get_inspections(
     session: SessionDep,
-    _p: Reader,
+    p: Reader,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     verdict: Literal["OK", "NG", "ERROR"] | None = None,
@@ -55,4 +55,6 @@ def get_inspections(
     since: datetime | None = None,
 ) -> Page[InspectionRead]:
     """Inspections, newest first, filtered by verdict / station / time."""
-    return service.list_inspections(session=session, offset=offset, limit=limit, verdict=verdict, station=station, since=since)
+    return service.list_inspections(
+        session=session, offset=offset, limit=limit, verdict=verdict, station=station, since=since, line=line_scope(p)
+    )

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from api.deps import ANY_PERSON, SessionDep, get_settings, require
+from api.deps import ANY_PERSON, SessionDep, get_settings, line_scope, require
 from api.web.csrf import check_csrf, csrf_token, set_csrf_cookie
+from services.audit.service import entries as audit_entries
 from services.inspection import service as inspections
-from services.security.service import AuthFailed, Principal, issue_token, login
+from services.security.service import AuthFailed, Principal, Role, issue_token, login
 
 SESSION_COOKIE = "eltrace_token"
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -77,5 +78,14 @@ def logout(request: Request, csrf_token: Annotated[str | None, Form()] = None) -
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, session: SessionDep, user: Annotated[Principal, Depends(require(*ANY_PERSON))]) -> Response:
     """Recent results."""
-    page = inspections.list_inspections(session=session, offset=0, limit=50)
+    page = inspections.list_inspections(session=session, offset=0, limit=50, line=line_scope(user))
     return _render(request, "home.html", user=user, inspections=page.items)
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(
+    request: Request, session: SessionDep, user: Annotated[Principal, Depends(require(Role.QUALITY_ENGINEER))], offset: int = 0
+) -> Response:
+    """The audit trail for quality engineers and admins."""
+    rows, total = audit_entries(session=session, offset=max(0, offset), limit=100)
+    return _render(request, "audit.html", user=user, entries=rows, total=total, offset=max(0, offset))

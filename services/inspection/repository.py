@@ -8,14 +8,26 @@ from datetime import datetime
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from services.devices.orm import Device
+from services.devices.orm import Device, Station
 from services.imagestore.orm import StoredImage
 from services.inspection.orm import CellDefect, Inspection, Module
 
 
-def module_by_barcode(session: Session, barcode: str) -> Module | None:
-    """The module with this barcode."""
-    return session.scalar(select(Module).where(Module.barcode == barcode))
+def _line_stations(line: str) -> Select:  # type: ignore[type-arg]
+    return select(Station.code).where(Station.line == line)
+
+
+def _visible_modules(line: str) -> Select:  # type: ignore[type-arg]
+    """Modules with at least one inspection at a station of `line` (object-level scope of an operator)."""
+    return select(Inspection.module_id).where(Inspection.station_code.in_(_line_stations(line)))
+
+
+def module_by_barcode(session: Session, barcode: str, *, line: str | None = None) -> Module | None:
+    """The module with this barcode (None when outside the caller's line)."""
+    stmt = select(Module).where(Module.barcode == barcode)
+    if line is not None:
+        stmt = stmt.where(Module.id.in_(_visible_modules(line)))
+    return session.scalar(stmt)
 
 
 def inspections_of_module(session: Session, module_id: int) -> Sequence[tuple[Inspection, str]]:
@@ -37,7 +49,11 @@ def defects_of(session: Session, inspection_ids: Sequence[int]) -> Sequence[Cell
     return list(session.scalars(stmt))
 
 
-def _filtered(stmt: Select, *, verdict: str | None, station: str | None, since: datetime | None) -> Select:  # type: ignore[type-arg]
+def _filtered(
+    stmt: Select, *, verdict: str | None, station: str | None, since: datetime | None, line: str | None = None
+) -> Select:  # type: ignore[type-arg]
+    if line is not None:
+        stmt = stmt.where(Inspection.station_code.in_(_line_stations(line)))
     if verdict:
         stmt = stmt.where(Inspection.verdict == verdict)
     if station:
@@ -48,7 +64,14 @@ def _filtered(stmt: Select, *, verdict: str | None, station: str | None, since: 
 
 
 def list_inspections(
-    session: Session, *, offset: int, limit: int, verdict: str | None, station: str | None, since: datetime | None
+    session: Session,
+    *,
+    offset: int,
+    limit: int,
+    verdict: str | None,
+    station: str | None,
+    since: datetime | None,
+    line: str | None = None,
 ) -> tuple[Sequence[tuple[Inspection, str, str]], int]:
     """Newest inspections first, with barcode and device code, and the total count."""
     base = (
@@ -56,16 +79,19 @@ def list_inspections(
         .join(Module, Module.id == Inspection.module_id)
         .join(Device, Device.id == Inspection.device_id)
     )
-    stmt = _filtered(base, verdict=verdict, station=station, since=since)
+    stmt = _filtered(base, verdict=verdict, station=station, since=since, line=line)
     rows = session.execute(stmt.order_by(Inspection.captured_at.desc(), Inspection.id.desc()).offset(offset).limit(limit)).all()
-    total = session.scalar(_filtered(select(func.count(Inspection.id)), verdict=verdict, station=station, since=since))
+    total = session.scalar(_filtered(select(func.count(Inspection.id)), verdict=verdict, station=station, since=since, line=line))
     return [(i, b, d) for i, b, d in rows], int(total or 0)
 
 
-def list_modules(session: Session, *, offset: int, limit: int) -> tuple[Sequence[Module], int]:
+def list_modules(session: Session, *, offset: int, limit: int, line: str | None = None) -> tuple[Sequence[Module], int]:
     """Modules, newest first, and the total count."""
-    rows = session.scalars(select(Module).order_by(Module.id.desc()).offset(offset).limit(limit)).all()
-    total = session.scalar(select(func.count(Module.id)))
+    stmt, count = select(Module), select(func.count(Module.id))
+    if line is not None:
+        stmt, count = stmt.where(Module.id.in_(_visible_modules(line))), count.where(Module.id.in_(_visible_modules(line)))
+    rows = session.scalars(stmt.order_by(Module.id.desc()).offset(offset).limit(limit)).all()
+    total = session.scalar(count)
     return rows, int(total or 0)
 
 
@@ -93,3 +119,9 @@ def count_inspections(session: Session) -> int:
 def all_result_ids(session: Session) -> set[str]:
     """Every stored result_id (tests and reconciliation)."""
     return set(session.scalars(select(Inspection.result_id)))
+
+
+def image_visible(session: Session, sha256: str, *, line: str) -> bool:
+    """Whether an image belongs to an inspection at a station of `line`."""
+    stmt = select(Inspection.id).where(Inspection.image_sha256 == sha256, Inspection.station_code.in_(_line_stations(line)))
+    return session.scalar(stmt.limit(1)) is not None

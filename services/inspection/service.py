@@ -161,9 +161,13 @@ def _defect_read(d: CellDefect) -> DefectRead:
     )
 
 
-def module_history(*, session: Session, barcode: str) -> ModuleRead:
-    """Everything stored about one barcode: inspections (oldest first) with their defects."""
-    module = repo.module_by_barcode(session, barcode)
+def module_history(*, session: Session, barcode: str, line: str | None = None) -> ModuleRead:
+    """Everything stored about one barcode: inspections (oldest first) with their defects.
+
+    line: the caller sees only modules that passed a station of this line (404 otherwise, not 403:
+    the barcode's existence is not disclosed either).
+    """
+    module = repo.module_by_barcode(session, barcode, line=line)
     if module is None:
         raise NotFound(f"unknown barcode {barcode!r}")
     inspections = repo.inspections_of_module(session, module.id)
@@ -183,8 +187,11 @@ def list_inspections(
     verdict: str | None = None,
     station: str | None = None,
     since: datetime | None = None,
+    line: str | None = None,
 ) -> Page[InspectionRead]:
-    """A page of inspections, newest first."""
-    rows, total = repo.list_inspections(session, offset=offset, limit=limit, verdict=verdict, station=station, since=since)
+    """A page of inspections, newest first (only the caller's line when `line` is given)."""
+    rows, total = repo.list_inspections(
+        session, offset=offset, limit=limit, verdict=verdict, station=station, since=since, line=line
+    )
     items = [_inspection_read(i, barcode=b, device=d, defects=None) for i, b, d in rows]
     return Page[InspectionRead](items=items, total=total, offset=offset, limit=limit)

@@ -163,6 +163,8 @@ def test_audit_trail_records_changes_and_refuses_edits(client: TestClient, db_ur
         client.post("/api/v1/auth/token", data={"username": "operator", "password": "wrong-password"})
     locked = client.get("/api/v1/audit?entity=user&entity_id=operator", headers=h).json()["items"]
     assert locked[0]["action"] == "user.locked" and locked[0]["reason"] == "5 failed logins"
+    page = client.get("/audit", headers=h)
+    assert page.status_code == 200 and "user.locked" in page.text and "5 failed logins" in page.text
 
 
 # Who may call what. A new route must be added here, or the matrix test fails.
@@ -173,6 +175,7 @@ ROLE_MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/images/{sha256}"): set(ROLES),
     ("GET", "/api/v1/audit"): {"quality_engineer", "admin"},
     ("GET", "/"): set(ROLES),
+    ("GET", "/audit"): {"quality_engineer", "admin"},
     ("PUT", "/api/v1/edge/images/{sha256}"): {"device"},
     ("POST", "/api/v1/edge/confirmations"): {"device"},
     ("GET", "/api/v1/edge/whoami"): {"device"},
@@ -242,3 +245,33 @@ def test_page_sign_in_needs_csrf_and_sets_a_cookie_session(client: TestClient) -
     assert out.status_code == 303
     client.cookies.delete("eltrace_token")
     assert client.get("/api/v1/modules").status_code == 401
+
+
+def test_operator_bound_to_a_line_sees_only_that_lines_modules(client: TestClient, db_url: str) -> None:
+    from sqlalchemy import text
+
+    sessions = make_sessionmaker(make_engine(db_url))
+    with transaction(sessions) as s:
+        provision_device(session=s, code="edge-a", station_code="STR-A-01", master_secret=SECRET.encode())
+        s.execute(text("UPDATE station SET line = 'A' WHERE code = 'STR-A-01'"))
+        dev_a = s.execute(text("select id from device where code='edge-a'")).scalar_one()
+        env, png = make_envelope("edge-a", 6000, station="STR-A-01")
+        store_image(
+            session=s,
+            blobs=DirectoryBlobStore(Path(client.app.state.settings.resolved_image_dir())),
+            data=png,  # type: ignore[attr-defined]
+            expected_sha256=env.image.sha256,
+        )
+        record_results(session=s, items=[(env, dev_a)])
+        create_user(session=s, username="op-a", password=PASSWORD, role="operator", line="A")
+    op_a = token(client, "op-a")
+    mods = client.get("/api/v1/modules", headers=op_a).json()
+    assert [m["barcode"] for m in mods["items"]] == [env.barcode] and mods["total"] == 1
+    assert client.get(f"/api/v1/modules/{env.barcode}", headers=op_a).status_code == 200
+    assert client.get("/api/v1/modules/M000000000", headers=op_a).status_code == 404  # other line: not disclosed
+    assert client.get("/api/v1/inspections", headers=op_a).json()["total"] == 1
+    assert client.get(f"/api/v1/images/{env.image.sha256}", headers=op_a).status_code == 200
+    other_sha = make_envelope("edge-t1", 0)[0].image.sha256
+    assert client.get(f"/api/v1/images/{other_sha}", headers=op_a).status_code == 404
+    qe = token(client, "quality_engineer")  # no line scope
+    assert client.get("/api/v1/modules", headers=qe).json()["total"] == 4

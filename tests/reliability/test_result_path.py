@@ -256,3 +256,44 @@ def test_database_outage_holds_acks_and_everything_lands_after(pg_server, redis_
     finally:
         for th in st.threads:
             th.stop()
+
+
+def test_message_replayed_onto_another_devices_stream_is_dead_lettered(stack: Stack, tmp_path: Path) -> None:
+    from services.core.db import transaction
+    from services.devices.service import provision_device
+
+    with transaction(stack.sessions) as s:
+        provision_device(session=s, code="edge-t2", station_code="STR-EL-02", master_secret=SECRET.encode())
+    r = redis.Redis.from_url(stack.redis.url, decode_responses=True)
+    env, _ = make_envelope(stack.device.device_id, 42)
+    genuine = encode_message(env, key_id=stack.device.key_id, key=stack.signing_key)
+    r.xadd("results:edge-t2", genuine)  # a compromised station re-publishes another device's result as its own
+    con = consumer(stack)
+    until(lambda: r.xlen(DEAD_LETTER_STREAM) == 1, timeout_s=20, step=lambda: con.step(block_ms=10), what="dead letter")
+    assert "unknown key" in r.xrange(DEAD_LETTER_STREAM)[0][1]["reason"]
+    assert stored_ids(stack) == set()
+
+
+def test_key_rotation_loses_nothing_in_the_outbox(stack: Stack, tmp_path: Path) -> None:
+    from services.core.db import transaction
+    from services.devices.service import rotate_key
+
+    outbox = Outbox(tmp_path / "edge" / "outbox.sqlite")
+    produced = fill_outbox(outbox, stack.device.device_id, 300)
+    old = publisher(stack, outbox, batch=100)
+    old.publish_once()  # 100 sent with the old key, 200 still queued
+    with transaction(stack.sessions) as s:
+        new_cred = rotate_key(session=s, code=stack.device.device_id, master_secret=SECRET.encode())
+    stack.device = new_cred  # the station switches to the new key; the queued bodies are signed at send time
+    new = publisher(stack, outbox, batch=100)
+    con = consumer(stack)
+
+    def step() -> None:
+        new.publish_once()
+        con.step(block_ms=10)
+        new.confirm_once()
+
+    until(lambda: outbox.count() == 0, timeout_s=60, step=step, what="outbox drained after rotation")
+    assert stored_ids(stack) == produced and con.stats.dead_lettered == 0
+    with transaction(stack.sessions) as s:  # revoking the old key now leaves nothing unverifiable behind
+        rotate_key(session=s, code=stack.device.device_id, master_secret=SECRET.encode(), revoke_old=True)
