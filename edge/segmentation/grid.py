@@ -292,9 +292,10 @@ def segment(img: np.ndarray, rows: int, cols: int, *, cell_aspect: float | None 
     h, w = img.shape
     if float(img.max()) - float(img.min()) < 0.05:
         raise SegmentationError("image has no contrast (blank, all black or saturated)")
-    scale = WORK_WIDTH / max(h, w)
-    small = cv2.resize(img, (int(round(w * scale)), int(round(h * scale))), interpolation=cv2.INTER_AREA) if scale < 1 else img
-    s = scale if scale < 1 else 1.0
+    # An integer factor keeps INTER_AREA on its fast block-averaging path (3-4x faster than a fractional one).
+    factor = max(1, int(np.ceil(max(h, w) / WORK_WIDTH)))
+    small = cv2.resize(img, (w // factor, h // factor), interpolation=cv2.INTER_AREA) if factor > 1 else img
+    s = (w // factor) / w if factor > 1 else 1.0
     corners = _refine_quad(img, _find_quad(small) / s)
 
     tl, tr, br, bl = corners
