@@ -12,7 +12,7 @@ from datetime import datetime
 
 import numpy as np
 
-from edge.acquisition.decode import DecodedImage, ImageRejected, decode, sniff, to_unit_float
+from edge.acquisition.decode import DecodedImage, ImageRejected, decode, sniff, to_unit_u8
 from edge.inference.model import CellClassifier
 from edge.inference.rules import DecisionRules
 from edge.segmentation.grid import SegmentationError, segment
@@ -114,7 +114,7 @@ class Inspector:
             return error(f"image rejected: {exc}")
         timings["decode"] = (time.perf_counter() - t0) * 1000
         t = time.perf_counter()
-        img = to_unit_float(decoded.pixels)
+        img = to_unit_u8(decoded.pixels)
         try:
             seg = segment(img, recipe.grid.rows, recipe.grid.cols, cell_aspect=recipe.cell_aspect)
         except SegmentationError as exc:

@@ -111,11 +111,12 @@ class CellClassifier:
         return cls(session, info)
 
     def preprocess(self, crops: list[np.ndarray]) -> np.ndarray:
-        """float32 [0,1] crops of any size -> (N, 1, H, W) normalised."""
+        """uint8 or float32 [0,1] crops of any size -> (N, 1, H, W) float32, normalised."""
         h, w = self.info.input_size
         batch = np.empty((len(crops), 1, h, w), dtype=np.float32)
         for i, crop in enumerate(crops):
-            batch[i, 0] = cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA)
+            cell = cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA)
+            batch[i, 0] = cell * np.float32(1 / 255) if cell.dtype == np.uint8 else cell
         batch -= np.float32(self.info.mean)
         batch *= np.float32(1.0 / self.info.std)
         return batch

@@ -149,6 +149,7 @@ def _refine_quad(img: np.ndarray, quad: np.ndarray, samples: int = 48) -> np.nda
         px = a[0] + ts[:, None] * u[0] + ss[None, :] * n[0]
         py = a[1] + ts[:, None] * u[1] + ss[None, :] * n[1]
         prof = cv2.remap(img, px.astype(np.float32), py.astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        prof = prof.astype(np.float32) * np.float32(1 / 255) if prof.dtype == np.uint8 else prof
         q = max(2, len(ss) // 5)
         outside = np.median(prof[:, :q], axis=1)
         inside = np.median(prof[:, -q:], axis=1)
@@ -283,20 +284,22 @@ def _intervals(profile: np.ndarray, n: int) -> tuple[list[tuple[float, float]], 
 
 
 def segment(img: np.ndarray, rows: int, cols: int, *, cell_aspect: float | None = None) -> Segmentation:
-    """Split a float32 [0,1] (H, W) string image into rows x cols cells.
+    """Split a (H, W) string image into rows x cols cells: uint8 (fast path) or float32 in [0, 1].
 
-    cell_aspect (width / height of one cell, from the recipe) lets the outline be checked.
+    Crops come back in the input's dtype. cell_aspect (width / height of one cell, from the
+    recipe) lets the outline be checked.
     """
     if img.ndim != 2:
         raise SegmentationError("expected a single-channel image")
     h, w = img.shape
-    if float(img.max()) - float(img.min()) < 0.05:
+    unit = 255.0 if img.dtype == np.uint8 else 1.0
+    if (float(img.max()) - float(img.min())) / unit < 0.05:
         raise SegmentationError("image has no contrast (blank, all black or saturated)")
     # An integer factor keeps INTER_AREA on its fast block-averaging path (3-4x faster than a fractional one).
     factor = max(1, int(np.ceil(max(h, w) / WORK_WIDTH)))
     small = cv2.resize(img, (w // factor, h // factor), interpolation=cv2.INTER_AREA) if factor > 1 else img
     s = (w // factor) / w if factor > 1 else 1.0
-    corners = _refine_quad(img, _find_quad(small) / s)
+    corners = _refine_quad(img, _find_quad(small.astype(np.float32) * np.float32(1 / unit)) / s)
 
     tl, tr, br, bl = corners
     width = float(max(np.linalg.norm(tr - tl), np.linalg.norm(br - bl)))
@@ -319,8 +322,8 @@ def segment(img: np.ndarray, rows: int, cols: int, *, cell_aspect: float | None 
     M = cv2.getPerspectiveTransform(corners.astype(np.float32), dst)
     rect = cv2.warpPerspective(img, M, (W, H), flags=cv2.INTER_LINEAR)
 
-    col_ext, col_contrast, col_dev = _intervals(rect.mean(axis=0), cols) if cols > 1 else ([(0.0, float(W))], 1.0, 0.0)
-    row_ext, row_contrast, row_dev = _intervals(rect.mean(axis=1), rows) if rows > 1 else ([(0.0, float(H))], 1.0, 0.0)
+    col_ext, col_contrast, col_dev = _intervals(rect.mean(axis=0) / unit, cols) if cols > 1 else ([(0.0, float(W))], 1.0, 0.0)
+    row_ext, row_contrast, row_dev = _intervals(rect.mean(axis=1) / unit, rows) if rows > 1 else ([(0.0, float(H))], 1.0, 0.0)
     contrast = min(col_contrast, row_contrast)
     if rows > 1 and cols > 1 and abs(col_contrast - row_contrast) > MAX_AXIS_CONTRAST_GAP:
         # Both kinds of gap show the same dark backsheet; a much fainter "row gap" is a ribbon.

@@ -56,8 +56,11 @@ class CellSet:
 
 
 def to_cell_u8(pixels: np.ndarray) -> np.ndarray:
-    """float [0,1] crop of any size -> uint8 (CELL, CELL), as the edge's preprocess resizes it."""
-    return (cv2.resize(pixels, (CELL, CELL), interpolation=cv2.INTER_AREA) * 255 + 0.5).clip(0, 255).astype(np.uint8)
+    """uint8 or float [0,1] crop of any size -> uint8 (CELL, CELL), as the edge's preprocess resizes it."""
+    cell = cv2.resize(pixels, (CELL, CELL), interpolation=cv2.INTER_AREA)
+    if cell.dtype == np.uint8:
+        return cell
+    return (cell * 255 + 0.5).clip(0, 255).astype(np.uint8)
 
 
 def _string_cells(args: tuple[int, str, float, float]) -> tuple[np.ndarray, np.ndarray]:
