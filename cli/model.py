@@ -45,6 +45,7 @@ def train_cmd(
     models_dir: Path = Path("models"),
     set_default: Annotated[bool, typer.Option(help="Make this the version edges load by default")] = False,
     seed: int = 7,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (one-cycle); lower it to fine-tune")] = 2e-3,
 ) -> None:
     """Data -> train (resumable) -> ONNX -> calibrate -> evaluate -> model card, in one command."""
     from edge.training.recipe import DataSpec, load_training_data
@@ -60,7 +61,7 @@ def train_cmd(
     )
     data = load_training_data(spec, work_dir, log=console.print)
     console.print(f"{len(data)} training cells")
-    cfg = TrainConfig(epochs=epochs, width=_width(width), seed=seed)
+    cfg = TrainConfig(epochs=epochs, width=_width(width), seed=seed, lr=lr)
     run_dir = work_dir / f"run-{version}"
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[loss]}"), TimeElapsedColumn(), console=console

@@ -72,7 +72,19 @@ def write_card(model_dir: Path, *, command: str, reports: dict[str, dict], calib
             f"- missed defective cells: {op['misses']} / {op['defects']} = **{_pct(op['miss_rate'])}**, one-sided 95% upper bound (Clopper-Pearson) **{_pct(op['miss_upper95'])}** (target 0.3 %)",
             f"- false calls: {op['false_calls']} / {op['ok_cells']} OK cells = **{_pct(op['false_call_rate'])}** (bootstrap 95%: {_pct(b['false_call_rate'][0])} - {_pct(b['false_call_rate'][1])})",
             f"- per image: {syn['per_image']['missed_images']} / {syn['per_image']['defective_images']} defective strings missed; {syn['per_image']['false_call_images']} / {syn['per_image']['ok_images']} OK strings falsely called",
-            f"- ROC AUC {syn['roc_auc']:.4f}",
+            f"- ROC AUC {syn['roc_auc']:.4f}; {syn.get('strings_refused_by_segmentation', 0)} test strings refused by segmentation "
+            "(ERROR results, manual inspection; not in the cell figures)",
+            f"- **miss target (<= 0.3 %, 95% bound): {'met' if op['miss_upper95'] <= 0.003 else 'NOT met'}; "
+            f"false-call aim (<= 0.5 % of OK cells): {'met' if op['false_call_rate'] <= 0.005 else 'NOT met'}**",
+            "",
+            "What the miss target costs (same cells):",
+            "",
+            "| threshold | missed cells | 95% upper bound | false calls |",
+            "|---:|---:|---:|---:|",
+            *[
+                f"| {t['threshold']:.4f} | {t['miss_rate']:.3%} | {t['miss_upper95']:.3%} | {t['false_call_rate']:.3%} |"
+                for t in syn.get("tradeoff", [])
+            ],
             "",
             "| class | cells | recall | 95% lower bound |",
             "|---|---:|---:|---:|",
@@ -88,7 +100,12 @@ def write_card(model_dir: Path, *, command: str, reports: dict[str, dict], calib
             f"- ROC AUC **{elpv['roc_auc']:.3f}**; accuracy {elpv['best_accuracy']['accuracy']:.1%} at the best threshold ({elpv['best_accuracy']['threshold']:.2f}),",
             f"  {elpv['accuracy_at_operating_point']:.1%} at the calibrated operating point",
             f"- at the operating point: missed {op['misses']} / {op['defects']} defective cells ({_pct(op['miss_rate'])}), false calls {op['false_calls']} / {op['ok_cells']} ({_pct(op['false_call_rate'])})",
-            "- anchors: SVM 82.4 %, VGG-19 88.4 % accuracy (Deitsch et al. 2019)",
+            "- anchors: SVM 82.4 %, VGG-19 88.4 % accuracy (Deitsch et al. 2019); aim: accuracy >= 90 %, AUC >= 0.93 "
+            f"({'met' if elpv['roc_auc'] >= 0.93 and elpv['best_accuracy']['accuracy'] >= 0.9 else 'NOT met'})",
+            "",
+            "| threshold | missed cells | false calls |",
+            "|---:|---:|---:|",
+            *[f"| {t['threshold']:.4f} | {t['miss_rate']:.2%} | {t['false_call_rate']:.2%} |" for t in elpv.get("tradeoff", [])],
             "",
         ]
     lines += [

@@ -32,6 +32,7 @@ class CellSet:
     p_def: np.ndarray
     source: np.ndarray  # 0 synthetic, 1 elpv, 2 factory
     group: np.ndarray | None = None  # image index of each cell (per-image metrics)
+    refused: int = 0  # images segmentation refused (they would be ERROR results)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -88,7 +89,8 @@ def synthetic_cells(seeds: range, *, defect_rate: float = 0.5, megapixels: float
             gs.append(np.full(len(y), k, np.int64))
     x = np.concatenate(xs)
     y = np.concatenate(ys)
-    return CellSet(x, y, (y != 0).astype(np.float32), np.zeros(len(y), np.int8), np.concatenate(gs))
+    refused = sum(1 for y_ in ys if len(y_) == 0)
+    return CellSet(x, y, (y != 0).astype(np.float32), np.zeros(len(y), np.int8), np.concatenate(gs), refused)
 
 
 def elpv_cells(split: str) -> CellSet:

@@ -132,6 +132,15 @@ def evaluate(probs: np.ndarray, cells: CellSet, threshold: float, *, name: str, 
     called = p_def >= threshold
     report: dict[str, object] = {"dataset": name, "cells": int(len(cells)), "operating_point": op.__dict__}
     report["roc_auc"] = roc_auc(p_def, is_def)
+    # The price of the miss target, for the quality engineer choosing an operating point.
+    tradeoff = []
+    for t in sorted({threshold, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9}):
+        o = operating_point(p_def, is_def, t)
+        tradeoff.append(
+            {"threshold": t, "miss_rate": o.miss_rate, "miss_upper95": o.miss_upper95, "false_call_rate": o.false_call_rate}
+        )
+    report["tradeoff"] = tradeoff
+    report["strings_refused_by_segmentation"] = int(cells.refused)
     # Accuracy at the operating point and at the best threshold (the latter as in Deitsch et al.).
     report["accuracy_at_operating_point"] = float(np.mean(called == is_def))
     ts = np.linspace(0.01, 0.99, 99)
@@ -231,6 +240,20 @@ def to_markdown(r: dict[str, object]) -> str:
         f"- per image: missed {pi['missed_images']} / {pi['defective_images']} defective images, false calls on {pi['false_call_images']} / {pi['ok_images']} OK images",  # type: ignore[index]
         f"- ROC AUC {r['roc_auc']:.4f}; accuracy at the operating point {r['accuracy_at_operating_point']:.2%}; best accuracy {r['best_accuracy']['accuracy']:.2%} at t={r['best_accuracy']['threshold']:.2f}",  # type: ignore[index]
     ]
+    if r.get("strings_refused_by_segmentation"):
+        lines.append(
+            f"- strings refused by segmentation (ERROR, to manual inspection; not in the cell figures): {r['strings_refused_by_segmentation']}"
+        )
+    if "tradeoff" in r:
+        lines += [
+            "",
+            "| threshold | missed defective cells | 95% upper bound | false calls on OK cells |",
+            "|---:|---:|---:|---:|",
+        ]
+        for t in r["tradeoff"]:  # type: ignore[attr-defined]
+            lines.append(
+                f"| {t['threshold']:.4f} | {t['miss_rate']:.3%} | {t['miss_upper95']:.3%} | {t['false_call_rate']:.3%} |"
+            )
     if "per_class_recall" in r:
         lines += ["", "| class | cells | detected | recall | 95% lower bound |", "|---|---:|---:|---:|---:|"]
         for c, v in r["per_class_recall"].items():  # type: ignore[attr-defined]

@@ -66,8 +66,8 @@ def synthetic_eval_set(kind: str, strings: int, cache_dir: Path, megapixels: flo
     cache = cache_dir / f"{kind}-{strings}-{megapixels}.npz"
     if cache.exists():
         z = np.load(cache)
-        return CellSet(z["x"], z["y"], z["p_def"], z["source"])
+        return CellSet(z["x"], z["y"], z["p_def"], z["source"], z["group"], int(z["refused"]))
     data = synthetic_cells(range(lo, lo + strings), megapixels=megapixels)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, x=data.x, y=data.y, p_def=data.p_def, source=data.source)
+    np.savez(cache, x=data.x, y=data.y, p_def=data.p_def, source=data.source, group=data.group, refused=data.refused)
     return data
