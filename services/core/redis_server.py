@@ -29,10 +29,13 @@ def redis_executable() -> str:
 class RedisServer:
     """Start, stop and kill -9 a redis-server on 127.0.0.1 with or without AOF persistence."""
 
-    def __init__(self, data_dir: Path, *, port: int | None = None, appendonly: bool = True) -> None:
+    def __init__(
+        self, data_dir: Path, *, port: int | None = None, appendonly: bool = True, extra_args: list[str] | None = None
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.extra_args = extra_args or []
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -63,6 +66,7 @@ class RedisServer:
             "no",
             "--protected-mode",
             "yes",
+            *self.extra_args,
         ]
         log = open(self.data_dir / "redis.log", "ab")  # noqa: SIM115 - owned by the child
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -76,6 +80,8 @@ class RedisServer:
                     # AOF may still be loading; PING answers LOADING errors until then.
                     client.close()
                     return self
+            except redis.AuthenticationError:
+                return self  # up, with ACLs that refuse the default user
             except (redis.ConnectionError, redis.BusyLoadingError):
                 time.sleep(0.05)
         raise TimeoutError("redis-server did not start")
