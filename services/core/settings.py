@@ -29,8 +29,11 @@ class CoreSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _no_placeholder_secret(self) -> CoreSettings:
-        if self.profile == "production" and self.secret_key.get_secret_value() in PLACEHOLDER_SECRETS:
+        secret = self.secret_key.get_secret_value()
+        if self.profile == "production" and secret in PLACEHOLDER_SECRETS:
             raise ValueError("ELTRACE_SECRET_KEY is a placeholder; set a real secret for production")
+        if self.profile == "production" and len(secret) < 32:
+            raise ValueError("ELTRACE_SECRET_KEY must have at least 32 characters in production")
         return self
 
     def resolved_database_url(self) -> str:

@@ -16,6 +16,9 @@ def test_production_refuses_a_placeholder_secret(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("ELTRACE_SECRET_KEY", "change-me")
     with pytest.raises(ValidationError, match="placeholder"):
         ApiSettings()
+    monkeypatch.setenv("ELTRACE_SECRET_KEY", "short-but-not-a-placeholder")
+    with pytest.raises(ValidationError, match="32 characters"):
+        ApiSettings()
     monkeypatch.setenv("ELTRACE_SECRET_KEY", "x" * 40)
     s = ApiSettings()
     assert "x" * 40 not in repr(s)  # SecretStr: never printed
