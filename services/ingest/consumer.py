@@ -47,6 +47,11 @@ class IngestStats:
     dead_reasons: list[str] = field(default_factory=list)
 
 
+def _is_connection_error(exc: BaseException) -> bool:
+    """A driver-level (PEP 249) OperationalError / InterfaceError: the database is away, not the row bad."""
+    return any(c.__name__ in ("OperationalError", "InterfaceError") for c in type(exc).__mro__)
+
+
 def _describe(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         errs = exc.errors()[:3]
@@ -211,6 +216,11 @@ class IngestConsumer:
             raise DatabaseUnavailable(str(exc)) from exc
         except DBAPIError as exc:
             if exc.connection_invalidated:
+                raise DatabaseUnavailable(str(exc)) from exc
+            raise
+        except Exception as exc:
+            # The PostgreSQL COPY path talks to the driver directly: its PEP 249 errors arrive unwrapped.
+            if _is_connection_error(exc):
                 raise DatabaseUnavailable(str(exc)) from exc
             raise
         self.stats.inserted += len(new)
