@@ -66,55 +66,56 @@ def test_broker_killed_twice_with_a_backlog_loses_nothing(stack: Stack, tmp_path
     until(lambda: outbox.count() == 0, timeout_s=60, step=pub.confirm_once, what="confirmations")
 
 
-def test_negative_control_broker_without_persistence_and_no_confirmation_loses_results(db_url: str, tmp_path: Path) -> None:
+@pytest.fixture
+def volatile_stack(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The stack on a Redis without persistence (AOF off, no snapshots): a restart loses everything."""
+    volatile = RedisServer(tmp_path / "volatile", appendonly=False).start()
+    st = make_stack(db_url, volatile, tmp_path)
+    yield st
+    for t in st.threads:
+        t.stop()
+    volatile.stop()
+
+
+def test_negative_control_broker_without_persistence_and_no_confirmation_loses_results(
+    volatile_stack: Stack, tmp_path: Path
+) -> None:
     """The same crash with AOF off and fire-and-forget publishing must lose data: the test can fail."""
-    volatile = RedisServer(tmp_path / "volatile", appendonly=False).start()
-    st = make_stack(db_url, volatile, tmp_path)
-    try:
-        outbox = Outbox(tmp_path / "edge" / "outbox.sqlite")
-        produced = fill_outbox(outbox, st.device.device_id, 500)
-        pub = publisher(st, outbox, confirm=False)
-        until(lambda: outbox.count() == 0, timeout_s=60, step=pub.publish_once, what="fire-and-forget send")
-        volatile.kill()
-        volatile.start()
-        con = consumer(st)
-        for _ in range(5):
-            con.step(block_ms=10)
-        lost = produced - stored_ids(st)
-        assert len(lost) == 500, "a broker without persistence kept data: the chaos test would prove nothing"
-        assert outbox.count() == 0  # and nothing is left at the edge to heal it
-    finally:
-        for t in st.threads:
-            t.stop()
-        volatile.stop()
+    st = volatile_stack
+    outbox = Outbox(tmp_path / "edge" / "outbox.sqlite")
+    produced = fill_outbox(outbox, st.device.device_id, 500)
+    pub = publisher(st, outbox, confirm=False)
+    until(lambda: outbox.count() == 0, timeout_s=60, step=pub.publish_once, what="fire-and-forget send")
+    st.redis.kill()
+    st.redis.start()
+    con = consumer(st)
+    for _ in range(5):
+        con.step(block_ms=10)
+    lost = produced - stored_ids(st)
+    assert len(lost) == 500, "a broker without persistence kept data: the chaos test would prove nothing"
+    assert outbox.count() == 0  # and nothing is left at the edge to heal it
 
 
-def test_end_to_end_confirmation_heals_a_broker_that_lost_everything(db_url: str, tmp_path: Path) -> None:
-    volatile = RedisServer(tmp_path / "volatile", appendonly=False).start()
-    st = make_stack(db_url, volatile, tmp_path)
-    try:
-        outbox = Outbox(tmp_path / "edge" / "outbox.sqlite")
-        produced = fill_outbox(outbox, st.device.device_id, 500)
-        pub = publisher(st, outbox, resend_after_s=1.0)
-        pub.publish_once()
-        volatile.kill()  # unread results gone with the broker
-        volatile.start()
-        con = consumer(st)
+def test_end_to_end_confirmation_heals_a_broker_that_lost_everything(volatile_stack: Stack, tmp_path: Path) -> None:
+    st = volatile_stack
+    outbox = Outbox(tmp_path / "edge" / "outbox.sqlite")
+    produced = fill_outbox(outbox, st.device.device_id, 500)
+    pub = publisher(st, outbox, resend_after_s=1.0)
+    pub.publish_once()
+    st.redis.kill()  # unread results gone with the broker
+    st.redis.start()
+    con = consumer(st)
 
-        def step() -> None:
-            try:
-                pub.publish_once()
-                pub.confirm_once()
-            except redis.RedisError:
-                pass
-            con.step(block_ms=20)
+    def step() -> None:
+        try:
+            pub.publish_once()
+            pub.confirm_once()
+        except redis.RedisError:
+            pass
+        con.step(block_ms=20)
 
-        until(lambda: outbox.count() == 0, timeout_s=120, step=step, what="re-sent results to be confirmed")
-        assert stored_ids(st) == produced
-    finally:
-        for t in st.threads:
-            t.stop()
-        volatile.stop()
+    until(lambda: outbox.count() == 0, timeout_s=120, step=step, what="re-sent results to be confirmed")
+    assert stored_ids(st) == produced
 
 
 class Crash(Exception):
