@@ -130,7 +130,7 @@ def _calibrate_and_report(
     )
     try:
         elpv = elpv_cells("test")
-        reports["elpv-test"] = evaluate(predict(model, elpv), elpv, op.threshold, name="elpv-test", out_dir=model_dir / "eval")
+        reports["real-elpv-test"] = evaluate(predict(model, elpv), elpv, op.threshold, name="real-elpv-test", out_dir=model_dir / "eval")
     except ImportError:
         console.print("elpv-dataset not installed: ELPV test split skipped")
     write_card(model_dir, command=command, reports=reports, calibration=calibration, data_info=data_info)
@@ -220,7 +220,7 @@ def evaluate_cmd(
     if synthetic:
         sets["synthetic-test"] = synthetic_eval_set("test", synthetic, work_dir)
     if elpv:
-        sets["elpv-test"] = elpv_cells("test")
+        sets["real-elpv-test"] = elpv_cells("test")
     if not sets:
         raise typer.BadParameter("give --data, --synthetic N or --elpv")
     for name, cells in sets.items():

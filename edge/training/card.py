@@ -36,7 +36,7 @@ def write_card(model_dir: Path, *, command: str, reports: dict[str, dict], calib
     }
     (model_dir / "metadata.json").write_text(json.dumps(meta, indent=1))
     syn = reports.get("synthetic-test")
-    elpv = reports.get("elpv-test")
+    elpv = reports.get("real-elpv-test")
     lines = [
         f"# Model card: {info.name} {info.version}",
         "",
