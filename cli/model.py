@@ -130,7 +130,9 @@ def _calibrate_and_report(
     )
     try:
         elpv = elpv_cells("test")
-        reports["real-elpv-test"] = evaluate(predict(model, elpv), elpv, op.threshold, name="real-elpv-test", out_dir=model_dir / "eval")
+        reports["real-elpv-test"] = evaluate(
+            predict(model, elpv), elpv, op.threshold, name="real-elpv-test", out_dir=model_dir / "eval"
+        )
     except ImportError:
         console.print("elpv-dataset not installed: ELPV test split skipped")
     write_card(model_dir, command=command, reports=reports, calibration=calibration, data_info=data_info)

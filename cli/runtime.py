@@ -91,6 +91,7 @@ def build_edge(s: EdgeSettings, *, redis_url: str | None = None) -> EdgeParts:
     """Load the model (sha256-verified), wire the worker, outbox and publisher."""
     model_dir = resolve_model_dir(s.models_dir, s.model_name, s.model_version)
     classifier = CellClassifier.load(model_dir, threads=s.threads)
+    classifier.warm_up()
     rules = DecisionRules.load(
         classes=classifier.info.classes, defect_threshold=classifier.info.defect_threshold, path=s.rules_path
     )

@@ -110,6 +110,11 @@ class CellClassifier:
             raise ModelError("first class must be 'ok'")
         return cls(session, info)
 
+    def warm_up(self, cells: int = 24) -> None:
+        """One dummy batch, so the first real string does not pay for onnxruntime's lazy set-up."""
+        h, w = self.info.input_size
+        self.run(self.preprocess([np.zeros((h, w), np.float32)] * cells))
+
     def preprocess(self, crops: list[np.ndarray]) -> np.ndarray:
         """uint8 or float32 [0,1] crops of any size -> (N, 1, H, W) float32, normalised."""
         h, w = self.info.input_size
