@@ -178,7 +178,8 @@ def run_demo(*, images: int, serve: bool, port: int, data_dir: Path, console: Co
     if judged:
         table.add_row(
             "edge latency per image",
-            f"p50 {np.percentile(judged, 50):.0f} ms   p95 {np.percentile(judged, 95):.0f} ms   (decode+segment+infer+decide)",
+            f"p50 {np.percentile(judged, 50):.0f} ms   p95 {np.percentile(judged, 95):.0f} ms   (decode+segment+infer+decide;"
+            " this process renders the images too - clean figures: eltrace bench edge)",
         )
     if e2e:
         table.add_row("file written -> row stored", f"p50 {np.percentile(e2e, 50):.2f} s   max {max(e2e):.2f} s")
