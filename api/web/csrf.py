@@ -22,7 +22,7 @@ class CsrfRejected(DomainError):
     status = 403
 
 
-def csrf_token(request: Request, response: Response | None = None) -> str:
+def csrf_token(request: Request) -> str:
     """The page's token; a new one is set as a cookie when the browser has none."""
     token = request.cookies.get(CSRF_COOKIE)
     if not token:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -160,8 +159,3 @@ def canonical_json(envelope: ResultEnvelope) -> bytes:
     """Canonical bytes: sorted keys, no spaces, UTF-8; what the signature covers."""
     data: dict[str, Any] = envelope.model_dump(mode="json")
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def utc_iso(ts: datetime) -> str:
-    """ISO-8601 text of an aware timestamp."""
-    return ts.isoformat()
