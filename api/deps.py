@@ -10,7 +10,7 @@ from fastapi.security import OAuth2PasswordBearer
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from api.web.csrf import CSRF_HEADER, SAFE_METHODS, check_csrf
+from api.web.csrf import CSRF_FIELD, CSRF_HEADER, SAFE_METHODS, check_csrf
 from services.core.db import transaction
 from services.core.errors import DomainError
 from services.core.settings import ApiSettings
@@ -47,14 +47,31 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def current_principal(request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2)]) -> Principal:
+async def _submitted_csrf(request: Request) -> str | None:
+    """The CSRF token of an unsafe request: the header (fetch) or the form field (a page's form post)."""
+    if request.method in SAFE_METHODS:
+        return None
+    token = request.headers.get(CSRF_HEADER)
+    ctype = request.headers.get("content-type", "")
+    if token is None and ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        value = (await request.form()).get(CSRF_FIELD)  # parsed once; the handler's Form() fields reuse it
+        token = value if isinstance(value, str) else None
+    return token
+
+
+def current_principal(
+    request: Request,
+    session: SessionDep,
+    token: Annotated[str | None, Depends(oauth2)],
+    submitted_csrf: Annotated[str | None, Depends(_submitted_csrf)],
+) -> Principal:
     """The person behind the bearer token (or the page session cookie)."""
     raw = token
     if not raw:
         raw = request.cookies.get("eltrace_token")
         if raw and request.method not in SAFE_METHODS:
             # A cookie rides along with any request the browser sends: state changes need the CSRF token too.
-            check_csrf(request, request.headers.get(CSRF_HEADER))
+            check_csrf(request, submitted_csrf)
     if not raw:
         raise AuthFailed("authentication required")
     return principal_from_token(session=session, token=raw, secret=get_settings(request).secret_key.get_secret_value())

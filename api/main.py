@@ -13,8 +13,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.routers import audit, auth, health, images, modules
-from api.web import pages
+from api.routers import audit, auth, health, images, modules, rework, traceability
+from api.web import pages, work_pages
 from services.core.db import make_engine, make_sessionmaker
 from services.core.errors import DomainError
 from services.core.settings import ApiSettings
@@ -79,7 +79,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     @app.middleware("http")
     async def body_cap(request: Request, call_next):  # type: ignore[no-untyped-def]
         # Image uploads have their own (larger) cap, enforced while streaming.
-        if not request.url.path.startswith("/api/v1/edge/images/"):
+        # CSV imports too (streamed, capped in their handler).
+        path = request.url.path
+        if not (path.startswith("/api/v1/edge/images/") or (path.startswith("/api/v1/imports/") and path.endswith("/csv"))):
             declared = request.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > MAX_JSON_BODY:
                 return JSONResponse({"error": "payload_too_large", "detail": f"body over {MAX_JSON_BODY} bytes"}, status_code=413)
@@ -91,6 +93,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(images.router)
     app.include_router(images.edge_router)
     app.include_router(audit.router)
+    app.include_router(rework.router)
+    app.include_router(traceability.router)
     app.include_router(pages.router)
+    app.include_router(work_pages.router)
     app.mount("/static", StaticFiles(directory=str(Path(pages.__file__).parent / "static")), name="static")
     return app

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from api.deps import ANY_PERSON, ERRORS, SessionDep, current_device, get_blobs, get_settings, line_scope, require
 from services.core.errors import InvalidInput, NotFound, PayloadTooLarge
 from services.devices.service import AuthenticatedDevice
+from services.imagestore.orm import StoredImage
+from services.imagestore.preview import preview_jpeg
 from services.imagestore.store import load_image, store_image
 from services.inspection.repository import confirmed_result_ids, image_visible
 from services.security.service import Principal
@@ -32,6 +34,24 @@ def get_image(
         raise NotFound(f"image {sha256} not found")
     data, ctype = load_image(session=session, blobs=get_blobs(request), sha256=sha256)
     return Response(content=data, media_type=ctype, headers={"Cache-Control": _CACHE})
+
+
+@router.get("/images/{sha256}/preview", response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
+def get_preview(
+    sha256: Sha,
+    request: Request,
+    session: SessionDep,
+    p: Annotated[Principal, Depends(require(*ANY_PERSON))],
+    w: Annotated[int, Query(description="800 or 1600")] = 1600,
+) -> Response:
+    """A screen-sized JPEG of a stored image (for the rework and history pages)."""
+    line = line_scope(p)
+    if line is not None and not image_visible(session, sha256, line=line):
+        raise NotFound(f"image {sha256} not found")
+    if session.get(StoredImage, sha256) is None:
+        raise NotFound(f"image {sha256} not found")
+    data = preview_jpeg(blobs=get_blobs(request), sha256=sha256, width=w)
+    return Response(content=data, media_type="image/jpeg", headers={"Cache-Control": _CACHE})
 
 
 @edge_router.put("/images/{sha256}", status_code=204, response_class=Response)

@@ -12,8 +12,10 @@ from api.deps import ANY_PERSON, ERRORS, SessionDep, get_settings, line_scope, r
 from services.contracts.result import BARCODE_PATTERN
 from services.inspection import service
 from services.inspection.repository import list_modules
-from services.inspection.schemas import InspectionRead, ModuleRead, Page
+from services.inspection.schemas import InspectionRead, Page
 from services.security.service import Principal
+from services.traceability.history import module_record
+from services.traceability.schemas import ModuleRecord
 
 router = APIRouter(prefix="/api/v1", tags=["traceability"], responses=ERRORS)
 Reader = Annotated[Principal, Depends(require(*ANY_PERSON))]
@@ -25,9 +27,9 @@ class ModuleSummary(BaseModel):
 
 
 @router.get("/modules/{barcode}")
-def get_module(barcode: Annotated[str, Path(pattern=BARCODE_PATTERN)], session: SessionDep, p: Reader) -> ModuleRead:
-    """A module's whole inspection history: every image's verdict and defects, oldest first."""
-    return service.module_history(session=session, barcode=barcode, line=line_scope(p))
+def get_module(barcode: Annotated[str, Path(pattern=BARCODE_PATTERN)], session: SessionDep, p: Reader) -> ModuleRecord:
+    """Everything about a module: context, lots, every image's verdict and defects, loops, holds, who did what, shipment."""
+    return module_record(session=session, barcode=barcode, line=line_scope(p))
 
 
 @router.get("/modules")

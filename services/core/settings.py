@@ -26,6 +26,8 @@ class CoreSettings(BaseSettings):
     image_store_dir: Path | None = None
     image_retention_days: int = Field(default=3650, ge=1)
     log_json: bool = False
+    # Rework loops per module string before the module goes on HOLD for a quality engineer.
+    rework_loop_limit: int = Field(default=2, ge=1, le=10)
 
     @model_validator(mode="after")
     def _no_placeholder_secret(self) -> CoreSettings:
@@ -54,6 +56,8 @@ class ApiSettings(CoreSettings):
     port: int = 8000
     max_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     page_size_max: int = Field(default=200, ge=1, le=1000)
+    # What the rework station accepts as a module barcode (the scanner types it + Enter).
+    barcode_regex: str = r"^[A-Z0-9][A-Z0-9\-]{5,40}$"
 
 
 class IngestSettings(CoreSettings):

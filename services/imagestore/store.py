@@ -42,6 +42,8 @@ class BlobStore(Protocol):
     def get(self, sha256: str) -> bytes: ...
     def exists(self, sha256: str) -> bool: ...
     def delete(self, sha256: str) -> None: ...
+    def get_derived(self, key: str) -> bytes | None: ...
+    def put_derived(self, key: str, data: bytes) -> None: ...
 
 
 class DirectoryBlobStore:
@@ -80,6 +82,24 @@ class DirectoryBlobStore:
 
     def delete(self, sha256: str) -> None:
         self._path(sha256).unlink(missing_ok=True)
+        for derived in (self.root / "derived").glob(f"*-{sha256}"):
+            derived.unlink(missing_ok=True)
+
+    def get_derived(self, key: str) -> bytes | None:
+        """A cached derivative (e.g. a preview); None when not made yet."""
+        try:
+            return (self.root / "derived" / key).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def put_derived(self, key: str, data: bytes) -> None:
+        """Cache a derivative; it can always be made again, so no fsync."""
+        path = self.root / "derived" / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
 
 
 def store_image(*, session: Session, blobs: BlobStore, data: bytes, expected_sha256: str) -> StoredImage:

@@ -20,6 +20,12 @@ class Module(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     barcode: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Production context (from the MES; NULL until it is imported).
+    product_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    work_order_id: Mapped[int | None] = mapped_column(ForeignKey("work_order.id"), nullable=True, index=True)
+    # Where the module is now: WIP, HOLD, STOCK, SHIPPED, SCRAPPED (see services/rework/status.py).
+    status: Mapped[str] = mapped_column(String(10), default="WIP", server_default="WIP")
+    grade: Mapped[str] = mapped_column(String(2), default="A", server_default="A")
 
     inspections: Mapped[list[Inspection]] = relationship(back_populates="module", lazy="raise")
 
@@ -28,7 +34,10 @@ class Inspection(Base):
     """One judged (or unjudgeable) string EL image; result_id makes ingest idempotent."""
 
     __tablename__ = "inspection"
-    __table_args__ = (Index("ix_inspection_module_captured", "module_id", "captured_at"),)
+    __table_args__ = (
+        Index("ix_inspection_module_captured", "module_id", "captured_at"),
+        Index("ix_inspection_station_shift", "station_code", "shift"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     result_id: Mapped[str] = mapped_column(String(36), unique=True)
@@ -38,6 +47,7 @@ class Inspection(Base):
     string_position: Mapped[int] = mapped_column(SmallInteger)
     stage: Mapped[str] = mapped_column(String(30))
     captured_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    shift: Mapped[str | None] = mapped_column(String(20), nullable=True)  # "2026-11-25/C" (shift calendar)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     recipe: Mapped[str] = mapped_column(String(60))
     grid_rows: Mapped[int] = mapped_column(SmallInteger)
@@ -79,3 +89,15 @@ class CellDefect(Base):
     defect_box: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
 
     inspection: Mapped[Inspection] = relationship(back_populates="defects", lazy="raise")
+
+
+class ShiftPattern(Base):
+    """One shift of the plant's daily pattern (minutes after local midnight)."""
+
+    __tablename__ = "shift_pattern"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(10), unique=True)
+    start_minute: Mapped[int] = mapped_column(SmallInteger)
+    end_minute: Mapped[int] = mapped_column(SmallInteger)
+    utc_offset_minutes: Mapped[int] = mapped_column(SmallInteger, default=0)

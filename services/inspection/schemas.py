@@ -32,6 +32,7 @@ class InspectionRead(_Read):
     string_position: int
     stage: str
     captured_at: datetime
+    shift: str | None = None
     received_at: datetime
     recipe: str
     grid: str
@@ -42,6 +43,8 @@ class InspectionRead(_Read):
     error: str | None
     ng_cells: int
     image_sha256: str
+    image_width: int | None = None
+    image_height: int | None = None
     overlay_sha256: str | None
     timings_ms: dict[str, float]
     defects: list[DefectRead] | None = None

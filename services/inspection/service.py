@@ -16,6 +16,7 @@ from services.core.upsert import insert_ignore
 from services.inspection import repository as repo
 from services.inspection.orm import CellDefect, Inspection, Module
 from services.inspection.schemas import DefectRead, InspectionRead, ModuleRead, Page
+from services.inspection.shifts import load_calendar
 
 OK_CLASS = "ok"
 
@@ -29,6 +30,7 @@ def record_results(*, session: Session, items: Sequence[tuple[ResultEnvelope, in
         return []
     now = utcnow()
     barcodes = sorted({env.barcode for env, _ in items})
+    calendar = load_calendar(session)
     session.execute(
         insert_ignore(session, Module.__table__, ["barcode"]),
         [{"barcode": b, "created_at": now} for b in barcodes],
@@ -44,6 +46,7 @@ def record_results(*, session: Session, items: Sequence[tuple[ResultEnvelope, in
             "string_position": env.string_position,
             "stage": env.stage.value,
             "captured_at": env.captured_at,
+            "shift": calendar.shift_of(env.captured_at),
             "received_at": now,
             "recipe": env.recipe,
             "grid_rows": env.grid.rows,
@@ -133,6 +136,7 @@ def _inspection_read(i: Inspection, *, barcode: str, device: str, defects: list[
         string_position=i.string_position,
         stage=i.stage,
         captured_at=i.captured_at,
+        shift=i.shift,
         received_at=i.received_at,
         recipe=i.recipe,
         grid=f"{i.grid_rows}x{i.grid_cols}",
@@ -143,6 +147,8 @@ def _inspection_read(i: Inspection, *, barcode: str, device: str, defects: list[
         error=i.error,
         ng_cells=i.ng_cells,
         image_sha256=i.image_sha256,
+        image_width=i.image_width,
+        image_height=i.image_height,
         overlay_sha256=i.overlay_sha256,
         timings_ms=i.timings_ms,
         defects=defects,

@@ -168,6 +168,9 @@ def test_audit_trail_records_changes_and_refuses_edits(client: TestClient, db_ur
 
 
 # Who may call what. A new route must be added here, or the matrix test fails.
+QE = {"quality_engineer", "admin"}
+REWORK = {"operator", "quality_engineer", "admin"}
+INVESTIGATORS = {"quality_engineer", "customer_service", "admin"}
 ROLE_MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/modules/{barcode}"): set(ROLES),
     ("GET", "/api/v1/modules"): set(ROLES),
@@ -179,8 +182,31 @@ ROLE_MATRIX: dict[tuple[str, str], set[str]] = {
     ("PUT", "/api/v1/edge/images/{sha256}"): {"device"},
     ("POST", "/api/v1/edge/confirmations"): {"device"},
     ("GET", "/api/v1/edge/whoami"): {"device"},
+    ("GET", "/api/v1/images/{sha256}/preview"): set(ROLES),
+    ("GET", "/api/v1/rework/{barcode}"): REWORK,
+    ("POST", "/api/v1/rework/loops/{loop_id}/dispositions"): REWORK,
+    ("GET", "/api/v1/holds"): QE,
+    ("POST", "/api/v1/holds/{hold_id}/decision"): QE,
+    ("POST", "/api/v1/modules/{barcode}/hold"): QE,
+    ("POST", "/api/v1/imports/{kind}"): QE,
+    ("POST", "/api/v1/imports/{kind}/csv"): QE,
+    ("POST", "/api/v1/containment"): INVESTIGATORS,
+    ("POST", "/api/v1/containment/csv"): INVESTIGATORS,
+    ("POST", "/api/v1/containment/hold"): QE,
+    ("GET", "/api/v1/dashboard"): QE,
+    ("GET", "/api/v1/shifts"): QE,
+    ("PUT", "/api/v1/shifts"): {"admin"},
+    ("GET", "/rework"): REWORK,
+    ("POST", "/rework/dispose"): REWORK,
+    ("GET", "/modules/{barcode}"): set(ROLES),
+    ("GET", "/containment"): INVESTIGATORS,
+    ("GET", "/containment.csv"): INVESTIGATORS,
+    ("POST", "/containment/hold"): QE,
+    ("GET", "/holds"): QE,
+    ("POST", "/holds/{hold_id}/decision"): QE,
+    ("GET", "/dashboard"): QE,
 }
-SAMPLE_PATH = {"{barcode}": "M000000000", "{sha256}": "0" * 64}
+SAMPLE_PATH = {"{barcode}": "M000000000", "{sha256}": "0" * 64, "{loop_id}": "1", "{hold_id}": "1", "{kind}": "shipments"}
 
 
 def test_role_matrix_every_role_on_every_route(client: TestClient) -> None:

@@ -1,0 +1,83 @@
+"""The plant's shift calendar: which shift a capture time belongs to ("2026-11-25/C")."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from services.core.errors import InvalidInput
+from services.inspection.orm import ShiftPattern
+
+
+@dataclass(frozen=True)
+class Shift:
+    """One shift of the daily pattern, in plant-local minutes after midnight."""
+
+    name: str
+    start_minute: int
+    end_minute: int  # may be <= start: the shift runs past midnight
+
+
+# Used until an admin configures the plant's own calendar: three 8-hour shifts, plant time = UTC.
+DEFAULT_SHIFTS = (Shift("A", 6 * 60, 14 * 60), Shift("B", 14 * 60, 22 * 60), Shift("C", 22 * 60, 6 * 60))
+
+
+@dataclass(frozen=True)
+class ShiftCalendar:
+    """A daily shift pattern and the plant's offset from UTC."""
+
+    shifts: tuple[Shift, ...] = DEFAULT_SHIFTS
+    utc_offset_minutes: int = 0
+
+    def __post_init__(self) -> None:
+        covered = [0] * 1440
+        for s in self.shifts:
+            if not (0 <= s.start_minute < 1440 and 0 <= s.end_minute < 1440) or s.start_minute == s.end_minute:
+                raise InvalidInput(f"shift {s.name!r}: start and end must be different times of day")
+            m = s.start_minute
+            while m != s.end_minute:
+                covered[m] += 1
+                m = (m + 1) % 1440
+        if any(c != 1 for c in covered):
+            raise InvalidInput("the shifts must cover the 24 hours of a day exactly once (no gaps, no overlaps)")
+
+    def shift_of(self, at: datetime) -> str:
+        """The shift key of an aware timestamp: local date the shift started on, '/', shift name."""
+        local = at + timedelta(minutes=self.utc_offset_minutes)
+        minute = local.hour * 60 + local.minute
+        for s in self.shifts:
+            if s.start_minute < s.end_minute and s.start_minute <= minute < s.end_minute:
+                return f"{local.date().isoformat()}/{s.name}"
+            if s.start_minute > s.end_minute and (minute >= s.start_minute or minute < s.end_minute):
+                day = local.date() if minute >= s.start_minute else local.date() - timedelta(days=1)
+                return f"{day.isoformat()}/{s.name}"
+        raise AssertionError("unreachable: the calendar covers every minute")  # checked in __post_init__
+
+
+def load_calendar(session: Session) -> ShiftCalendar:
+    """The configured calendar, or the default one when none is configured."""
+    rows = session.scalars(select(ShiftPattern).order_by(ShiftPattern.start_minute)).all()
+    if not rows:
+        return ShiftCalendar()
+    return ShiftCalendar(
+        tuple(Shift(r.name, r.start_minute, r.end_minute) for r in rows), utc_offset_minutes=rows[0].utc_offset_minutes
+    )
+
+
+def replace_calendar(*, session: Session, shifts: Sequence[Shift], utc_offset_minutes: int) -> ShiftCalendar:
+    """Validate and store a new daily pattern (applies to results ingested from now on)."""
+    if not -14 * 60 <= utc_offset_minutes <= 14 * 60:
+        raise InvalidInput("utc_offset_minutes must be within +-14 hours")
+    if len({s.name for s in shifts}) != len(shifts):
+        raise InvalidInput("shift names must be unique")
+    calendar = ShiftCalendar(tuple(shifts), utc_offset_minutes)
+    session.execute(delete(ShiftPattern))
+    session.add_all(
+        ShiftPattern(name=s.name, start_minute=s.start_minute, end_minute=s.end_minute, utc_offset_minutes=utc_offset_minutes)
+        for s in shifts
+    )
+    return calendar

@@ -1,0 +1,422 @@
+"""The rework loop state machine: NG opens a loop, dispositions repair it, re-inspection closes it.
+
+Transitions (per module string):
+  NG string EL result, no active loop        -> loop n opened (state open)
+  every NG cell dispositioned                -> repaired (awaiting re-inspection)
+    ... any cell not repairable              -> held (module HOLD)
+  re-inspection of a repaired loop: OK       -> closed
+                                    NG       -> failed; loop n+1 opened, or module HOLD past the limit
+  re-inspection of an open loop              -> refused as a loop step (interlock: no repair recorded)
+  later-stage result while HOLD / open loop  -> flagged
+  later-stage NG cell that string EL passed  -> escape
+Services never commit; the caller (ingest batch, request) owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from services.audit.service import record as audit
+from services.core.errors import Conflict, InvalidInput, NotFound
+from services.core.time import utcnow
+from services.inspection.orm import CellDefect, Inspection, Module
+from services.inspection.repository import module_by_barcode
+from services.rework.orm import Disposition, Escape, ModuleHold, ReworkEvent, ReworkLoop
+from services.traceability.orm import MaterialLot, ModuleMaterial, Shipment
+
+ACTIVE = ("open", "repaired")
+DISPOSITIONS = ("repaired", "false_call", "not_repairable")
+# Repair codes an operator can choose with one key; REPLACE_CELL also needs the new cell's lot (scanned).
+REPAIR_CODES: dict[str, str] = {
+    "REPLACE_CELL": "replace cell",
+    "RESOLDER": "re-solder ribbon",
+    "CLEAN": "clean surface",
+}
+HOLD_DECISIONS = ("scrap", "downgrade", "use_as_is", "release")
+STRING_EL = "string_el"
+
+
+def _event(
+    session: Session,
+    *,
+    module_id: int,
+    kind: str,
+    actor: str,
+    station: str,
+    at: datetime | None = None,
+    loop: ReworkLoop | None = None,
+    string_position: int | None = None,
+    **detail: object,
+) -> None:
+    session.add(
+        ReworkEvent(
+            module_id=module_id,
+            loop_id=loop.id if loop else None,
+            string_position=loop.string_position if loop else string_position,
+            kind=kind,
+            actor=actor,
+            station=station,
+            at=at or utcnow(),
+            detail=detail,
+        )
+    )
+
+
+def _open_loop(session: Session, insp: Inspection, loop_no: int, actor: str) -> ReworkLoop:
+    loop = ReworkLoop(
+        module_id=insp.module_id,
+        string_position=insp.string_position,
+        loop_no=loop_no,
+        state="open",
+        ng_inspection_id=insp.id,
+        opened_at=insp.captured_at,
+    )
+    session.add(loop)
+    session.flush()
+    _event(
+        session,
+        module_id=insp.module_id,
+        kind="loop_opened",
+        actor=actor,
+        station=insp.station_code,
+        at=insp.captured_at,
+        loop=loop,
+    )
+    return loop
+
+
+def _hold(session: Session, module_id: int, *, source: str, reason: str, actor: str, station: str) -> ModuleHold | None:
+    """Put a module on hold unless it already is (or is scrapped / shipped); returns the new hold."""
+    module = session.get(Module, module_id)
+    assert module is not None
+    if module.status in ("HOLD", "SCRAPPED", "SHIPPED"):
+        return None
+    hold = ModuleHold(module_id=module_id, source=source, reason=reason, placed_by=actor)
+    session.add(hold)
+    before = module.status
+    module.status = "HOLD"
+    session.flush()
+    _event(session, module_id=module_id, kind="hold_placed", actor=actor, station=station, source=source, reason=reason)
+    audit(session=session, actor=actor, action="hold.place", entity="module", entity_id=module.barcode,
+          before={"status": before}, after={"status": "HOLD", "source": source}, reason=reason)  # fmt: skip
+    return hold
+
+
+def apply_results(*, session: Session, result_ids: Sequence[str], loop_limit: int) -> None:
+    """Run the loop for newly stored results (same transaction as the insert, oldest capture first)."""
+    if not result_ids:
+        return
+    rows = session.execute(
+        select(Inspection, Module.status)
+        .join(Module, Module.id == Inspection.module_id)
+        .where(Inspection.result_id.in_(result_ids))
+        .order_by(Inspection.captured_at, Inspection.id)
+    ).all()
+    for insp, _ in rows:
+        actor = f"device:{insp.station_code}"
+        if insp.stage == STRING_EL:
+            _string_el_result(session, insp, loop_limit=loop_limit, actor=actor)
+        else:
+            _later_stage_result(session, insp, actor=actor)
+
+
+def _active_loop(session: Session, module_id: int, string_position: int) -> ReworkLoop | None:
+    return session.scalar(
+        select(ReworkLoop)
+        .where(ReworkLoop.module_id == module_id, ReworkLoop.string_position == string_position, ReworkLoop.state.in_(ACTIVE))
+        .order_by(ReworkLoop.loop_no.desc())
+        .limit(1)
+    )
+
+
+def _loops_so_far(session: Session, module_id: int, string_position: int) -> int:
+    return int(
+        session.scalar(
+            select(func.count(ReworkLoop.id)).where(
+                ReworkLoop.module_id == module_id, ReworkLoop.string_position == string_position
+            )
+        )
+        or 0
+    )
+
+
+def _string_el_result(session: Session, insp: Inspection, *, loop_limit: int, actor: str) -> None:
+    loop = _active_loop(session, insp.module_id, insp.string_position)
+    station = insp.station_code
+    if loop is None:
+        if insp.verdict == "NG":
+            _open_loop(session, insp, _loops_so_far(session, insp.module_id, insp.string_position) + 1, actor)
+        return
+    if insp.id == loop.ng_inspection_id:
+        return
+    if loop.state == "open":
+        # Interlock: without a recorded repair an image is not a loop step (it may be a double scan).
+        _event(session, module_id=insp.module_id, kind="retest_refused", actor=actor, station=station, at=insp.captured_at,
+               loop=loop, result_id=insp.result_id, why="no repair recorded for this loop")  # fmt: skip
+        return
+    if insp.verdict == "ERROR":
+        _event(session, module_id=insp.module_id, kind="retest_error", actor=actor, station=station, at=insp.captured_at,
+               loop=loop, result_id=insp.result_id, why="image could not be judged; loop waits for a judgeable retest")  # fmt: skip
+        return
+    loop.retest_inspection_id = insp.id
+    loop.closed_at = insp.captured_at
+    if insp.verdict == "OK":
+        loop.state = "closed"
+        _event(session, module_id=insp.module_id, kind="loop_closed", actor=actor, station=station, at=insp.captured_at, loop=loop,
+               result_id=insp.result_id)  # fmt: skip
+        return
+    loop.state = "failed"
+    _event(session, module_id=insp.module_id, kind="retest_ng", actor=actor, station=station, at=insp.captured_at, loop=loop,
+           result_id=insp.result_id)  # fmt: skip
+    if loop.loop_no >= loop_limit:
+        _hold(session, insp.module_id, source="loop_limit", actor=actor, station=station,
+              reason=f"string {insp.string_position} still NG after {loop.loop_no} rework loops (limit {loop_limit})")  # fmt: skip
+    else:
+        _open_loop(session, insp, loop.loop_no + 1, actor)
+
+
+def _later_stage_result(session: Session, insp: Inspection, *, actor: str) -> None:
+    module = session.get(Module, insp.module_id)
+    assert module is not None
+    open_loops = session.scalar(
+        select(func.count(ReworkLoop.id)).where(ReworkLoop.module_id == insp.module_id, ReworkLoop.state.in_(ACTIVE))
+    )
+    if module.status == "HOLD" or open_loops:
+        why = "module is on hold" if module.status == "HOLD" else f"{open_loops} rework loop(s) still open"
+        _event(session, module_id=module.id, kind="later_stage_flag", actor=actor, station=insp.station_code, at=insp.captured_at,
+               string_position=insp.string_position, stage=insp.stage, result_id=insp.result_id, why=why)  # fmt: skip
+    _record_escapes(session, insp)
+    if insp.stage == "final_el" and insp.verdict == "OK" and module.status == "WIP":
+        module.status = "STOCK"
+
+
+def _record_escapes(session: Session, insp: Inspection) -> None:
+    if insp.verdict != "NG":
+        return
+    ng_cells = session.execute(
+        select(CellDefect.row, CellDefect.col, CellDefect.cls).where(CellDefect.inspection_id == insp.id, CellDefect.ng.is_(True))
+    ).all()
+    if not ng_cells:
+        return
+    # The last judged string EL image of this string before the later stage: the model's final word.
+    string_insp = session.scalar(
+        select(Inspection)
+        .where(
+            Inspection.module_id == insp.module_id,
+            Inspection.string_position == insp.string_position,
+            Inspection.stage == STRING_EL,
+            Inspection.verdict != "ERROR",
+            Inspection.captured_at <= insp.captured_at,
+        )
+        .order_by(Inspection.captured_at.desc(), Inspection.id.desc())
+        .limit(1)
+    )
+    if string_insp is None:
+        return
+    # A cell string EL flagged at any time (and that was repaired since) is not a miss: only never-flagged cells count.
+    ever_flagged = {
+        (r, c)
+        for r, c in session.execute(
+            select(CellDefect.row, CellDefect.col)
+            .join(Inspection, Inspection.id == CellDefect.inspection_id)
+            .where(
+                Inspection.module_id == insp.module_id,
+                Inspection.string_position == insp.string_position,
+                Inspection.stage == STRING_EL,
+                CellDefect.ng.is_(True),
+            )
+        ).all()
+    }
+    for row, col, cls in ng_cells:
+        if (row, col) in ever_flagged:
+            continue
+        session.add(
+            Escape(
+                module_id=insp.module_id,
+                string_position=insp.string_position,
+                row=row,
+                col=col,
+                cls=cls,
+                string_inspection_id=string_insp.id,
+                later_inspection_id=insp.id,
+                model_version=string_insp.model_version,
+                found_at=insp.captured_at,
+            )
+        )
+        _event(session, module_id=insp.module_id, kind="escape", actor=f"device:{insp.station_code}", station=insp.station_code,
+               at=insp.captured_at, string_position=insp.string_position, row=row, col=col, cls=cls, stage=insp.stage)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DispositionInput:
+    """What the operator keyed for one NG cell."""
+
+    defect_id: int
+    disposition: str
+    repair_code: str | None = None
+    new_cell_lot: str | None = None
+
+
+def dispose(
+    *, session: Session, loop_id: int, item: DispositionInput, actor: str, station: str, line: str | None = None
+) -> ReworkLoop:
+    """Record one disposition; completing the last one moves the loop to repaired (or held)."""
+    loop = session.get(ReworkLoop, loop_id, with_for_update=True)
+    if loop is None or (line is not None and not _module_on_line(session, loop.module_id, line)):
+        raise NotFound(f"no rework loop {loop_id}")
+    if loop.state != "open":
+        raise Conflict(f"rework loop {loop_id} is {loop.state}; dispositions are only taken while it is open")
+    if item.disposition not in DISPOSITIONS:
+        raise InvalidInput(f"disposition must be one of {', '.join(DISPOSITIONS)}")
+    defect = session.get(CellDefect, item.defect_id)
+    if defect is None or defect.inspection_id != loop.ng_inspection_id or not defect.ng:
+        raise InvalidInput(f"defect {item.defect_id} is not an NG cell of this loop's image")
+    if item.disposition == "repaired":
+        if item.repair_code not in REPAIR_CODES:
+            raise InvalidInput(f"a repair needs a repair code: one of {', '.join(REPAIR_CODES)}")
+        if item.repair_code == "REPLACE_CELL" and not (item.new_cell_lot or "").strip():
+            raise InvalidInput("a replaced cell needs the new cell's lot (scan it)")
+    elif item.repair_code or item.new_cell_lot:
+        raise InvalidInput("repair code and cell lot belong to a repair only")
+    if session.scalar(select(Disposition.id).where(Disposition.loop_id == loop.id, Disposition.defect_id == defect.id)):
+        raise Conflict(f"string {loop.string_position} cell {defect.row}-{defect.col} is already dispositioned in this loop")
+    model_version = session.scalar(select(Inspection.model_version).where(Inspection.id == loop.ng_inspection_id)) or ""
+    now = utcnow()
+    lot = (item.new_cell_lot or "").strip() or None
+    session.add(
+        Disposition(
+            loop_id=loop.id,
+            defect_id=defect.id,
+            cls=defect.cls,
+            model_version=model_version,
+            disposition=item.disposition,
+            repair_code=item.repair_code,
+            new_cell_lot=lot,
+            actor=actor,
+            station=station,
+            at=now,
+        )
+    )
+    if lot:
+        _consume_lot(session, loop.module_id, lot)
+    _event(session, module_id=loop.module_id, kind="disposition", actor=actor, station=station, at=now, loop=loop,
+           row=defect.row, col=defect.col, cls=defect.cls, disposition=item.disposition, repair_code=item.repair_code,
+           new_cell_lot=lot)  # fmt: skip
+    session.flush()
+    _maybe_complete(session, loop, actor=actor, station=station, now=now)
+    return loop
+
+
+def _module_on_line(session: Session, module_id: int, line: str) -> bool:
+    barcode = session.scalar(select(Module.barcode).where(Module.id == module_id))
+    return barcode is not None and module_by_barcode(session, barcode, line=line) is not None
+
+
+def _consume_lot(session: Session, module_id: int, code: str) -> None:
+    lot = session.scalar(select(MaterialLot).where(MaterialLot.code == code))
+    if lot is None:
+        lot = MaterialLot(code=code, kind="cell", supplier="")
+        session.add(lot)
+        session.flush()
+    elif lot.kind != "cell":
+        raise InvalidInput(f"lot {code} is a {lot.kind} lot, not a cell lot")
+    exists = session.scalar(
+        select(ModuleMaterial.id).where(ModuleMaterial.module_id == module_id, ModuleMaterial.lot_id == lot.id)
+    )
+    if not exists:
+        session.add(ModuleMaterial(module_id=module_id, lot_id=lot.id, source="rework"))
+
+
+def _maybe_complete(session: Session, loop: ReworkLoop, *, actor: str, station: str, now: datetime) -> None:
+    ng_total = session.scalar(
+        select(func.count(CellDefect.id)).where(CellDefect.inspection_id == loop.ng_inspection_id, CellDefect.ng.is_(True))
+    )
+    done = session.scalars(select(Disposition.disposition).where(Disposition.loop_id == loop.id)).all()
+    if len(done) < int(ng_total or 0):
+        return
+    loop.repaired_at, loop.repaired_by, loop.repair_station = now, actor, station
+    if "not_repairable" in done:
+        loop.state = "held"
+        loop.closed_at = now
+        _event(session, module_id=loop.module_id, kind="loop_held", actor=actor, station=station, at=now, loop=loop)
+        _hold(session, loop.module_id, source="not_repairable", actor=actor, station=station,
+              reason=f"string {loop.string_position}: a defect was marked not repairable in loop {loop.loop_no}")  # fmt: skip
+        return
+    # Also a loop of false calls alone goes back to EL: the operator's word does not overrule an image unseen.
+    loop.state = "repaired"
+    _event(session, module_id=loop.module_id, kind="repair_recorded", actor=actor, station=station, at=now, loop=loop)
+
+
+def place_hold(
+    *, session: Session, module_ids: Sequence[int], source: str, reason: str, actor: str, station: str = "quality"
+) -> list[int]:
+    """Hold modules (those not already held, scrapped or shipped); returns the ids newly held."""
+    if not reason.strip():
+        raise InvalidInput("a hold needs a reason")
+    held = []
+    for mid in module_ids:
+        if _hold(session, mid, source=source, reason=reason, actor=actor, station=station) is not None:
+            held.append(mid)
+    return held
+
+
+def decide_hold(
+    *, session: Session, hold_id: int, decision: str, reason: str, actor: str, deviation_no: str | None = None
+) -> ModuleHold:
+    """A quality engineer ends a hold: scrap, downgrade, use as is (under a deviation) or release."""
+    hold = session.get(ModuleHold, hold_id, with_for_update=True)
+    if hold is None:
+        raise NotFound(f"no hold {hold_id}")
+    if hold.decision is not None:
+        raise Conflict(f"hold {hold_id} was already decided: {hold.decision}")
+    if decision not in HOLD_DECISIONS:
+        raise InvalidInput(f"decision must be one of {', '.join(HOLD_DECISIONS)}")
+    if not reason.strip():
+        raise InvalidInput("a decision needs a reason")
+    if decision == "use_as_is" and not (deviation_no or "").strip():
+        raise InvalidInput("use as is needs a deviation number")
+    if decision == "release" and hold.source in ("loop_limit", "not_repairable"):
+        raise InvalidInput("a rework hold ends with scrap, downgrade or use as is, not a plain release")
+    module = session.get(Module, hold.module_id, with_for_update=True)
+    assert module is not None
+    before = {"status": module.status, "grade": module.grade}
+    now = utcnow()
+    hold.decision, hold.decision_reason, hold.decided_by, hold.decided_at = decision, reason, actor, now
+    hold.deviation_no = (deviation_no or "").strip() or None
+    other_open = session.scalar(
+        select(func.count(ModuleHold.id)).where(
+            ModuleHold.module_id == module.id, ModuleHold.decision.is_(None), ModuleHold.id != hold.id
+        )
+    )
+    if decision == "scrap":
+        module.status = "SCRAPPED"
+        session.execute(
+            update(ReworkLoop).where(ReworkLoop.module_id == module.id, ReworkLoop.state.in_(ACTIVE)).values(state="held")
+        )
+    else:
+        if decision == "downgrade":
+            module.grade = "B"
+        if not other_open:
+            module.status = _derived_status(session, module.id)
+    _event(session, module_id=module.id, kind="hold_decided", actor=actor, station="quality", at=now, decision=decision,
+           reason=reason, deviation_no=hold.deviation_no)  # fmt: skip
+    audit(session=session, actor=actor, action=f"hold.{decision}", entity="module", entity_id=module.barcode, before=before,
+          after={"status": module.status, "grade": module.grade, "deviation_no": hold.deviation_no}, reason=reason)  # fmt: skip
+    return hold
+
+
+def _derived_status(session: Session, module_id: int) -> str:
+    """Where a module is when nothing holds it: shipped, stock (final EL passed) or WIP."""
+    if session.scalar(select(Shipment.id).where(Shipment.module_id == module_id)):
+        return "SHIPPED"
+    final_ok = session.scalar(
+        select(Inspection.id)
+        .where(Inspection.module_id == module_id, Inspection.stage == "final_el", Inspection.verdict == "OK")
+        .limit(1)
+    )
+    return "STOCK" if final_ok else "WIP"

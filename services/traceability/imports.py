@@ -1,0 +1,248 @@
+"""MES / ERP data in, by API rows or CSV: validate every row first, then write all or nothing."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.audit.service import record as audit
+from services.core.errors import InvalidInput
+from services.core.time import utcnow
+from services.core.upsert import insert_ignore
+from services.inspection.orm import Module
+from services.traceability.orm import MaterialLot, ModuleMaterial, Product, Shipment, WorkOrder
+from services.traceability.schemas import (
+    LOT_KINDS,
+    ImportKind,
+    ImportReport,
+    ModuleBuildIn,
+    ProductIn,
+    RowError,
+    ShipmentIn,
+    WorkOrderIn,
+)
+
+MAX_ROWS = 200_000
+_CHUNK = 5_000
+MODELS: dict[str, type[BaseModel]] = {
+    "products": ProductIn,
+    "work_orders": WorkOrderIn,
+    "module_builds": ModuleBuildIn,
+    "shipments": ShipmentIn,
+}
+
+
+def parse_csv(kind: ImportKind, text: str) -> tuple[list[dict[str, Any]], list[RowError]]:
+    """CSV text -> raw row dicts (module_builds: every `<kind>_lot` column becomes lots[kind])."""
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames:
+        raise InvalidInput("the CSV file is empty (a header row is required)")
+    fields = [f.strip() for f in reader.fieldnames]
+    known = set(MODELS[kind].model_fields)
+    lot_cols = [f for f in fields if f.endswith("_lot")] if kind == "module_builds" else []
+    unknown = [f for f in fields if f not in known and f not in lot_cols]
+    if unknown:
+        raise InvalidInput(f"unknown column(s) for {kind}: {', '.join(unknown)}; expected {', '.join(sorted(known))}")
+    rows: list[dict[str, Any]] = []
+    errors: list[RowError] = []
+    for n, raw in enumerate(reader, start=1):
+        if n > MAX_ROWS:
+            raise InvalidInput(f"more than {MAX_ROWS} rows: split the file")
+        if None in raw:
+            errors.append(RowError(row=n, field="*", message="more values than header columns"))
+            continue
+        row: dict[str, Any] = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
+        if kind == "module_builds":
+            row["lots"] = {c[: -len("_lot")]: row.pop(c) for c in lot_cols if row.get(c)}
+            for c in lot_cols:
+                row.pop(c, None)
+        rows.append({k: v for k, v in row.items() if v != "" or k in ("barcode",)})
+    return rows, errors
+
+
+def import_rows(*, session: Session, kind: ImportKind, rows: Sequence[dict[str, Any]], actor: str,
+                pre_errors: Sequence[RowError] = ()) -> ImportReport:  # fmt: skip
+    """Validate all rows (shape, references, conflicts); write them only when every row is good."""
+    if len(rows) > MAX_ROWS:
+        raise InvalidInput(f"more than {MAX_ROWS} rows: split the import")
+    errors = list(pre_errors)
+    items: list[tuple[int, Any]] = []
+    for n, raw in enumerate(rows, start=1):
+        try:
+            items.append((n, MODELS[kind].model_validate(raw)))
+        except ValidationError as exc:
+            for e in exc.errors():
+                errors.append(RowError(row=n, field=".".join(str(p) for p in e["loc"]) or "*", message=e["msg"]))
+    writer = {"products": _products, "work_orders": _work_orders, "module_builds": _builds, "shipments": _shipments}[kind]
+    errors += writer(session, items, dry_run=True)
+    if errors:
+        errors.sort(key=lambda e: e.row)
+        return ImportReport(kind=kind, ok=False, rows=len(rows), imported=0, unchanged=0, errors=errors)
+    unchanged = writer(session, items, dry_run=False)
+    imported = len(items) - len(unchanged)
+    audit(session=session, actor=actor, action=f"import.{kind}", entity="import", entity_id=kind,
+          after={"rows": len(rows), "imported": imported, "unchanged": len(unchanged)})  # fmt: skip
+    return ImportReport(kind=kind, ok=True, rows=len(rows), imported=imported, unchanged=len(unchanged), errors=[])
+
+
+def _chunks(seq: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(seq), _CHUNK):
+        yield seq[i : i + _CHUNK]
+
+
+def _existing(session: Session, col: Any, keys: Iterable[str], *cols: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    keys = sorted(set(keys))
+    for chunk in _chunks(keys):
+        for row in session.execute(select(col, *cols).where(col.in_(chunk))).all():
+            out[row[0]] = row if cols else row[0]
+    return out
+
+
+def _duplicates(items: Sequence[tuple[int, Any]], key: str) -> list[RowError]:
+    seen: dict[str, int] = {}
+    errs = []
+    for n, it in items:
+        k = getattr(it, key)
+        if k in seen:
+            errs.append(RowError(row=n, field=key, message=f"{key} {k} also on row {seen[k]}"))
+        seen.setdefault(k, n)
+    return errs
+
+
+def _products(session: Session, items: Sequence[tuple[int, ProductIn]], *, dry_run: bool) -> list[Any]:
+    existing = _existing(session, Product.code, [p.code for _, p in items])
+    if dry_run:
+        return _duplicates(items, "code")
+    new = [p for _, p in items if p.code not in existing]
+    for p in new:
+        r, c = (int(x) for x in p.grid.split("x"))
+        session.add(Product(code=p.code, series=p.series, cell_format=p.cell_format, grid_rows=r, grid_cols=c, strings=p.strings))
+    return [p for _, p in items if p.code in existing]
+
+
+def _work_orders(session: Session, items: Sequence[tuple[int, WorkOrderIn]], *, dry_run: bool) -> list[Any]:
+    existing = _existing(session, WorkOrder.code, [w.code for _, w in items], WorkOrder.product_code, WorkOrder.line)
+    if dry_run:
+        products = _existing(session, Product.code, [w.product for _, w in items])
+        errs = _duplicates(items, "code")
+        for n, w in items:
+            if w.product not in products:
+                errs.append(RowError(row=n, field="product", message=f"unknown product {w.product}"))
+            old = existing.get(w.code)
+            if old is not None and (old[1], old[2]) != (w.product, w.line):
+                errs.append(
+                    RowError(row=n, field="code", message=f"work order {w.code} exists with product {old[1]}, line {old[2]}")
+                )
+        return errs
+    new = [w for _, w in items if w.code not in existing]
+    session.add_all(
+        WorkOrder(code=w.code, product_code=w.product, factory=w.factory, line=w.line, planned_qty=w.planned_qty) for w in new
+    )
+    return [w for _, w in items if w.code in existing]
+
+
+def _builds(session: Session, items: Sequence[tuple[int, ModuleBuildIn]], *, dry_run: bool) -> list[Any]:
+    orders = _existing(session, WorkOrder.code, [b.work_order for _, b in items], WorkOrder.id, WorkOrder.product_code)
+    modules = _existing(session, Module.barcode, [b.barcode for _, b in items], Module.id, Module.work_order_id)
+    lots = _existing(session, MaterialLot.code, [c for _, b in items for c in b.lots.values()], MaterialLot.kind)
+    if dry_run:
+        errs = _duplicates(items, "barcode")
+        order_ids = {v[1]: k for k, v in orders.items()}
+        for n, b in items:
+            if b.work_order not in orders:
+                errs.append(RowError(row=n, field="work_order", message=f"unknown work order {b.work_order}"))
+            m = modules.get(b.barcode)
+            if m is not None and m[2] is not None and order_ids.get(m[2]) != b.work_order:
+                errs.append(
+                    RowError(row=n, field="work_order", message=f"module {b.barcode} already belongs to another work order")
+                )
+            for kind, code in b.lots.items():
+                if code in lots and lots[code][1] != kind:
+                    errs.append(RowError(row=n, field=f"{kind}_lot", message=f"lot {code} is a {lots[code][1]} lot"))
+        return errs
+    now = utcnow()
+    unchanged = [b for _, b in items if b.barcode in modules and modules[b.barcode][2] == orders[b.work_order][1] and not b.lots]
+    new_lots = {code: kind for _, b in items for kind, code in b.lots.items() if code not in lots}
+    for chunk in _chunks(sorted(new_lots)):
+        session.execute(
+            insert_ignore(session, MaterialLot.__table__, ["code"]),
+            [{"code": c, "kind": new_lots[c], "supplier": ""} for c in chunk],
+        )
+    lot_ids = _existing(session, MaterialLot.code, [c for _, b in items for c in b.lots.values()], MaterialLot.id)
+    for chunk in _chunks([b for _, b in items]):
+        session.execute(
+            insert_ignore(session, Module.__table__, ["barcode"]), [{"barcode": b.barcode, "created_at": now} for b in chunk]
+        )
+    ids = _existing(session, Module.barcode, [b.barcode for _, b in items], Module.id)
+    for _, b in items:
+        session.execute(
+            Module.__table__.update()
+            .where(Module.__table__.c.id == ids[b.barcode][1])
+            .values(work_order_id=orders[b.work_order][1], product_code=orders[b.work_order][2])
+        )
+    links = [
+        {"module_id": ids[b.barcode][1], "lot_id": lot_ids[code][1], "source": "build", "recorded_at": now}
+        for _, b in items
+        for code in b.lots.values()
+    ]
+    for chunk in _chunks(links):
+        session.execute(insert_ignore(session, ModuleMaterial.__table__, ["module_id", "lot_id"]), list(chunk))
+    return unchanged
+
+
+def _shipments(session: Session, items: Sequence[tuple[int, ShipmentIn]], *, dry_run: bool) -> list[Any]:
+    modules = _existing(session, Module.barcode, [s.barcode for _, s in items], Module.id, Module.status)
+    shipped = {
+        mid: (delivery, at)
+        for chunk in _chunks([m[1] for m in modules.values()])
+        for mid, delivery, at in session.execute(
+            select(Shipment.module_id, Shipment.delivery_no, Shipment.shipped_at).where(Shipment.module_id.in_(chunk))
+        ).all()
+    }
+    if dry_run:
+        errs = _duplicates(items, "barcode")
+        for n, s in items:
+            m = modules.get(s.barcode)
+            if m is None:
+                errs.append(RowError(row=n, field="barcode", message=f"unknown barcode {s.barcode}: never built or inspected"))
+                continue
+            if m[2] in ("HOLD", "SCRAPPED"):
+                errs.append(RowError(row=n, field="barcode", message=f"module {s.barcode} is {m[2]}: it may not ship"))
+            old = shipped.get(m[1])
+            if old is not None and old[0] != s.delivery_no:
+                errs.append(
+                    RowError(row=n, field="delivery_no", message=f"module {s.barcode} already shipped in delivery {old[0]}")
+                )
+        return errs
+    new = [s for _, s in items if modules[s.barcode][1] not in shipped]
+    for chunk in _chunks(new):
+        session.execute(
+            Shipment.__table__.insert(),
+            [
+                {
+                    "module_id": modules[s.barcode][1],
+                    "customer": s.customer,
+                    "delivery_no": s.delivery_no,
+                    "site": s.site,
+                    "shipped_at": s.shipped_at,
+                    "recorded_at": utcnow(),
+                }  # fmt: skip
+                for s in chunk
+            ],
+        )
+        session.execute(
+            Module.__table__.update()
+            .where(Module.__table__.c.id.in_([modules[s.barcode][1] for s in chunk]))
+            .values(status="SHIPPED")
+        )
+    return [s for _, s in items if modules[s.barcode][1] in shipped]
+
+
+__all__ = ["LOT_KINDS", "MAX_ROWS", "import_rows", "parse_csv"]

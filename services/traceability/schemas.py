@@ -1,0 +1,158 @@
+"""Production context in and out: MES / ERP rows, import reports, module record, containment."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from services.contracts.result import BARCODE_PATTERN
+from services.inspection.schemas import InspectionRead
+from services.rework.schemas import EscapeRead, EventRead, HoldRead, LoopRead
+
+CODE = r"^[A-Za-z0-9][A-Za-z0-9._/\-]{0,59}$"
+LOT_KINDS = ("cell", "glass", "eva", "poe", "ribbon", "backsheet", "frame", "junction_box")
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ProductIn(_In):
+    code: str = Field(pattern=CODE, max_length=40)
+    series: str = Field(min_length=1, max_length=40)
+    cell_format: str = Field(min_length=1, max_length=40)
+    grid: str = Field(pattern=r"^\d{1,2}x\d{1,2}$", description="cell grid of one string, RxC")
+    strings: int = Field(default=6, ge=1, le=30)
+
+
+class WorkOrderIn(_In):
+    code: str = Field(pattern=CODE, max_length=40)
+    product: str = Field(pattern=CODE, max_length=40)
+    factory: str = Field(min_length=1, max_length=40)
+    line: str = Field(min_length=1, max_length=40)
+    planned_qty: int = Field(default=0, ge=0, le=10_000_000)
+
+
+class ModuleBuildIn(_In):
+    """A module's build record: its work order and the lots it consumed (kind -> lot code)."""
+
+    barcode: str = Field(pattern=BARCODE_PATTERN)
+    work_order: str = Field(pattern=CODE, max_length=40)
+    lots: dict[str, str] = Field(default_factory=dict, max_length=len(LOT_KINDS))
+
+    @field_validator("lots")
+    @classmethod
+    def _lots(cls, v: dict[str, str]) -> dict[str, str]:
+        for kind, code in v.items():
+            if kind not in LOT_KINDS:
+                raise ValueError(f"unknown lot kind {kind!r} (known: {', '.join(LOT_KINDS)})")
+            if not re.fullmatch(CODE, code):
+                raise ValueError(f"{kind} lot {code!r} is not a valid lot code")
+        return v
+
+
+class ShipmentIn(_In):
+    barcode: str = Field(pattern=BARCODE_PATTERN)
+    customer: str = Field(min_length=1, max_length=80)
+    delivery_no: str = Field(pattern=CODE, max_length=40)
+    site: str = Field(default="", max_length=120)
+    shipped_at: AwareDatetime
+
+
+ImportKind = Literal["products", "work_orders", "module_builds", "shipments"]
+
+
+class RowError(BaseModel):
+    row: int = Field(description="1-based data row (the header is row 0)")
+    field: str
+    message: str
+
+
+class ImportReport(BaseModel):
+    """All rows or none: when any row is bad nothing is imported and every bad row is listed."""
+
+    kind: str
+    ok: bool
+    rows: int
+    imported: int
+    unchanged: int
+    errors: list[RowError]
+
+
+class LotRead(BaseModel):
+    kind: str
+    code: str
+    supplier: str
+    source: str
+
+
+class ShipmentRead(BaseModel):
+    customer: str
+    delivery_no: str
+    site: str
+    shipped_at: datetime
+
+
+class ModuleRecord(BaseModel):
+    """Everything about one barcode: context, inspections, loops, holds, events, escapes, shipment."""
+
+    barcode: str
+    created_at: datetime
+    status: str
+    grade: str
+    product: str | None
+    series: str | None
+    work_order: str | None
+    factory: str | None
+    line: str | None
+    lots: list[LotRead]
+    shipment: ShipmentRead | None
+    latest_verdict_by_string: dict[int, str]
+    inspections: list[InspectionRead]
+    loops: list[LoopRead]
+    holds: list[HoldRead]
+    events: list[EventRead]
+    escapes: list[EscapeRead]
+    complaints: list[dict[str, object]] = Field(default_factory=list)
+
+
+ShareDim = Literal["work_order", "material_lot", "station_shift"]
+
+
+class ContainmentQuery(_In):
+    """Given suspect barcodes (what they share) and / or direct criteria: the modules that match."""
+
+    barcodes: list[str] = Field(default_factory=list, max_length=1000)
+    share: list[ShareDim] = Field(default_factory=lambda: ["work_order", "material_lot", "station_shift"])
+    work_order: str | None = Field(default=None, max_length=40)
+    lot: str | None = Field(default=None, max_length=60)
+    station: str | None = Field(default=None, max_length=40)
+    shift: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}/[A-Za-z0-9]{1,10}$")
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+
+
+class ContainmentRow(BaseModel):
+    barcode: str
+    status: str
+    grade: str
+    product: str | None
+    work_order: str | None
+    customer: str | None
+    delivery_no: str | None
+    shipped_at: datetime | None
+    matched_by: list[str]
+
+
+class ContainmentResult(BaseModel):
+    criteria: list[str]
+    unknown_barcodes: list[str]
+    total: int
+    by_status: dict[str, int]
+    by_customer: dict[str, int]
+    offset: int
+    limit: int
+    items: list[ContainmentRow]
