@@ -206,7 +206,9 @@ def count_open_holds(session: Session) -> int:
 
 def events_of_module(session: Session, module_id: int) -> list[EventRead]:
     """The loop's transitions for one module, oldest first."""
-    rows = session.scalars(select(ReworkEvent).where(ReworkEvent.module_id == module_id).order_by(ReworkEvent.at, ReworkEvent.id))
+    rows = session.scalars(
+        select(ReworkEvent).where(ReworkEvent.module_id == module_id).order_by(ReworkEvent.id)
+    )  # causal order (device clocks and server clock differ)
     return [
         EventRead(
             kind=e.kind,

@@ -85,6 +85,7 @@ def import_rows(*, session: Session, kind: ImportKind, rows: Sequence[dict[str, 
         errors.sort(key=lambda e: e.row)
         return ImportReport(kind=kind, ok=False, rows=len(rows), imported=0, unchanged=0, errors=errors)
     unchanged = writer(session, items, dry_run=False)
+    session.flush()  # the next import in the same transaction (work orders after products) must see these rows
     imported = len(items) - len(unchanged)
     audit(session=session, actor=actor, action=f"import.{kind}", entity="import", entity_id=kind,
           after={"rows": len(rows), "imported": imported, "unchanged": len(unchanged)})  # fmt: skip

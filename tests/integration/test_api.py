@@ -15,6 +15,7 @@ from services.core.settings import ApiSettings
 from services.devices.service import provision_device
 from services.imagestore.store import DirectoryBlobStore, store_image
 from services.inspection.service import record_results
+from services.rework.service import apply_results
 from services.security.service import create_user
 from tests.conftest import SECRET
 from tests.support.factories import make_envelope
@@ -40,7 +41,7 @@ def client(db_url: str, tmp_path: Path) -> TestClient:
             env, png = make_envelope("edge-t1", i)
             items.append((env, dev_id))
             store_image(session=s, blobs=blobs, data=png, expected_sha256=env.image.sha256)
-        record_results(session=s, items=items)
+        apply_results(session=s, result_ids=record_results(session=s, items=items), loop_limit=2)  # as one ingest batch does
     c = TestClient(app)
     c.device_key = cred.api_key  # type: ignore[attr-defined]
     return c

@@ -1,5 +1,87 @@
-"""Test data: the same generated envelopes the benchmarks use."""
+"""Test data: the same generated envelopes the benchmarks use, plus results shaped by hand."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
 
 from cli.benchdata import MODEL, T0, make_envelope, png_for
+from services.contracts import Box, CellResult, Grid, ImageRef, ResultEnvelope, Verdict, make_result_id
+from services.inspection.service import record_results
+from services.rework.service import apply_results
 
-__all__ = ["MODEL", "T0", "make_envelope", "png_for"]
+_seq = iter(range(10_000_000, 20_000_000))
+
+
+def result(
+    barcode: str,
+    string: int = 1,
+    *,
+    ng: Sequence[tuple[int, int, str]] = (),
+    stage: str = "string_el",
+    at: datetime | None = None,
+    station: str = "STR-EL-01",
+    device: str = "edge-t1",
+    error: bool = False,
+    cols: int = 12,
+    png: bytes | None = None,
+    size: tuple[int, int] = (1200, 100),
+) -> tuple[ResultEnvelope, bytes]:
+    """One string result with NG cells at (row, col, class); a fresh image each call."""
+    png = png or png_for(next(_seq))
+    sha = hashlib.sha256(png).hexdigest()
+    w, h = size
+    cw = w // cols
+    bad = {(r, c): cls for r, c, cls in ng}
+    cells = []
+    if not error:
+        for c in range(1, cols + 1):
+            cls = bad.get((1, c), "ok")
+            cells.append(
+                CellResult(
+                    row=1,
+                    col=c,
+                    cls=cls,
+                    score=0.95 if cls != "ok" else 0.99,
+                    ng=cls != "ok",
+                    box=Box(x=(c - 1) * cw + 2, y=2, w=cw - 4, h=h - 4),
+                    defect_box=Box(x=(c - 1) * cw + 10, y=10, w=cw // 3 + c, h=h // 4) if cls != "ok" else None,
+                )  # fmt: skip
+            )
+    verdict = Verdict.ERROR if error else (Verdict.NG if bad else Verdict.OK)
+    env = ResultEnvelope(
+        result_id=make_result_id(device_id=device, barcode=barcode, string_position=string, stage=stage, image_sha256=sha),
+        device_id=device,
+        station_id=station,
+        barcode=barcode,
+        string_position=string,
+        stage=stage,
+        captured_at=at or T0,
+        recipe="full-1x12",
+        grid=Grid(rows=1, cols=cols),
+        model=MODEL,
+        verdict=verdict,
+        error="no string found" if error else None,
+        cells=cells,
+        timings_ms={"total": 50.0},
+        image=ImageRef(sha256=sha, size_bytes=len(png), content_type="image/png", width=w, height=h, bit_depth=8),
+    )
+    return env, png
+
+
+def ingest(session: Session, envs: Sequence[ResultEnvelope], device_row_id: int, loop_limit: int = 2) -> list[str]:
+    """What one ingest batch does: store the results, then move the rework loop, in the caller's transaction."""
+    new = record_results(session=session, items=[(e, device_row_id) for e in envs])
+    apply_results(session=session, result_ids=new, loop_limit=loop_limit)
+    return new
+
+
+def later(minutes: int) -> datetime:
+    """T0 + minutes."""
+    return T0 + timedelta(minutes=minutes)
+
+
+__all__ = ["MODEL", "T0", "make_envelope", "png_for", "result", "ingest", "later"]

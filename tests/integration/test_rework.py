@@ -1,0 +1,237 @@
+"""The rework loop state machine on SQLite and PostgreSQL: every transition, the forbidden ones, the limit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.core.db import make_engine, make_sessionmaker, transaction
+from services.core.errors import Conflict, InvalidInput, NotFound
+from services.devices.orm import Device
+from services.devices.service import provision_device
+from services.inspection.orm import CellDefect, Inspection, Module
+from services.rework import service as rw
+from services.rework import views
+from services.rework.orm import Disposition, Escape, ModuleHold, ReworkEvent, ReworkLoop
+from services.traceability.orm import MaterialLot, ModuleMaterial
+from tests.conftest import SECRET
+from tests.support.factories import ingest, later, result
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@dataclass
+class Line:
+    sessions: sessionmaker[Session]
+    device_row: int
+
+    def send(self, *envs: object, limit: int = 2) -> None:
+        with transaction(self.sessions) as s:
+            ingest(s, [e for e, _ in envs], self.device_row, loop_limit=limit)  # type: ignore[misc]
+
+    def loops(self, barcode: str) -> list[tuple[int, int, str]]:
+        with transaction(self.sessions) as s:
+            return [
+                (lp.string_position, lp.loop_no, lp.state)
+                for lp in s.scalars(
+                    select(ReworkLoop)
+                    .join(Module, Module.id == ReworkLoop.module_id)
+                    .where(Module.barcode == barcode)
+                    .order_by(ReworkLoop.id)
+                )
+            ]
+
+    def status(self, barcode: str) -> str:
+        with transaction(self.sessions) as s:
+            return s.scalar(select(Module.status).where(Module.barcode == barcode)) or ""
+
+    def view(self, barcode: str, limit: int = 2):  # type: ignore[no-untyped-def]
+        with transaction(self.sessions) as s:
+            return views.station_view(session=s, barcode=barcode, loop_limit=limit)
+
+    def dispose_all(
+        self, barcode: str, disposition: str = "repaired", code: str | None = "RESOLDER", lot: str | None = None
+    ) -> None:
+        for d in self.view(barcode).defects:
+            if d.disposition is None:
+                with transaction(self.sessions) as s:
+                    rw.dispose(session=s, loop_id=d.loop_id, item=rw.DispositionInput(d.defect_id, disposition, code, lot),
+                               actor="op1", station="RW-1")  # fmt: skip
+
+    def count(self, model: type) -> int:
+        with transaction(self.sessions) as s:
+            return int(s.scalar(select(func.count()).select_from(model)) or 0)
+
+    def events(self, barcode: str) -> list[str]:
+        with transaction(self.sessions) as s:
+            mid = s.scalar(select(Module.id).where(Module.barcode == barcode))
+            return [e.kind for e in views.events_of_module(s, mid)]
+
+
+@pytest.fixture
+def line(db_url: str) -> Iterator[Line]:
+    sessions = make_sessionmaker(make_engine(db_url))
+    with transaction(sessions) as s:
+        cred = provision_device(session=s, code="edge-t1", station_code="STR-EL-01", master_secret=SECRET.encode())
+        row = s.scalar(select(Device.id).where(Device.code == cred.device_id))
+    yield Line(sessions, int(row))  # type: ignore[arg-type]
+
+
+def test_ng_opens_a_loop_repair_and_ok_retest_close_it(line: Line) -> None:
+    line.send(result("MOD0000001", 3, ng=[(1, 7, "crack"), (1, 2, "black_core")]), result("MOD0000001", 1))
+    assert line.loops("MOD0000001") == [(3, 1, "open")]
+    v = line.view("MOD0000001")
+    assert v.state == "NG" and v.max_loop_no == 1 and len(v.defects) == 2
+    # Largest defect first (the synthetic defect box grows with the column).
+    assert [(d.string_position, d.col, d.cls) for d in v.defects] == [(3, 7, "crack"), (3, 2, "black_core")]
+    first = v.defects[0]
+    with transaction(line.sessions) as s:
+        rw.dispose(session=s, loop_id=first.loop_id, item=rw.DispositionInput(first.defect_id, "repaired", "REPLACE_CELL", "CL-77"),
+                   actor="op1", station="RW-1")  # fmt: skip
+    assert line.loops("MOD0000001") == [(3, 1, "open")]
+    line.dispose_all("MOD0000001", "false_call", None)
+    assert line.loops("MOD0000001") == [(3, 1, "repaired")] and line.view("MOD0000001").state == "RETEST"
+    line.send(result("MOD0000001", 3, at=later(30)))
+    assert line.loops("MOD0000001") == [(3, 1, "closed")] and line.view("MOD0000001").state == "OK"
+    assert line.events("MOD0000001") == ["loop_opened", "disposition", "disposition", "repair_recorded", "loop_closed"]
+    with transaction(line.sessions) as s:
+        lots = s.execute(select(MaterialLot.code, MaterialLot.kind, ModuleMaterial.source).join(ModuleMaterial)).all()
+    assert lots == [("CL-77", "cell", "rework")]  # the replaced cell's lot is now part of the module
+
+
+def test_a_retest_before_any_repair_is_not_a_loop_step(line: Line) -> None:
+    line.send(result("MOD0000002", 1, ng=[(1, 4, "crack")]))
+    line.send(result("MOD0000002", 1, at=later(5)))  # OK image, but nobody repaired anything
+    assert line.loops("MOD0000002") == [(1, 1, "open")]
+    assert line.events("MOD0000002")[-1] == "retest_refused"
+    line.dispose_all("MOD0000002")
+    line.send(result("MOD0000002", 1, error=True, at=later(10)))  # unjudgeable: the loop keeps waiting
+    assert line.loops("MOD0000002") == [(1, 1, "repaired")]
+    line.send(result("MOD0000002", 1, at=later(15)))
+    assert line.loops("MOD0000002") == [(1, 1, "closed")]
+
+
+def test_past_the_loop_limit_the_module_goes_on_hold_and_later_stages_flag_it(line: Line) -> None:
+    bc = "MOD0000003"
+    line.send(result(bc, 2, ng=[(1, 1, "crack")]))
+    line.dispose_all(bc)
+    line.send(result(bc, 2, ng=[(1, 1, "crack")], at=later(10)))
+    assert line.loops(bc) == [(2, 1, "failed"), (2, 2, "open")]
+    assert line.view(bc).max_loop_no == 2 and line.status(bc) == "WIP"
+    line.dispose_all(bc)
+    line.send(result(bc, 2, ng=[(1, 1, "crack")], at=later(20)))
+    assert line.loops(bc) == [(2, 1, "failed"), (2, 2, "failed")]
+    assert line.status(bc) == "HOLD" and line.view(bc).state == "HOLD"
+    with transaction(line.sessions) as s:
+        hold = s.scalars(select(ModuleHold)).one()
+    assert hold.source == "loop_limit" and "2 rework loops" in hold.reason
+    line.send(result(bc, 2, stage="post_lamination_el", at=later(60), station="LAM-EL-01"))
+    assert line.events(bc)[-1] == "later_stage_flag"
+    # A configured limit of 3 gives one more loop instead of the hold.
+    line.send(result("MOD0000004", 1, ng=[(1, 1, "crack")]), limit=3)
+    for n in range(2):
+        line.dispose_all("MOD0000004")
+        line.send(result("MOD0000004", 1, ng=[(1, 1, "crack")], at=later(10 + n)), limit=3)
+    assert line.loops("MOD0000004")[-1] == (1, 3, "open") and line.status("MOD0000004") == "WIP"
+
+
+def test_forbidden_dispositions_are_refused_and_change_nothing(line: Line) -> None:
+    line.send(result("MOD0000005", 1, ng=[(1, 3, "crack")]), result("MOD0000006", 1, ng=[(1, 3, "crack")]))
+    d = line.view("MOD0000005").defects[0]
+    other = line.view("MOD0000006").defects[0]
+    bad = [
+        (d.loop_id, rw.DispositionInput(d.defect_id, "repaired", None), InvalidInput, "repair code"),
+        (d.loop_id, rw.DispositionInput(d.defect_id, "repaired", "REPLACE_CELL", None), InvalidInput, "lot"),
+        (d.loop_id, rw.DispositionInput(d.defect_id, "false_call", "RESOLDER"), InvalidInput, "repair only"),
+        (d.loop_id, rw.DispositionInput(d.defect_id, "scrapped"), InvalidInput, "must be one of"),
+        (d.loop_id, rw.DispositionInput(other.defect_id, "false_call"), InvalidInput, "not an NG cell of this loop"),
+        (999_999, rw.DispositionInput(d.defect_id, "false_call"), NotFound, "no rework loop"),
+    ]
+    for loop_id, item, exc, msg in bad:
+        with pytest.raises(exc, match=msg), transaction(line.sessions) as s:
+            rw.dispose(session=s, loop_id=loop_id, item=item, actor="op1", station="RW-1")
+    assert line.count(Disposition) == 0 and line.count(ReworkEvent) == 2  # only the two loop_opened events
+    line.dispose_all("MOD0000005")
+    with pytest.raises(Conflict, match="is repaired"), transaction(line.sessions) as s:
+        rw.dispose(session=s, loop_id=d.loop_id, item=rw.DispositionInput(d.defect_id, "false_call"), actor="op1", station="RW-1")
+    # An operator bound to another line cannot touch this loop (it does not exist for them).
+    with pytest.raises(NotFound), transaction(line.sessions) as s:
+        rw.dispose(session=s, loop_id=other.loop_id, item=rw.DispositionInput(other.defect_id, "false_call"), actor="op9",
+                   station="RW-9", line="LINE-9")  # fmt: skip
+    assert line.count(Disposition) == 1
+
+
+def test_a_cell_lot_of_another_material_is_refused_without_a_trace(line: Line) -> None:
+    with transaction(line.sessions) as s:
+        s.add(MaterialLot(code="GL-1", kind="glass", supplier="x"))
+    line.send(result("MOD0000007", 1, ng=[(1, 3, "crack")]))
+    d = line.view("MOD0000007").defects[0]
+    with pytest.raises(InvalidInput, match="glass lot"), transaction(line.sessions) as s:
+        rw.dispose(session=s, loop_id=d.loop_id, item=rw.DispositionInput(d.defect_id, "repaired", "REPLACE_CELL", "GL-1"),
+                   actor="op1", station="RW-1")  # fmt: skip
+    assert line.count(Disposition) == 0 and line.count(ModuleMaterial) == 0
+
+
+def test_not_repairable_holds_the_module_for_a_quality_decision(line: Line) -> None:
+    bc = "MOD0000008"
+    line.send(result(bc, 4, ng=[(1, 3, "broken_cell")]))
+    line.dispose_all(bc, "not_repairable", None)
+    assert line.loops(bc) == [(4, 1, "held")] and line.status(bc) == "HOLD"
+    with transaction(line.sessions) as s:
+        hold_id = s.scalars(select(ModuleHold.id)).one()
+    refused = [
+        ("release", "fine", None, InvalidInput, "not a plain release"),
+        ("use_as_is", "ok for B", None, InvalidInput, "deviation number"),
+        ("melt", "x", None, InvalidInput, "must be one of"),
+        ("scrap", "  ", None, InvalidInput, "needs a reason"),
+    ]
+    for decision, reason, dev, exc, msg in refused:
+        with pytest.raises(exc, match=msg), transaction(line.sessions) as s:
+            rw.decide_hold(session=s, hold_id=hold_id, decision=decision, reason=reason, actor="qe1", deviation_no=dev)
+    assert line.status(bc) == "HOLD"
+    with transaction(line.sessions) as s:
+        rw.decide_hold(session=s, hold_id=hold_id, decision="use_as_is", reason="cosmetic", actor="qe1", deviation_no="DEV-12")
+    assert line.status(bc) == "WIP"
+    with pytest.raises(Conflict, match="already decided"), transaction(line.sessions) as s:
+        rw.decide_hold(session=s, hold_id=hold_id, decision="scrap", reason="changed mind", actor="qe1")
+    line.send(result("MOD0000009", 1, ng=[(1, 3, "crack")]))
+    line.dispose_all("MOD0000009", "not_repairable", None)
+    with transaction(line.sessions) as s:
+        hid = s.scalar(select(ModuleHold.id).order_by(ModuleHold.id.desc()))
+        rw.decide_hold(session=s, hold_id=hid, decision="scrap", reason="broken", actor="qe1")
+    assert line.status("MOD0000009") == "SCRAPPED" and line.view("MOD0000009").state == "SCRAPPED"
+    with transaction(line.sessions) as s:
+        grades = dict(s.execute(select(Module.barcode, Module.grade)).all())
+    assert grades == {bc: "A", "MOD0000009": "A"}  # use as is keeps the grade; downgrade is the decision that changes it
+
+
+def test_escapes_are_later_stage_defects_in_cells_string_el_passed(line: Line) -> None:
+    bc = "MOD0000010"
+    line.send(result(bc, 1, ng=[(1, 2, "crack")]))
+    line.dispose_all(bc)
+    line.send(result(bc, 1, at=later(10)))
+    # Final EL: cell 2 (flagged and repaired at string EL: not a miss) and cell 9 (string EL passed it: a miss).
+    line.send(
+        result(bc, 1, ng=[(1, 2, "crack"), (1, 9, "finger_interruption")], stage="final_el", at=later(90), station="FIN-EL-01")
+    )
+    with transaction(line.sessions) as s:
+        esc = s.execute(select(Escape.row, Escape.col, Escape.cls)).all()
+    assert esc == [(1, 9, "finger_interruption")]
+    # Replaying the same final EL result (at-least-once delivery) adds nothing.
+    line.send(result(bc, 1, ng=[(1, 2, "crack")], stage="final_el", at=later(95), station="FIN-EL-01"))
+    assert line.count(Escape) == 1
+    line.send(result("MOD0000011", 1, stage="final_el", at=later(99), station="FIN-EL-01"))
+    assert line.status("MOD0000011") == "STOCK"
+
+
+def test_loop_data_is_linked_to_the_images_that_made_it(line: Line) -> None:
+    line.send(result("MOD0000012", 1, ng=[(1, 3, "crack")]))
+    with transaction(line.sessions) as s:
+        loop = s.scalars(select(ReworkLoop)).one()
+        insp = s.get(Inspection, loop.ng_inspection_id)
+        ng = s.scalars(select(CellDefect).where(CellDefect.inspection_id == insp.id)).all()
+    assert insp.verdict == "NG" and [(d.row, d.col) for d in ng] == [(1, 3)] and loop.opened_at == insp.captured_at
