@@ -1,0 +1,200 @@
+"""The pages in a real headless Chromium (Debian's, driven by Playwright): rework station, history, containment, dashboard."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from api.main import create_app
+from cli.runtime import ServerThread
+from services.core.db import make_engine, make_sessionmaker, transaction
+from services.core.redis_server import free_port
+from services.core.settings import ApiSettings
+from services.devices.orm import Device
+from services.devices.service import provision_device
+from services.imagestore.store import DirectoryBlobStore, store_image
+from services.rework.orm import Disposition
+from services.security.service import create_user
+from tests.conftest import ARTIFACTS, SECRET
+from tests.support.factories import T0, ingest, result
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+PASSWORD = "correct horse battery"
+BARCODE = "MRW0000001"
+
+
+def chromium_path() -> str:
+    """Debian's chromium (installed by ./run test); the suite fails rather than skips without it."""
+    path = os.environ.get("ELTRACE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.fail("chromium not found: ./run test installs Debian's chromium (apt-get install chromium)")
+    return path
+
+
+def el_image(w: int = 1200, h: int = 200, cols: int = 12) -> bytes:
+    """A plain string EL picture: bright cells, dark gaps, a dark crack line in cells 3 and 8."""
+    img = np.full((h, w), 25, np.uint8)
+    cw = w // cols
+    for c in range(cols):
+        img[6 : h - 6, c * cw + 4 : (c + 1) * cw - 4] = 170
+    for c in (2, 7):
+        cv2.line(img, (c * cw + 15, 30), (c * cw + cw - 20, h - 40), 40, 3)
+    ok, buf = cv2.imencode(".png", img)
+    assert ok
+    return buf.tobytes()
+
+
+@dataclass
+class Site:
+    url: str
+    sessions: object
+    device_row: int
+    blobs: DirectoryBlobStore
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    db = f"sqlite:///{tmp_path / 'eltrace.db'}"
+    from services.migrations.runner import upgrade
+
+    upgrade(db)
+    settings = ApiSettings(profile="test", database_url=db, secret_key=SECRET, data_dir=tmp_path / "api")
+    sessions = make_sessionmaker(make_engine(db))
+    blobs = DirectoryBlobStore(settings.resolved_image_dir())
+    blobs.root.mkdir(parents=True, exist_ok=True)
+    with transaction(sessions) as s:
+        for user, role in (("op1", "operator"), ("qe1", "quality_engineer")):
+            create_user(session=s, username=user, password=PASSWORD, role=role)
+        provision_device(session=s, code="edge-t1", station_code="STR-EL-01", master_secret=SECRET.encode())
+        dev = int(s.scalar(select(Device.id)) or 0)
+        png = el_image()
+        env, _ = result(BARCODE, 3, ng=[(1, 3, "crack"), (1, 8, "crack")], png=png, size=(1200, 200))
+        store_image(session=s, blobs=blobs, data=png, expected_sha256=env.image.sha256)
+        others = [result(BARCODE, p, at=T0 + timedelta(minutes=p))[0] for p in (1, 2, 4, 5, 6)]
+        ingest(s, [env, *others], dev)
+    port = free_port()
+    server = ServerThread(create_app(settings), "127.0.0.1", port)
+    server.start_and_wait()
+    yield Site(f"http://127.0.0.1:{port}", sessions, dev, blobs)
+    server.stop()
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        yield b
+        b.close()
+
+
+def sign_in(browser, url: str, user: str):  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(f"{url}/login")
+    page.keyboard.type(user)  # the username field has autofocus: keyboard only from here on
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{url}/")
+    return page
+
+
+def scan(page, code: str) -> None:  # type: ignore[no-untyped-def]
+    """What a keyboard-wedge scanner does: type the code fast, then Enter."""
+    page.locator("#scan").focus()
+    page.keyboard.type(code)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+
+
+def dispositions(site: Site) -> int:
+    with transaction(site.sessions) as s:  # type: ignore[arg-type]
+        return int(s.scalar(select(func.count(Disposition.id))) or 0)
+
+
+def test_operator_scans_sees_overlay_dispositions_by_keyboard_and_retest_closes(site: Site, browser) -> None:  # type: ignore[no-untyped-def]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = sign_in(browser, site.url, "op1")
+    page.goto(f"{site.url}/rework?station=RW-01")
+    scan(page, BARCODE)
+    page.wait_for_selector("body[data-overlay-ready='1']")
+    state = page.locator("#state")
+    assert state.get_attribute("data-state") == "NG" and "rework 1 of 2" in page.locator("#loop-counter").inner_text()
+    assert page.locator("svg.overlay g.cell").count() == 2
+    rows = page.locator("#defects tbody tr")
+    assert rows.count() == 2 and "crack" in rows.nth(0).inner_text()
+    # The red state is red: the banner's computed colour, not a class name.
+    assert page.eval_on_selector("#state", "e => getComputedStyle(e).backgroundColor") == "rgb(192, 22, 31)"
+    ms = page.evaluate("document.body.dataset.scanToOverlayMs")
+    print(f"scan-to-overlay in the browser: {ms} ms")
+    (ARTIFACTS / "scan-to-overlay-ms.txt").write_text(f"{ms}\n")
+    page.screenshot(path=str(ARTIFACTS / "rework-ng.png"), full_page=True)
+
+    page.keyboard.press("S")  # first defect: re-soldered
+    page.wait_for_selector("#defects tbody tr.done")
+    assert dispositions(site) == 1
+    page.keyboard.press("C")  # second: cell replaced; the scanner reads the new cell's lot
+    page.wait_for_selector("#lot", state="visible")
+    page.keyboard.type("CL-NEW-1")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#state[data-state='RETEST']")
+    assert dispositions(site) == 2
+    assert page.eval_on_selector("#state", "e => getComputedStyle(e).backgroundColor") == "rgb(184, 110, 0)"
+    page.screenshot(path=str(ARTIFACTS / "rework-retest.png"), full_page=True)
+
+    # The string goes back to EL: an OK re-inspection closes the loop; the next scan shows green.
+    with transaction(site.sessions) as s:  # type: ignore[arg-type]
+        ingest(s, [result(BARCODE, 3, at=T0 + timedelta(hours=1))[0]], site.device_row)
+    scan(page, BARCODE)
+    page.wait_for_selector("#state[data-state='OK']")
+    assert page.eval_on_selector("#state", "e => getComputedStyle(e).backgroundColor") == "rgb(29, 122, 53)"
+    page.screenshot(path=str(ARTIFACTS / "rework-ok.png"), full_page=True)
+
+    # Unknown and malformed barcodes: a clear message, nothing changed.
+    scan(page, "MZZ9999999")
+    assert "Unknown barcode MZZ9999999" in page.locator("#state").inner_text()
+    scan(page, "no such code!")
+    assert "is not a module barcode" in page.locator("#state").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "rework-unknown.png"), full_page=True)
+    assert dispositions(site) == 2
+
+
+def test_a_scan_that_starts_with_a_disposition_key_is_a_scan(site: Site, browser) -> None:  # type: ignore[no-untyped-def]
+    """A barcode starting with S, C, L, F or N typed by the scanner must not disposition anything."""
+    page = sign_in(browser, site.url, "op1")
+    page.goto(f"{site.url}/rework?station=RW-01")
+    scan(page, BARCODE)
+    page.wait_for_selector("#state[data-state='NG']")
+    scan(page, "SN00000001")  # unknown, but typed as a scan: it must arrive as a scan
+    assert "Unknown barcode SN00000001" in page.locator("#state").inner_text()
+    assert dispositions(site) == 0
+
+
+def test_quality_engineer_pages_render_history_containment_and_dashboard_charts(site: Site, browser) -> None:  # type: ignore[no-untyped-def]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = sign_in(browser, site.url, "qe1")
+    page.goto(f"{site.url}/modules/{BARCODE}")
+    assert page.locator("#loops tbody tr").count() == 1 and "open" in page.locator("#loops").inner_text()
+    assert page.locator(".gallery figure").count() == 6
+    page.goto(f"{site.url}/containment")
+    page.locator("textarea[name=barcodes]").fill(BARCODE)
+    page.keyboard.press("Tab")
+    page.locator("#containment-form button[type=submit]").press("Enter")
+    page.wait_for_selector("#containment-result")
+    assert page.locator("#total").inner_text() == "1"
+    page.goto(f"{site.url}/dashboard?since=2026-10-25&until=2026-11-05")
+    charts = page.locator("svg.chart")
+    assert charts.count() >= 9  # eight charts + one p-chart per station
+    assert page.locator("svg.chart.fpy polyline").count() >= 1 and page.locator("svg.chart.pareto rect.b").count() >= 1
+    assert page.locator("svg.chart.escapes, svg.chart.pchart").count() >= 2
+    page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
