@@ -313,6 +313,18 @@ def bench_ingest(
     run(results=results, rate=rate, seconds=seconds, postgres=postgres, console=console)
 
 
+@bench_app.command("queries")
+def bench_queries_cmd(
+    modules: Annotated[int, typer.Option(help="Modules in the generated history (6 strings each)")] = 1_000_000,
+    samples: Annotated[int, typer.Option(help="Timed history requests (containment: a sixth as many)")] = 300,
+    browser: Annotated[bool, typer.Option(help="Also time scan-to-overlay on the rework page in headless Chromium")] = True,
+) -> None:
+    """Module history and containment p50/p95 on PostgreSQL with a generated factory history, against raw-SQL baselines."""
+    from cli.benchqueries import bench_queries
+
+    bench_queries(modules=modules, samples=samples, browser=browser, console=console)
+
+
 @bench_app.command("edge")
 def bench_edge_cmd(
     images: Annotated[int, typer.Option(help="Images per bit depth")] = 10,

@@ -101,7 +101,8 @@ def browser() -> Iterator[object]:
 def sign_in(browser, url: str, user: str):  # type: ignore[no-untyped-def]
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     page.goto(f"{url}/login")
-    page.keyboard.type(user)  # the username field has autofocus: keyboard only from here on
+    page.wait_for_selector("input[name=username]:focus")  # autofocus: keyboard only from here on
+    page.keyboard.type(user)
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
