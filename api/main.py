@@ -13,14 +13,15 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.routers import audit, auth, health, images, modules, rework, traceability
-from api.web import pages, work_pages
+from api.routers import audit, auth, complaints, health, images, modules, rework, traceability
+from api.web import complaint_pages, pages, work_pages
 from services.core.db import make_engine, make_sessionmaker
 from services.core.errors import DomainError
 from services.core.settings import ApiSettings
 from services.imagestore.store import DirectoryBlobStore
 
 MAX_JSON_BODY = 1024 * 1024
+MAX_UPLOAD_BODY = 64 * 1024 * 1024  # streamed handlers check their own, smaller caps too
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
@@ -81,10 +82,13 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         # Image uploads have their own (larger) cap, enforced while streaming.
         # CSV imports too (streamed, capped in their handler).
         path = request.url.path
-        if not (path.startswith("/api/v1/edge/images/") or (path.startswith("/api/v1/imports/") and path.endswith("/csv"))):
-            declared = request.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > MAX_JSON_BODY:
-                return JSONResponse({"error": "payload_too_large", "detail": f"body over {MAX_JSON_BODY} bytes"}, status_code=413)
+        uploads = path.startswith("/api/v1/edge/images/") or (path.startswith("/api/v1/imports/") and path.endswith("/csv"))
+        # Complaint forms and attachments carry photos (10 MiB each, checked per file in the service).
+        uploads = uploads or path == "/complaints" or (path.startswith("/api/v1/complaints/") and path.endswith("/attachments"))
+        cap = MAX_UPLOAD_BODY if uploads else MAX_JSON_BODY
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > cap:
+            return JSONResponse({"error": "payload_too_large", "detail": f"body over {cap} bytes"}, status_code=413)
         return await call_next(request)
 
     app.include_router(health.router)
@@ -95,7 +99,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(rework.router)
     app.include_router(traceability.router)
+    app.include_router(complaints.router)
     app.include_router(pages.router)
     app.include_router(work_pages.router)
+    app.include_router(complaint_pages.router)
     app.mount("/static", StaticFiles(directory=str(Path(pages.__file__).parent / "static")), name="static")
     return app

@@ -49,30 +49,47 @@ def _generate(url: str, n: int, console: Console) -> dict[str, float]:
         "WHEN extract(hour FROM x.at AT TIME ZONE 'UTC') BETWEEN 14 AND 21 THEN 'B' ELSE 'C' END"
     )
     steps: list[tuple[str, str]] = [
-        ("products", """INSERT INTO product (code, series, cell_format, grid_rows, grid_cols, strings) VALUES
+        (
+            "products",
+            """INSERT INTO product (code, series, cell_format, grid_rows, grid_cols, strings) VALUES
             ('P-HJT-210-66', 'HJT 210', '210 half-cut', 2, 11, 6), ('P-TOPCON-182-72', 'TOPCon 182', '182 half-cut', 2, 12, 6),
-            ('P-HJT-210-60', 'HJT 210', '210 full', 1, 10, 6)"""),
-        ("work orders", f"""INSERT INTO work_order (code, product_code, factory, line, planned_qty, created_at)
+            ('P-HJT-210-60', 'HJT 210', '210 full', 1, 10, 6)""",
+        ),
+        (
+            "work orders",
+            f"""INSERT INTO work_order (code, product_code, factory, line, planned_qty, created_at)
             SELECT 'WO-' || lpad(w::text, 6, '0'), (ARRAY['P-HJT-210-66','P-TOPCON-182-72','P-HJT-210-60'])[1 + w % 3], 'F1',
                    'L' || (1 + (w % {STATIONS}) / 3), {WO_SIZE}, %(t0)s + ((w - 1) * {WO_SIZE} * {step}) * interval '1 second'
-            FROM generate_series(1, {n_wo}) w"""),
-        ("modules", f"""INSERT INTO module (id, barcode, created_at, product_code, work_order_id, status, grade)
+            FROM generate_series(1, {n_wo}) w""",
+        ),
+        (
+            "modules",
+            f"""INSERT INTO module (id, barcode, created_at, product_code, work_order_id, status, grade)
             SELECT i, 'M' || lpad(i::text, 10, '0'), x.at, wo.product_code, wo.id,
                    CASE WHEN x.at > %(t_end)s - interval '20 days' THEN 'WIP' WHEN i % 10 < 8 THEN 'SHIPPED' ELSE 'STOCK' END, 'A'
             FROM generate_series(1, {n}) i
             CROSS JOIN LATERAL (SELECT %(t0)s + (i * {step}) * interval '1 second' AS at) x
-            JOIN work_order wo ON wo.id = (i - 1) / {WO_SIZE} + 1"""),
+            JOIN work_order wo ON wo.id = (i - 1) / {WO_SIZE} + 1""",
+        ),
         ("module id sequence", "SELECT setval(pg_get_serial_sequence('module', 'id'), (SELECT max(id) FROM module))"),
-        ("material lots", f"""INSERT INTO material_lot (code, kind, supplier)
+        (
+            "material lots",
+            f"""INSERT INTO material_lot (code, kind, supplier)
             SELECT k.prefix || '-' || lpad(g::text, 5, '0'), k.kind, 'supplier ' || (g % 4)
             FROM (VALUES ('CL', 'cell', 5000), ('GL', 'glass', 10000), ('EV', 'eva', 8000), ('RB', 'ribbon', 20000)) k(prefix, kind, per)
-            CROSS JOIN LATERAL generate_series(1, ({n} + k.per - 1) / k.per) g"""),
-        ("module materials (4 per module)", f"""INSERT INTO module_material (module_id, lot_id, source, recorded_at)
+            CROSS JOIN LATERAL generate_series(1, ({n} + k.per - 1) / k.per) g""",
+        ),
+        (
+            "module materials (4 per module)",
+            """INSERT INTO module_material (module_id, lot_id, source, recorded_at)
             SELECT m.id, l.id, 'build', m.created_at
             FROM module m
             CROSS JOIN (VALUES ('CL', 5000), ('GL', 10000), ('EV', 8000), ('RB', 20000)) k(prefix, per)
-            JOIN material_lot l ON l.code = k.prefix || '-' || lpad(((m.id - 1) / k.per + 1)::text, 5, '0')"""),
-        ("string EL inspections (6 per module)", f"""INSERT INTO inspection (result_id, module_id, device_id, station_code,
+            JOIN material_lot l ON l.code = k.prefix || '-' || lpad(((m.id - 1) / k.per + 1)::text, 5, '0')""",
+        ),
+        (
+            "string EL inspections (6 per module)",
+            f"""INSERT INTO inspection (result_id, module_id, device_id, station_code,
               string_position, stage, captured_at, shift, received_at, recipe, grid_rows, grid_cols, model_name, model_version,
               model_sha256, verdict, error, ng_cells, image_sha256, image_uploaded, overlay_sha256, image_width, image_height,
               timings_ms, schema_version)
@@ -85,38 +102,57 @@ def _generate(url: str, n: int, console: Console) -> dict[str, float]:
             CROSS JOIN LATERAL (SELECT m.created_at + p * interval '20 seconds' AS at,
                                        abs(hashtext(m.id || ':' || p)) % 1000 < {NG_PER_MILLE} AS ng) x
             JOIN station st ON st.code = 'STR-EL-' || lpad((1 + m.work_order_id % {STATIONS})::text, 2, '0')
-            JOIN device d ON d.station_id = st.id"""),
-        ("NG cells", f"""INSERT INTO cell_defect (inspection_id, row, col, cls, score, ng, box_x, box_y, box_w, box_h, defect_box)
+            JOIN device d ON d.station_id = st.id""",
+        ),
+        (
+            "NG cells",
+            f"""INSERT INTO cell_defect (inspection_id, row, col, cls, score, ng, box_x, box_y, box_w, box_h, defect_box)
             SELECT i.id, 1 + abs(hashtext('r' || i.id)) % 2, 1 + abs(hashtext('c' || i.id)) % 12,
                    ({classes})[1 + abs(hashtext('k' || i.id)) % 12], 0.9, true, 100, 100, 190, 880, NULL
-            FROM inspection i WHERE i.verdict = 'NG'"""),
-        ("retests after repair (OK)", """INSERT INTO inspection (result_id, module_id, device_id, station_code, string_position, stage,
+            FROM inspection i WHERE i.verdict = 'NG'""",
+        ),
+        (
+            "retests after repair (OK)",
+            """INSERT INTO inspection (result_id, module_id, device_id, station_code, string_position, stage,
               captured_at, shift, received_at, recipe, grid_rows, grid_cols, model_name, model_version, model_sha256, verdict, error,
               ng_cells, image_sha256, image_uploaded, overlay_sha256, image_width, image_height, timings_ms, schema_version)
             SELECT md5('rt' || i.id)::uuid::text, i.module_id, i.device_id, i.station_code, i.string_position, 'string_el',
                    i.captured_at + interval '2 hours', i.shift, i.captured_at + interval '2 hours', i.recipe, 2, 12, i.model_name,
                    i.model_version, i.model_sha256, 'OK', NULL, 0, md5('rtimg' || i.id) || md5('rtsha' || i.id), true, NULL, 2400, 1800,
                    i.timings_ms, 1
-            FROM inspection i WHERE i.verdict = 'NG'"""),
-        ("rework loops", """INSERT INTO rework_loop (module_id, string_position, loop_no, state, ng_inspection_id, retest_inspection_id,
+            FROM inspection i WHERE i.verdict = 'NG'""",
+        ),
+        (
+            "rework loops",
+            """INSERT INTO rework_loop (module_id, string_position, loop_no, state, ng_inspection_id, retest_inspection_id,
               opened_at, repaired_at, repaired_by, repair_station, closed_at)
             SELECT i.module_id, i.string_position, 1, 'closed', i.id, r.id, i.captured_at, i.captured_at + interval '70 minutes',
                    'op' || (i.id % 12), 'RW-0' || (1 + i.id % 3), r.captured_at
-            FROM inspection i JOIN inspection r ON r.result_id = md5('rt' || i.id)::uuid::text WHERE i.verdict = 'NG'"""),
-        ("dispositions", """INSERT INTO disposition (loop_id, defect_id, cls, model_version, disposition, repair_code, new_cell_lot,
+            FROM inspection i JOIN inspection r ON r.result_id = md5('rt' || i.id)::uuid::text WHERE i.verdict = 'NG'""",
+        ),
+        (
+            "dispositions",
+            """INSERT INTO disposition (loop_id, defect_id, cls, model_version, disposition, repair_code, new_cell_lot,
               actor, station, at)
             SELECT l.id, d.id, d.cls, '1.1.0', CASE WHEN l.id % 7 = 0 THEN 'false_call' ELSE 'repaired' END,
                    CASE WHEN l.id % 7 = 0 THEN NULL ELSE 'RESOLDER' END, NULL, l.repaired_by, l.repair_station, l.repaired_at
-            FROM rework_loop l JOIN cell_defect d ON d.inspection_id = l.ng_inspection_id"""),
-        ("rework events", """INSERT INTO rework_event (module_id, loop_id, string_position, kind, actor, station, at, detail)
+            FROM rework_loop l JOIN cell_defect d ON d.inspection_id = l.ng_inspection_id""",
+        ),
+        (
+            "rework events",
+            """INSERT INTO rework_event (module_id, loop_id, string_position, kind, actor, station, at, detail)
             SELECT l.module_id, l.id, l.string_position, e.kind, e.actor, e.station, e.at, '{}'::json
             FROM rework_loop l CROSS JOIN LATERAL (VALUES
               ('loop_opened', 'device:edge', 'STR-EL', l.opened_at), ('repair_recorded', l.repaired_by, l.repair_station, l.repaired_at),
-              ('loop_closed', 'device:edge', 'STR-EL', l.closed_at)) e(kind, actor, station, at)"""),
-        ("shipments", """INSERT INTO shipment (module_id, customer, delivery_no, site, shipped_at, recorded_at)
+              ('loop_closed', 'device:edge', 'STR-EL', l.closed_at)) e(kind, actor, station, at)""",
+        ),
+        (
+            "shipments",
+            """INSERT INTO shipment (module_id, customer, delivery_no, site, shipped_at, recorded_at)
             SELECT m.id, 'Customer-' || lpad((m.work_order_id % 20)::text, 2, '0'), 'DN-' || (m.id / 600), 'Site ' || (m.id % 50),
                    m.created_at + interval '10 days', m.created_at + interval '10 days'
-            FROM module m WHERE m.status = 'SHIPPED'"""),
+            FROM module m WHERE m.status = 'SHIPPED'""",
+        ),
         ("ANALYZE", "ANALYZE"),
     ]
     timings: dict[str, float] = {}
@@ -165,7 +201,9 @@ def bench_queries(*, modules: int, samples: int, browser: bool, console: Console
 
     tmp = Path(tempfile.mkdtemp(prefix="eltrace-benchq-"))
     console = Console(width=max(console.width, 150))  # the table is for a log file, not an 80-column terminal
-    console.print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; PostgreSQL from the pgserver wheel")
+    console.print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; PostgreSQL from the pgserver wheel"
+    )
     pg = PostgresServer().init(durable=False).start()  # generation speed; the timed queries are reads
     try:
         url = pg.create_database("benchq")
@@ -187,7 +225,9 @@ def bench_queries(*, modules: int, samples: int, browser: bool, console: Console
         http.headers["Authorization"] = f"Bearer {tok}"
         raw = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
         rng = random.Random(7)
-        ng_modules = [r[0] for r in raw.execute("SELECT m.barcode FROM module m JOIN rework_loop l ON l.module_id = m.id LIMIT 5000")]
+        ng_modules = [
+            r[0] for r in raw.execute("SELECT m.barcode FROM module m JOIN rework_loop l ON l.module_id = m.id LIMIT 5000")
+        ]
         barcodes = [f"M{rng.randint(1, modules):010d}" if i % 2 else rng.choice(ng_modules) for i in range(samples)]
         n_wo = (modules + WO_SIZE - 1) // WO_SIZE
         wos = [f"WO-{rng.randint(1, n_wo):06d}" for _ in range(max(20, samples // 6))]
@@ -238,7 +278,9 @@ def bench_queries(*, modules: int, samples: int, browser: bool, console: Console
             p50, p95, mx = _pct(xs)
             table.add_row(name, str(len(xs)), f"{p50:.1f}", f"{p95:.1f}", f"{mx:.1f}", targets.get(k, ""))
         console.print(table)
-        console.print(f"history response of an NG module: {sizes['history']:,} bytes; one work order: {sizes['containment']} modules")
+        console.print(
+            f"history response of an NG module: {sizes['history']:,} bytes; one work order: {sizes['containment']} modules"
+        )
         if browser:
             _browser_scan(console, base, password, ng_modules[:20], raw, settings)
         from cli.bench import _peak_rss_mb

@@ -28,6 +28,18 @@ class CoreSettings(BaseSettings):
     log_json: bool = False
     # Rework loops per module string before the module goes on HOLD for a quality engineer.
     rework_loop_limit: int = Field(default=2, ge=1, le=10)
+    # 8D due dates, hours after the case opened (JSON in ELTRACE_EIGHT_D_DUE_HOURS): first response
+    # (D0-D3) 48 h, D4 7 days, D5-D6 14 days, D7 25 days, D8 30 days.
+    eight_d_due_hours: dict[str, int] = Field(
+        default={"D0": 48, "D1": 48, "D2": 48, "D3": 48, "D4": 168, "D5": 336, "D6": 336, "D7": 600, "D8": 720}
+    )
+
+    @model_validator(mode="after")
+    def _all_disciplines_due(self) -> CoreSettings:
+        want = {f"D{i}" for i in range(9)}
+        if set(self.eight_d_due_hours) != want or any(h <= 0 for h in self.eight_d_due_hours.values()):
+            raise ValueError("ELTRACE_EIGHT_D_DUE_HOURS needs a positive number of hours for each of D0..D8")
+        return self
 
     @model_validator(mode="after")
     def _no_placeholder_secret(self) -> CoreSettings:

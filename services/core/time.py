@@ -7,10 +7,20 @@ from datetime import UTC, datetime
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
 
+_frozen: datetime | None = None
+
 
 def utcnow() -> datetime:
-    """Current time, aware, UTC."""
-    return datetime.now(UTC)
+    """Current time, aware, UTC (or the time set by set_clock)."""
+    return _frozen if _frozen is not None else datetime.now(UTC)
+
+
+def set_clock(at: datetime | None) -> None:
+    """Pin the clock to `at` (tests, what-if reports); None restores the real clock."""
+    global _frozen
+    if at is not None and at.tzinfo is None:
+        raise ValueError("the clock needs an aware datetime")
+    _frozen = at
 
 
 class UTCDateTime(TypeDecorator[datetime]):

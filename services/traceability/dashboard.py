@@ -9,7 +9,7 @@ from statistics import median
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Integer, and_, func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from services.core.errors import InvalidInput
@@ -92,46 +92,47 @@ def _first_pass(session: Session, since: datetime, until: datetime, station: str
     return first.subquery()
 
 
-def _rates(session: Session, key: Any, first: Any) -> list[RateRow]:
+def _first_pass_counts(session: Session, first: Any) -> list[tuple[str, str, str, str, int]]:
+    """(day, station, shift, verdict, strings) of the first-pass population: one scan, every breakdown comes from it."""
+    day = _day(session, Inspection.captured_at)
     rows = session.execute(
         select(
-            key.label("k"),
+            day.label("d"),
+            Inspection.station_code,
+            func.coalesce(Inspection.shift, "?").label("s"),
+            Inspection.verdict,
             func.count(Inspection.id),
-            func.sum((Inspection.verdict == "OK").cast(Integer)),
-            func.sum((Inspection.verdict == "NG").cast(Integer)),
-            func.sum((Inspection.verdict == "ERROR").cast(Integer)),
-        )
+        )  # fmt: skip
         .join(first, first.c.id == Inspection.id)
-        .group_by("k")
-        .order_by("k")
+        .group_by("d", Inspection.station_code, "s", Inspection.verdict)
     ).all()
+    return [(str(d), str(st), str(sh), str(v), int(n)) for d, st, sh, v, n in rows]
+
+
+def _rates(counts: list[tuple[str, str, str, str, int]], key: int) -> list[RateRow]:
+    """Yield and rework rate grouped by column `key` of the counts (0 day, 1 station, 2 shift)."""
+    agg: dict[str, Counter[str]] = defaultdict(Counter)
+    for row in counts:
+        agg[row[key]][row[3]] += row[4]
     out = []
-    for k, n, ok, ng, err in rows:
-        n, ok, ng, err = int(n), int(ok or 0), int(ng or 0), int(err or 0)
-        out.append(RateRow(key=str(k), inspected=n, first_pass_ok=ok, ng=ng, error=err, fpy=ok / n if n else None,
+    for k in sorted(agg):
+        c = agg[k]
+        n, ok, ng, err = sum(c.values()), c["OK"], c["NG"], c["ERROR"]
+        out.append(RateRow(key=k, inspected=n, first_pass_ok=ok, ng=ng, error=err, fpy=ok / n if n else None,
                            rework_rate=ng / n if n else None))  # fmt: skip
     return out
 
 
-def _p_charts(session: Session, first: Any) -> list[PChart]:
-    day = _day(session, Inspection.captured_at)
-    rows = session.execute(
-        select(
-            Inspection.station_code,
-            day.label("d"),
-            func.count(Inspection.id),
-            func.sum((Inspection.verdict == "NG").cast(Integer)),
-        )
-        .join(first, first.c.id == Inspection.id)
-        .where(Inspection.verdict != "ERROR")
-        .group_by(Inspection.station_code, "d")
-        .order_by(Inspection.station_code, "d")
-    ).all()
-    per: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
-    for st, d, n, ng in rows:
-        per[st].append((str(d), int(n), int(ng or 0)))
+def _p_charts(counts: list[tuple[str, str, str, str, int]]) -> list[PChart]:
+    per_day: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for d, st, _sh, verdict, n in counts:
+        if verdict == "ERROR":  # unjudged images are neither conforming nor not
+            continue
+        per_day[st][d][0] += n
+        per_day[st][d][1] += n if verdict == "NG" else 0
     charts = []
-    for st, pts in per.items():
+    for st in sorted(per_day):
+        pts = sorted((d, n, ng) for d, (n, ng) in per_day[st].items())
         n_all, ng_all = sum(p[1] for p in pts), sum(p[2] for p in pts)
         p_bar = ng_all / n_all if n_all else 0.0
         points = []
@@ -187,9 +188,8 @@ def dashboard(*, session: Session, since: datetime, until: datetime, station: st
     if until - since > timedelta(days=366):
         raise InvalidInput("a dashboard covers at most 366 days")
     first = _first_pass(session, since, until, station)
-    by_day = _rates(session, _day(session, Inspection.captured_at), first)
-    by_station = _rates(session, Inspection.station_code, first)
-    by_shift = _rates(session, func.coalesce(Inspection.shift, "?"), first)
+    counts = _first_pass_counts(session, first)
+    by_day, by_station, by_shift = _rates(counts, 0), _rates(counts, 1), _rates(counts, 2)
     pareto_stmt = (
         select(CellDefect.cls, func.count(CellDefect.id))
         .join(Inspection, Inspection.id == CellDefect.inspection_id)
@@ -247,5 +247,5 @@ def dashboard(*, session: Session, since: datetime, until: datetime, station: st
         field=field_rows,
         field_total=field_total,
         miss_target=MISS_TARGET,
-        p_charts=_p_charts(session, first),
+        p_charts=_p_charts(counts),
     )

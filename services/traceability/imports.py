@@ -16,6 +16,7 @@ from services.core.errors import InvalidInput
 from services.core.time import utcnow
 from services.core.upsert import insert_ignore
 from services.inspection.orm import Module
+from services.metrics.ppm import add_shipments
 from services.traceability.orm import MaterialLot, ModuleMaterial, Product, Shipment, WorkOrder
 from services.traceability.schemas import (
     LOT_KINDS,
@@ -243,6 +244,7 @@ def _shipments(session: Session, items: Sequence[tuple[int, ShipmentIn]], *, dry
             .where(Module.__table__.c.id.in_([modules[s.barcode][1] for s in chunk]))
             .values(status="SHIPPED")
         )
+    add_shipments(session, [modules[s.barcode][1] for s in new])  # the PPM denominator roll-up, same transaction
     return [s for _, s in items if modules[s.barcode][1] in shipped]
 
 

@@ -172,6 +172,7 @@ def test_audit_trail_records_changes_and_refuses_edits(client: TestClient, db_ur
 QE = {"quality_engineer", "admin"}
 REWORK = {"operator", "quality_engineer", "admin"}
 INVESTIGATORS = {"quality_engineer", "customer_service", "admin"}
+STAFF = INVESTIGATORS  # complaints and 8D: customer service opens, quality engineers work them
 ROLE_MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/modules/{barcode}"): set(ROLES),
     ("GET", "/api/v1/modules"): set(ROLES),
@@ -206,8 +207,35 @@ ROLE_MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/holds"): QE,
     ("POST", "/holds/{hold_id}/decision"): QE,
     ("GET", "/dashboard"): QE,
+    ("POST", "/api/v1/complaints"): STAFF,
+    ("GET", "/api/v1/complaints"): STAFF,
+    ("GET", "/api/v1/complaints/{number}"): STAFF,
+    ("POST", "/api/v1/complaints/{number}/judgement"): QE,
+    ("POST", "/api/v1/complaints/{number}/attachments"): STAFF,
+    ("GET", "/api/v1/complaints/{number}/attachments/{attachment_id}"): STAFF,
+    ("POST", "/api/v1/complaints/{number}/case"): STAFF,
+    ("GET", "/api/v1/8d"): STAFF,
+    ("GET", "/api/v1/8d/{number}"): STAFF,
+    ("PATCH", "/api/v1/8d/{number}/disciplines/{code}"): STAFF,
+    ("POST", "/api/v1/8d/{number}/disciplines/{code}/complete"): STAFF,
+    ("POST", "/api/v1/8d/{number}/reopen"): QE,
+    ("GET", "/api/v1/8d/{number}/d3-suspects"): STAFF,
+    ("GET", "/api/v1/8d/{number}/report.html"): STAFF,
+    ("GET", "/api/v1/8d/{number}/report.pdf"): STAFF,
+    ("GET", "/api/v1/metrics/ppm"): STAFF,
+    ("GET", "/api/v1/metrics/response"): STAFF,
+    ("GET", "/api/v1/metrics/ppm-definitions"): STAFF,
+    ("POST", "/api/v1/metrics/ppm-definitions"): QE,
+    ("GET", "/complaints"): STAFF,
+    ("POST", "/complaints"): STAFF,
+    ("GET", "/complaints/{number}"): STAFF,
+    ("POST", "/complaints/{number}/judgement"): QE,
+    ("GET", "/8d/{number}"): STAFF,
+    ("POST", "/8d/{number}/disciplines/{code}"): STAFF,
+    ("POST", "/8d/{number}/reopen"): QE,
+    ("GET", "/ppm"): STAFF,
 }
-SAMPLE_PATH = {"{barcode}": "M000000000", "{sha256}": "0" * 64, "{loop_id}": "1", "{hold_id}": "1", "{kind}": "shipments"}
+SAMPLE_PATH = {"{barcode}": "M000000000", "{sha256}": "0" * 64, "{loop_id}": "1", "{hold_id}": "1", "{kind}": "shipments", "{number}": "8D-2026-0001", "{code}": "D0", "{attachment_id}": "1"}
 
 
 def test_role_matrix_every_role_on_every_route(client: TestClient) -> None:

@@ -1,0 +1,149 @@
+"""The 8D method (VDA 8D / Ford G8D): disciplines, their required fields, order and due-date targets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+LOCATIONS = ("customer", "in_transit", "warehouse", "wip", "raw_material")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a discipline; kind: text, list (of names / actions), table (IS / IS NOT), containment, flag."""
+
+    name: str
+    label: str
+    kind: str = "text"
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class DisciplineDef:
+    code: str
+    title: str
+    fields: tuple[Field, ...]
+
+
+DISCIPLINES: tuple[DisciplineDef, ...] = (
+    DisciplineDef("D0", "Emergency response", (Field("actions", "Emergency response actions"),
+                                               Field("customer_informed", "Customer informed (who, when)"))),
+    DisciplineDef("D1", "Team", (Field("champion", "Champion"), Field("leader", "Team leader"),
+                                 Field("members", "Members (one per line)", "list"))),
+    DisciplineDef("D2", "Problem description (5W2H, IS / IS NOT)", (
+        Field("what", "What"), Field("where", "Where"), Field("when", "When"), Field("who", "Who"), Field("why", "Why"),
+        Field("how", "How"), Field("how_many", "How many"),
+        Field("is_is_not", "IS / IS NOT (dimension | is | is not, one per line)", "table"))),
+    DisciplineDef("D3", "Interim containment", (
+        Field("locations", "Containment per location (suspect / checked / bad / verified)", "containment"),
+        Field("actions", "Containment actions"), Field("verification", "Verification of the containment"))),
+    DisciplineDef("D4", "Root cause (occurrence and non-detection)", (
+        Field("occurrence_cause", "Root cause of occurrence"), Field("occurrence_verification", "Occurrence cause verified by"),
+        Field("escape_point", "Escape point (where it should have been detected)"),
+        Field("escape_cause", "Root cause of non-detection"), Field("escape_verification", "Non-detection cause verified by"))),
+    DisciplineDef("D5", "Permanent corrective actions chosen and verified", (
+        Field("actions", "Permanent corrective actions (occurrence and detection)", "list"),
+        Field("verification", "Verification that they work (before implementation)"))),
+    DisciplineDef("D6", "Implemented and validated; containment removed", (
+        Field("implementation", "Implementation (what, when, who)"), Field("validation", "Validation of effectiveness"),
+        Field("containment_removed", "Interim containment removed", "flag"))),
+    DisciplineDef("D7", "Prevent recurrence", (
+        Field("pfmea", "PFMEA updated (reference)"), Field("control_plan", "Control plan updated (reference)"),
+        Field("work_instructions", "Work instructions / standards updated"), Field("lessons_learned", "Lessons learned"),
+        Field("similar_products", "Similar products and processes checked"))),
+    DisciplineDef("D8", "Closure and recognition", (
+        Field("customer_acceptance", "Customer acceptance (who, when)"), Field("recognition", "Team recognition", required=False))),
+)  # fmt: skip
+BY_CODE = {d.code: d for d in DISCIPLINES}
+CODES = tuple(d.code for d in DISCIPLINES)
+FIRST_RESPONSE = ("D0", "D1", "D2", "D3")
+# Disciplines that a recurrence sends back to work (the cause was not the cause, or not removed).
+REOPENED_BY_RECURRENCE = ("D4", "D5", "D6", "D7", "D8")
+
+# Default due-date targets in hours after the case opened (ELTRACE_EIGHT_D_DUE_HOURS overrides).
+DEFAULT_DUE_HOURS = {
+    "D0": 48,
+    "D1": 48,
+    "D2": 48,
+    "D3": 48,
+    "D4": 7 * 24,
+    "D5": 14 * 24,
+    "D6": 14 * 24,
+    "D7": 25 * 24,
+    "D8": 30 * 24,
+}
+
+
+def _empty(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, list | dict):
+        return len(value) == 0
+    return False
+
+
+def missing_fields(code: str, data: dict[str, Any]) -> list[str]:
+    """Labels of the required fields that are empty or not acceptable (what blocks completion)."""
+    out = []
+    for f in BY_CODE[code].fields:
+        value = data.get(f.name)
+        if f.kind == "flag":
+            if f.required and value is not True:
+                out.append(f.label)
+        elif f.kind == "containment":
+            out += _containment_problems(value)
+        elif f.kind == "table":
+            rows = value if isinstance(value, list) else []
+            if f.required and not any(
+                isinstance(r, dict) and not _empty(r.get("is")) and not _empty(r.get("is_not")) for r in rows
+            ):
+                out.append(f.label)
+        elif f.required and _empty(value):
+            out.append(f.label)
+    return out
+
+
+def _containment_problems(value: Any) -> list[str]:
+    rows = {r.get("location"): r for r in value if isinstance(r, dict)} if isinstance(value, list) else {}
+    problems = []
+    for loc in LOCATIONS:
+        r = rows.get(loc)
+        if r is None:
+            problems.append(f"containment at {loc}")
+            continue
+        try:
+            suspect, checked, bad = int(r.get("suspect", -1)), int(r.get("checked", -1)), int(r.get("bad", -1))
+        except (TypeError, ValueError):
+            problems.append(f"containment numbers at {loc}")
+            continue
+        if min(suspect, checked, bad) < 0 or checked > suspect or bad > checked:
+            problems.append(f"containment numbers at {loc} (need 0 <= bad <= checked <= suspect)")
+        elif r.get("verified") is not True:
+            problems.append(f"containment at {loc} verified")
+    return problems
+
+
+def validate_data(code: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Keep only the discipline's own fields, with the right shapes (strings, lists, flags); raise ValueError otherwise."""
+    out: dict[str, Any] = {}
+    known = {f.name: f for f in BY_CODE[code].fields}
+    for key, value in data.items():
+        f = known.get(key)
+        if f is None:
+            raise ValueError(f"{code} has no field {key!r} (fields: {', '.join(known)})")
+        if f.kind == "text" and not (value is None or isinstance(value, str)):
+            raise ValueError(f"{code}.{key} must be text")
+        if f.kind == "text" and isinstance(value, str) and len(value) > 10_000:
+            raise ValueError(f"{code}.{key} is over 10,000 characters")
+        if f.kind == "list" and not (isinstance(value, list) and all(isinstance(v, str) and len(v) <= 500 for v in value)):
+            raise ValueError(f"{code}.{key} must be a list of short texts")
+        if f.kind == "flag" and not isinstance(value, bool):
+            raise ValueError(f"{code}.{key} must be true or false")
+        if f.kind in ("table", "containment") and not (
+            isinstance(value, list) and len(value) <= 50 and all(isinstance(r, dict) for r in value)
+        ):
+            raise ValueError(f"{code}.{key} must be a list of rows")
+        out[key] = value
+    return out

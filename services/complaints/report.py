@@ -1,0 +1,32 @@
+"""The 8D report a customer receives: every discipline, containment numbers, evidence from traceability, attachments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.complaints.orm import Complaint
+from services.complaints.views import CaseRead, ComplaintRead, EvidenceRow, complaint_read, evidence, get_case
+from services.core.time import utcnow
+
+
+class Report(BaseModel):
+    case: CaseRead
+    complaints: list[ComplaintRead]
+    evidence: list[EvidenceRow]
+    containment: list[dict[str, object]]
+    generated_at: datetime
+
+
+def build_report(session: Session, number: str) -> Report:
+    """Everything the report shows, read in one transaction."""
+    case = get_case(session, number)
+    complaints = [
+        complaint_read(session, c) for c in session.scalars(select(Complaint).where(Complaint.number.in_(case.complaints)))
+    ]
+    d3 = next(d for d in case.disciplines if d.code == "D3")
+    rows = d3.data.get("locations") if isinstance(d3.data.get("locations"), list) else []
+    return Report(case=case, complaints=complaints, evidence=evidence(session, number), containment=rows, generated_at=utcnow())

@@ -1,0 +1,306 @@
+"""Complaints and 8D cases: create, judge, attach, work the disciplines, close with approval, reopen."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from services.audit.service import record as audit
+from services.complaints import eight_d
+from services.complaints.orm import Attachment, Complaint, ComplaintModule, Discipline, EightDCase
+from services.complaints.orm import Sequence as NumberSequence
+from services.core.errors import Conflict, DomainError, InvalidInput, NotFound
+from services.core.time import utcnow
+from services.imagestore.store import BlobStore, sniff_content_type
+from services.inspection.orm import Module
+
+CHANNELS = ("email", "phone", "portal", "visit", "distributor")
+SEVERITIES = ("critical", "major", "minor")
+SYMPTOMS = ("power_loss", "hot_spot", "cell_crack", "snail_trail", "delamination", "pid", "broken_glass", "junction_box",
+            "frame", "visual", "other")  # fmt: skip
+ATTACHMENT_TYPES = {"image/png", "image/jpeg", "image/tiff", "image/bmp", "application/pdf"}
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+MAX_BARCODES = 5000
+_BARCODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
+
+
+class Forbidden(DomainError):
+    """The caller's role may not take this step (e.g. approving closure)."""
+
+    code = "forbidden"
+    status = 403
+
+
+def next_number(session: Session, prefix: str) -> str:
+    """C-2026-0001, 8D-2026-0001: per prefix and year, under a row lock so two requests never share one."""
+    name = f"{prefix}-{utcnow().year}"
+    row = session.get(NumberSequence, name, with_for_update=True)
+    if row is None:
+        row = NumberSequence(name=name, value=0)
+        session.add(row)
+    row.value += 1
+    session.flush()
+    return f"{name}-{row.value:04d}"
+
+
+def parse_barcodes(text: str) -> list[str]:
+    """Barcodes typed, pasted or exported: split on whitespace, commas and semicolons; CSV header words dropped."""
+    seen: dict[str, None] = {}
+    for token in re.split(r"[\s,;]+", text):
+        token = token.strip().strip('"')
+        if token and token.lower() not in ("barcode", "serial", "module"):
+            seen.setdefault(token, None)
+    return list(seen)
+
+
+def create_complaint(
+    *,
+    session: Session,
+    customer: str,
+    received_at: datetime,
+    channel: str,
+    symptom: str,
+    severity: str,
+    description: str,
+    barcodes: Sequence[str],
+    actor: str,
+    due_hours: Mapping[str, int],
+    project: str = "",
+    site: str = "",
+    case_number: str | None = None,
+) -> tuple[Complaint, list[str]]:
+    """Record a complaint, check its barcodes against traceability, start (or join) an 8D case.
+
+    Returns the complaint and the barcodes traceability does not know (kept, listed, never dropped).
+    """
+    if channel not in CHANNELS:
+        raise InvalidInput(f"channel must be one of {', '.join(CHANNELS)}")
+    if severity not in SEVERITIES:
+        raise InvalidInput(f"severity must be one of {', '.join(SEVERITIES)}")
+    if symptom not in SYMPTOMS:
+        raise InvalidInput(f"symptom must be one of {', '.join(SYMPTOMS)}")
+    if not customer.strip() or not description.strip():
+        raise InvalidInput("customer and description are required")
+    if received_at > utcnow() + timedelta(minutes=5):
+        raise InvalidInput("received date is in the future")
+    codes = list(dict.fromkeys(b.strip() for b in barcodes if b.strip()))
+    if not codes:
+        raise InvalidInput("a complaint names at least one module barcode")
+    if len(codes) > MAX_BARCODES:
+        raise InvalidInput(f"more than {MAX_BARCODES} barcodes: attach a list instead")
+    bad = [b for b in codes if not _BARCODE.match(b)]
+    if bad:
+        raise InvalidInput(f"not barcodes: {', '.join(bad[:10])}")
+    case = None
+    if case_number:
+        case = session.scalar(select(EightDCase).where(EightDCase.number == case_number))
+        if case is None:
+            raise NotFound(f"no 8D case {case_number}")
+        if case.status == "closed":
+            raise Conflict(f"8D case {case_number} is closed; reopen it first")
+    complaint = Complaint(
+        number=next_number(session, "C"),
+        customer=customer.strip(),
+        project=project.strip(),
+        site=site.strip(),
+        received_at=received_at,
+        channel=channel,
+        symptom=symptom,
+        severity=severity,
+        description=description.strip(),
+        created_by=actor,
+    )
+    session.add(complaint)
+    session.flush()
+    known = dict(session.execute(select(Module.barcode, Module.id).where(Module.barcode.in_(codes))).all()) if codes else {}
+    session.add_all(ComplaintModule(complaint_id=complaint.id, barcode=b, module_id=known.get(b)) for b in codes)
+    unknown = [b for b in codes if b not in known]
+    if case is None:
+        case = open_case(
+            session=session, title=f"{complaint.customer}: {symptom.replace('_', ' ')}", actor=actor, due_hours=due_hours
+        )
+    complaint.case_id = case.id
+    audit(session=session, actor=actor, action="complaint.create", entity="complaint", entity_id=complaint.number,
+          after={"customer": complaint.customer, "barcodes": len(codes), "unknown": unknown[:50], "case": case.number})  # fmt: skip
+    return complaint, unknown
+
+
+def open_case(*, session: Session, title: str, actor: str, due_hours: Mapping[str, int]) -> EightDCase:
+    """A new 8D case with D0..D8 and their due dates."""
+    now = utcnow()
+    case = EightDCase(number=next_number(session, "8D"), title=title[:200], status="open", opened_at=now, created_by=actor)
+    session.add(case)
+    session.flush()
+    for code in eight_d.CODES:
+        session.add(Discipline(case_id=case.id, code=code, status="open", due_at=now + timedelta(hours=due_hours[code]), data={}))
+    audit(session=session, actor=actor, action="8d.open", entity="8d", entity_id=case.number, after={"title": case.title})
+    return case
+
+
+def judge(*, session: Session, number: str, justified: bool, reason: str, actor: str) -> Complaint:
+    """After analysis: justified or not (only justified complaints count in PPM)."""
+    c = _complaint(session, number)
+    if not reason.strip():
+        raise InvalidInput("a judgement needs a reason")
+    before = {"justified": c.justified}
+    c.justified, c.judgement_reason, c.judged_by, c.judged_at = justified, reason.strip(), actor, utcnow()
+    audit(session=session, actor=actor, action="complaint.judge", entity="complaint", entity_id=number, before=before,
+          after={"justified": justified}, reason=reason)  # fmt: skip
+    return c
+
+
+def add_attachment(*, session: Session, blobs: BlobStore, number: str, filename: str, data: bytes, actor: str) -> Attachment:
+    """Store a photo / field EL image / PDF (type sniffed from the bytes, size capped)."""
+    c = _complaint(session, number)
+    if not data:
+        raise InvalidInput("empty file")
+    if len(data) > MAX_ATTACHMENT_BYTES:
+        raise InvalidInput(f"attachment over {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MiB")
+    ctype = "application/pdf" if data[:5] == b"%PDF-" else sniff_content_type(data)
+    if ctype not in ATTACHMENT_TYPES:
+        raise InvalidInput("attachments must be PNG, JPEG, TIFF, BMP images or PDF documents")
+    sha = hashlib.sha256(data).hexdigest()
+    blobs.put(sha, data)
+    name = re.sub(r"[^A-Za-z0-9._\- ]", "_", filename)[:200] or "attachment"
+    att = Attachment(complaint_id=c.id, filename=name, content_type=ctype, size_bytes=len(data), sha256=sha, uploaded_by=actor)
+    session.add(att)
+    session.flush()
+    audit(session=session, actor=actor, action="complaint.attach", entity="complaint", entity_id=number,
+          after={"file": name, "sha256": sha, "bytes": len(data)})  # fmt: skip
+    return att
+
+
+def _complaint(session: Session, number: str) -> Complaint:
+    c = session.scalar(select(Complaint).where(Complaint.number == number))
+    if c is None:
+        raise NotFound(f"no complaint {number}")
+    return c
+
+
+def _case(session: Session, number: str, *, lock: bool = False) -> EightDCase:
+    stmt = select(EightDCase).where(EightDCase.number == number)
+    case = session.scalar(stmt.with_for_update() if lock else stmt)
+    if case is None:
+        raise NotFound(f"no 8D case {number}")
+    return case
+
+
+def _discipline(session: Session, case: EightDCase, code: str) -> Discipline:
+    if code not in eight_d.BY_CODE:
+        raise NotFound(f"no discipline {code} (D0..D8)")
+    d = session.scalar(select(Discipline).where(Discipline.case_id == case.id, Discipline.code == code))
+    assert d is not None
+    return d
+
+
+def save_discipline(
+    *, session: Session, number: str, code: str, actor: str, data: dict[str, Any] | None = None, owner: str | None = None,
+    due_at: datetime | None = None,
+) -> Discipline:  # fmt: skip
+    """Save fields (merged), the owner or the due date of an open discipline."""
+    case = _case(session, number, lock=True)
+    d = _discipline(session, case, code)
+    if case.status == "closed":
+        raise Conflict(f"8D case {number} is closed; reopen it to change it")
+    if d.status == "completed":
+        raise Conflict(f"{code} is completed; it cannot change unless the case is reopened")
+    before = {"data": d.data, "owner": d.owner, "due_at": d.due_at.isoformat()}
+    if data:
+        try:
+            clean = eight_d.validate_data(code, data)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from exc
+        d.data = {**d.data, **clean}
+    if owner is not None:
+        d.owner = owner.strip() or None
+    if due_at is not None:
+        d.due_at = due_at
+    audit(session=session, actor=actor, action="8d.save", entity="8d", entity_id=f"{number}/{code}", before=before,
+          after={"data": d.data, "owner": d.owner, "due_at": d.due_at.isoformat()})  # fmt: skip
+    return d
+
+
+def complete_discipline(*, session: Session, number: str, code: str, actor: str, actor_is_quality_engineer: bool) -> Discipline:
+    """Complete a discipline: required fields filled, the earlier ones completed; D8 needs a quality engineer's approval."""
+    case = _case(session, number, lock=True)
+    d = _discipline(session, case, code)
+    if case.status == "closed":
+        raise Conflict(f"8D case {number} is closed")
+    if d.status == "completed":
+        raise Conflict(f"{code} is already completed")
+    earlier = [x for x in eight_d.CODES[: eight_d.CODES.index(code)]]
+    open_earlier = session.scalars(
+        select(Discipline.code).where(
+            Discipline.case_id == case.id, Discipline.code.in_(earlier), Discipline.status != "completed"
+        )
+    ).all()
+    if open_earlier:
+        raise Conflict(f"{code} comes after {', '.join(sorted(open_earlier))}: complete those first")
+    missing = eight_d.missing_fields(code, d.data)
+    if missing:
+        raise InvalidInput(f"{code} cannot be completed; required: {'; '.join(missing)}")
+    if not d.owner:
+        raise InvalidInput(f"{code} needs an owner")
+    if code == "D8" and not actor_is_quality_engineer:
+        raise Forbidden("closing an 8D (D8) needs a quality engineer's approval")
+    now = utcnow()
+    d.status, d.completed_at, d.completed_by = "completed", now, actor
+    if code == "D8":
+        d.approved_by = actor
+        case.status, case.closed_at = "closed", now
+    if code == "D3" and case.first_response_at is None:
+        case.first_response_at = now
+    audit(session=session, actor=actor, action="8d.complete", entity="8d", entity_id=f"{number}/{code}",
+          before={"status": "open"}, after={"status": "completed", "case": case.status})  # fmt: skip
+    return d
+
+
+def reopen_case(*, session: Session, number: str, reason: str, actor: str, due_hours: Mapping[str, int]) -> EightDCase:
+    """Recurrence: a closed case opens again; D4..D8 go back to work with new due dates from now."""
+    case = _case(session, number, lock=True)
+    if case.status != "closed":
+        raise Conflict(f"8D case {number} is {case.status}; only a closed case is reopened")
+    if not reason.strip():
+        raise InvalidInput("reopening needs a reason (the recurrence)")
+    now = utcnow()
+    first = max(due_hours[c] for c in eight_d.FIRST_RESPONSE)
+    for d in session.scalars(
+        select(Discipline).where(Discipline.case_id == case.id, Discipline.code.in_(eight_d.REOPENED_BY_RECURRENCE))
+    ):
+        d.status, d.completed_at, d.completed_by, d.approved_by = "open", None, None, None
+        d.due_at = now + timedelta(hours=due_hours[d.code] - first)
+    case.status, case.closed_at = "open", None
+    case.reopened_count += 1
+    audit(session=session, actor=actor, action="8d.reopen", entity="8d", entity_id=number, before={"status": "closed"},
+          after={"status": "open", "reopened": case.reopened_count}, reason=reason)  # fmt: skip
+    return case
+
+
+def link_complaint(*, session: Session, number: str, case_number: str, actor: str) -> Complaint:
+    """Put a complaint under another (open) case: one 8D for several complaints with the same problem."""
+    c = _complaint(session, number)
+    case = _case(session, case_number)
+    if case.status == "closed":
+        raise Conflict(f"8D case {case_number} is closed")
+    before = c.case_id
+    c.case_id = case.id
+    audit(session=session, actor=actor, action="complaint.link", entity="complaint", entity_id=number,
+          before={"case_id": before}, after={"case": case_number})  # fmt: skip
+    return c
+
+
+def overdue(disciplines: Sequence[Discipline], now: datetime | None = None) -> list[str]:
+    """Codes of the disciplines past their due date and not completed."""
+    now = now or utcnow()
+    return [d.code for d in disciplines if d.status != "completed" and d.due_at < now]
+
+
+def count_complaints(session: Session) -> int:
+    """Number of complaints."""
+    return int(session.scalar(select(func.count(Complaint.id))) or 0)
