@@ -235,7 +235,16 @@ ROLE_MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/8d/{number}/reopen"): QE,
     ("GET", "/ppm"): STAFF,
 }
-SAMPLE_PATH = {"{barcode}": "M000000000", "{sha256}": "0" * 64, "{loop_id}": "1", "{hold_id}": "1", "{kind}": "shipments", "{number}": "8D-2026-0001", "{code}": "D0", "{attachment_id}": "1"}
+SAMPLE_PATH = {
+    "{barcode}": "M000000000",
+    "{sha256}": "0" * 64,
+    "{loop_id}": "1",
+    "{hold_id}": "1",
+    "{kind}": "shipments",
+    "{number}": "8D-2026-0001",
+    "{code}": "D0",
+    "{attachment_id}": "1",
+}
 
 
 def test_role_matrix_every_role_on_every_route(client: TestClient) -> None:
