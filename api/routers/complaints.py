@@ -24,7 +24,7 @@ Engineer = Annotated[Principal, Depends(require(Role.QUALITY_ENGINEER))]
 CaseNo = Annotated[str, Path(pattern=r"^8D-\d{4}-\d{4,6}$")]
 ComplaintNo = Annotated[str, Path(pattern=r"^C-\d{4}-\d{4,6}$")]
 Code = Annotated[str, Path(pattern=r"^D[0-8]$")]
-Month = Annotated[str, Query(pattern=r"^\d{4}-\d{2}$")]
+Month = Annotated[str, Query(pattern=r"^(19|20)\d{2}-(0[1-9]|1[0-2])$")]
 
 
 class ComplaintCreate(BaseModel):
@@ -222,7 +222,7 @@ def d3_suspects(number: CaseNo, session: SessionDep, p: Staff) -> dict[str, Any]
     return views.d3_suspects(session, number)
 
 
-@router.get("/8d/{number}/report.html", response_class=HTMLResponse)
+@router.get("/8d/{number}/report.html", response_class=Response, responses={200: {"content": {"text/html": {}}}})
 def report_html(number: CaseNo, request: Request, session: SessionDep, p: Staff) -> Response:
     """The printable 8D report (HTML)."""
     return HTMLResponse(render_html(build_report(session, number)))
@@ -246,9 +246,8 @@ def get_ppm(
     customer: Annotated[str | None, Query(max_length=80)] = None,
 ) -> metrics.PpmReport:
     """Complaint PPM by month and rolling 12 months (default: the last 12 months), naming the definition version."""
-    now = utcnow()
-    last = last or metrics.month_of(now)
-    first = first or metrics.months_between(f"{now.year - 1:04d}-{now.month:02d}", last)[1]
+    last = last or metrics.month_of(utcnow())
+    first = first or metrics.shift_month(last, -11)
     return metrics.ppm(session=session, first_month=first, last_month=last, group_by=group_by, version=version, customer=customer)
 
 
@@ -257,9 +256,8 @@ def get_response(
     request: Request, session: SessionDep, p: Staff, first: Month | None = None, last: Month | None = None
 ) -> metrics.ResponseStats:
     """Complaint counts and 8D response / closure times against the 48 h / 30 day targets."""
-    now = utcnow()
-    last = last or metrics.month_of(now)
-    first = first or metrics.months_between(f"{now.year - 1:04d}-{now.month:02d}", last)[1]
+    last = last or metrics.month_of(utcnow())
+    first = first or metrics.shift_month(last, -11)
     due = get_settings(request).eight_d_due_hours
     return metrics.response_stats(
         session=session, first_month=first, last_month=last, first_response_h=due["D3"], closure_h=due["D8"]

@@ -32,6 +32,19 @@ IMPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+class ImportRejected(BaseModel):
+    """The usual error shape, plus the report listing every bad row."""
+
+    error: str
+    detail: str
+    report: ImportReport | None = None  # absent when the file itself is unusable (not UTF-8, no header, ...)
+
+
+IMPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ImportRejected, "description": "rows rejected (error import_rejected, with the report); nothing imported"}
+}
+
+
 class ImportBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -40,7 +53,11 @@ class ImportBody(BaseModel):
 
 def _report(report: ImportReport) -> Any:
     # A rejected import is an answer, not a crash: the report lists every bad row, and nothing was written.
-    return report if report.ok else JSONResponse(report.model_dump(mode="json"), status_code=400)
+    if report.ok:
+        return report
+    body = ImportRejected(error="import_rejected", detail=f"{len(report.errors)} problem(s) in {report.rows} rows; nothing imported",
+                          report=report)  # fmt: skip
+    return JSONResponse(body.model_dump(mode="json"), status_code=400)
 
 
 @router.post("/imports/{kind}", responses=IMPORT_RESPONSES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -195,9 +196,8 @@ def case_reopen(
 def ppm_page(request: Request, session: SessionDep, user: Staff, first: str | None = None, last: str | None = None,
              group_by: str | None = None, version: int | None = None) -> Response:  # fmt: skip
     """PPM trend with the 8 ppm target, complaints per month, response and closure against their targets."""
-    now = utcnow()
-    last = last or metrics.month_of(now)
-    first = first or metrics.months_between(f"{now.year - 1:04d}-{now.month:02d}", last)[1]
+    last = last if last and re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", last) else metrics.month_of(utcnow())
+    first = first if first and re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", first) else metrics.shift_month(last, -11)
     group = group_by if group_by in ("customer", "product", "factory") else None
     error = None
     try:

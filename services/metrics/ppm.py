@@ -41,7 +41,8 @@ def months_between(first: str, last: str) -> list[str]:
     return out
 
 
-def _shift(month: str, delta: int) -> str:
+def shift_month(month: str, delta: int) -> str:
+    """The month `delta` months after (before, if negative) 'YYYY-MM'."""
     y, m = int(month[:4]), int(month[5:]) - 1 + delta
     return f"{y + m // 12:04d}-{m % 12 + 1:02d}"
 
@@ -176,7 +177,7 @@ def ppm(*, session: Session, first_month: str, last_month: str, group_by: GroupB
         raise InvalidInput("give 1 to 120 months, first before last")
     d = active_definition(session, version)
     series = dict(session.execute(select(Product.code, Product.series)).all())
-    since = _shift(first_month, -11)  # rolling windows and trailing denominators look back 11 months
+    since = shift_month(first_month, -11)  # rolling windows and trailing denominators look back 11 months
     # Denominator: the roll-up (a few thousand rows for years of shipments), never the shipment table.
     den: dict[tuple[str, str | None], int] = defaultdict(int)
     stmt = select(
@@ -221,7 +222,7 @@ def ppm(*, session: Session, first_month: str, last_month: str, group_by: GroupB
     groups = sorted({g for _, g in den} | {g for _, g in num}, key=lambda g: g or "") or [None]
     rows = []
     for month in months:
-        window = [_shift(month, -k) for k in range(12)]
+        window = [shift_month(month, -k) for k in range(12)]
         for g in groups:
             c = len(num.get((month, g), ()))
             s_same = den.get((month, g), 0)

@@ -258,7 +258,8 @@ def test_import_and_containment_over_http(client: TestClient) -> None:  # noqa: 
     qe = token(client, "quality_engineer")
     csv_bad = "code,series,cell_format,grid\nP1,HJT,210,2x12\nP2,HJT,210,twelve\n"
     r = client.post("/api/v1/imports/products/csv", content=csv_bad, headers={**qe, "Content-Type": "text/csv"})
-    assert r.status_code == 400 and r.json()["errors"][0]["row"] == 2 and r.json()["imported"] == 0
+    assert r.status_code == 400 and r.json()["error"] == "import_rejected"
+    assert r.json()["report"]["errors"][0]["row"] == 2 and r.json()["report"]["imported"] == 0
     r = client.post(
         "/api/v1/imports/products/csv", content=csv_bad.replace("twelve", "2x11"), headers={**qe, "Content-Type": "text/csv"}
     )
