@@ -21,7 +21,7 @@ from services.core.settings import ApiSettings
 from services.devices.orm import Device
 from services.devices.service import provision_device
 from services.security.service import create_user
-from tests.browser.test_rework_pages import PASSWORD, browser, sign_in  # noqa: F401  (fixture)
+from tests.browser.conftest import PASSWORD, sign_in
 from tests.conftest import ARTIFACTS, SECRET
 from tests.support.factories import ingest, result
 

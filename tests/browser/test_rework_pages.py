@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,20 +22,12 @@ from services.devices.service import provision_device
 from services.imagestore.store import DirectoryBlobStore, store_image
 from services.rework.orm import Disposition
 from services.security.service import create_user
+from tests.browser.conftest import PASSWORD, sign_in
 from tests.conftest import ARTIFACTS, SECRET
 from tests.support.factories import T0, ingest, result
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
-PASSWORD = "correct horse battery"
 BARCODE = "MRW0000001"
-
-
-def chromium_path() -> str:
-    """Debian's chromium (installed by ./run test); the suite fails rather than skips without it."""
-    path = os.environ.get("ELTRACE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not path:
-        pytest.fail("chromium not found: ./run test installs Debian's chromium (apt-get install chromium)")
-    return path
 
 
 def el_image(w: int = 1200, h: int = 200, cols: int = 12) -> bytes:
@@ -86,28 +76,6 @@ def site(tmp_path: Path) -> Iterator[Site]:
     server.start_and_wait()
     yield Site(f"http://127.0.0.1:{port}", sessions, dev, blobs)
     server.stop()
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
-        yield b
-        b.close()
-
-
-def sign_in(browser, url: str, user: str):  # type: ignore[no-untyped-def]
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    page.goto(f"{url}/login")
-    page.wait_for_selector("input[name=username]:focus")  # autofocus: keyboard only from here on
-    page.keyboard.type(user)
-    page.keyboard.press("Tab")
-    page.keyboard.type(PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_url(f"{url}/")
-    return page
 
 
 def scan(page, code: str) -> None:  # type: ignore[no-untyped-def]
