@@ -325,6 +325,18 @@ def bench_queries_cmd(
     bench_queries(modules=modules, samples=samples, browser=browser, console=console)
 
 
+@bench_app.command("metrics")
+def bench_metrics_cmd(
+    modules: Annotated[int, typer.Option(help="Shipped modules over three years")] = 10_000_000,
+    complaints: Annotated[int, typer.Option(help="Complaints (1-8 modules each, 80 % justified)")] = 500,
+    samples: Annotated[int, typer.Option(help="Timed requests per query")] = 100,
+) -> None:
+    """Complaint PPM by month x customer x product on PostgreSQL, against a straight GROUP BY baseline."""
+    from cli.benchmetrics import bench_metrics
+
+    bench_metrics(modules=modules, complaints=complaints, samples=samples, console=console)
+
+
 @bench_app.command("edge")
 def bench_edge_cmd(
     images: Annotated[int, typer.Option(help="Images per bit depth")] = 10,
