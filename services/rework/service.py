@@ -111,15 +111,26 @@ def apply_results(*, session: Session, result_ids: Sequence[str], loop_limit: in
     """Run the loop for newly stored results (same transaction as the insert, oldest capture first)."""
     if not result_ids:
         return
-    rows = session.execute(
-        select(Inspection, Module.status)
-        .join(Module, Module.id == Inspection.module_id)
-        .where(Inspection.result_id.in_(result_ids))
-        .order_by(Inspection.captured_at, Inspection.id)
-    ).all()
-    for insp, _ in rows:
+    rows = list(
+        session.scalars(select(Inspection).where(Inspection.result_id.in_(result_ids)).order_by(Inspection.captured_at, Inspection.id))
+    )
+    # Most results are OK strings without rework: one query finds the strings that have an active loop,
+    # so those OK results cost nothing more (ingest batches of 1,000 stay one round trip here).
+    module_ids = {i.module_id for i in rows}
+    busy = set(
+        session.execute(
+            select(ReworkLoop.module_id, ReworkLoop.string_position).where(
+                ReworkLoop.module_id.in_(module_ids), ReworkLoop.state.in_(ACTIVE)
+            )
+        ).all()
+    )
+    for insp in rows:
         actor = f"device:{insp.station_code}"
         if insp.stage == STRING_EL:
+            pair = (insp.module_id, insp.string_position)
+            if insp.verdict != "NG" and pair not in busy:
+                continue
+            busy.add(pair)
             _string_el_result(session, insp, loop_limit=loop_limit, actor=actor)
         else:
             _later_stage_result(session, insp, actor=actor)
