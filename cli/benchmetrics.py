@@ -27,31 +27,49 @@ def _generate(url: str, n: int, complaints: int, console: Console) -> None:
     step = 3 * 365 * 86400 / n
     n_wo = (n + WO_SIZE - 1) // WO_SIZE
     steps = [
-        ("products", """INSERT INTO product (code, series, cell_format, grid_rows, grid_cols, strings) VALUES
+        (
+            "products",
+            """INSERT INTO product (code, series, cell_format, grid_rows, grid_cols, strings) VALUES
             ('P-HJT-210-66', 'HJT 210', '210 half-cut', 2, 11, 6), ('P-TOPCON-182-72', 'TOPCon 182', '182 half-cut', 2, 12, 6),
-            ('P-HJT-210-60', 'HJT 210 full', '210 full', 1, 10, 6)"""),
-        ("work orders", f"""INSERT INTO work_order (code, product_code, factory, line, planned_qty, created_at)
+            ('P-HJT-210-60', 'HJT 210 full', '210 full', 1, 10, 6)""",
+        ),
+        (
+            "work orders",
+            f"""INSERT INTO work_order (code, product_code, factory, line, planned_qty, created_at)
             SELECT 'WO-' || lpad(w::text, 7, '0'), (ARRAY['P-HJT-210-66','P-TOPCON-182-72','P-HJT-210-60'])[1 + w % 3],
-                   'F' || (1 + w % 3), 'L' || (1 + w % 9), {WO_SIZE}, %(t0)s FROM generate_series(1, {n_wo}) w"""),
-        ("modules", f"""INSERT INTO module (id, barcode, created_at, product_code, work_order_id, status, grade)
+                   'F' || (1 + w % 3), 'L' || (1 + w % 9), {WO_SIZE}, %(t0)s FROM generate_series(1, {n_wo}) w""",
+        ),
+        (
+            "modules",
+            f"""INSERT INTO module (id, barcode, created_at, product_code, work_order_id, status, grade)
             SELECT i, 'M' || lpad(i::text, 10, '0'), %(t0)s + (i * {step}) * interval '1 second',
                    (ARRAY['P-HJT-210-66','P-TOPCON-182-72','P-HJT-210-60'])[1 + ((i - 1) / {WO_SIZE} + 1) % 3],
                    (i - 1) / {WO_SIZE} + 1, 'SHIPPED', 'A'
-            FROM generate_series(1, {n}) i"""),
+            FROM generate_series(1, {n}) i""",
+        ),
         ("module id sequence", "SELECT setval(pg_get_serial_sequence('module', 'id'), (SELECT max(id) FROM module))"),
-        ("shipments", f"""INSERT INTO shipment (module_id, customer, delivery_no, site, shipped_at, recorded_at)
+        (
+            "shipments",
+            f"""INSERT INTO shipment (module_id, customer, delivery_no, site, shipped_at, recorded_at)
             SELECT m.id, 'Customer-' || lpad((1 + (m.id / 600) % {CUSTOMERS})::text, 2, '0'), 'DN-' || (m.id / 600), '',
-                   m.created_at + interval '7 days', m.created_at + interval '7 days' FROM module m"""),
-        ("complaints", f"""INSERT INTO complaint (number, customer, project, site, received_at, channel, symptom, severity,
+                   m.created_at + interval '7 days', m.created_at + interval '7 days' FROM module m""",
+        ),
+        (
+            "complaints",
+            f"""INSERT INTO complaint (number, customer, project, site, received_at, channel, symptom, severity,
               description, justified, judged_at, judged_by, judgement_reason, case_id, created_by, created_at)
             SELECT 'C-B-' || lpad(c::text, 5, '0'), 'Customer-' || lpad((1 + c % {CUSTOMERS})::text, 2, '0'), '', '',
                    %(t0)s + interval '40 days' + (c * (3 * 365 - 60) / {complaints}) * interval '1 day', 'email', 'cell_crack', 'major',
                    'generated', c % 5 <> 0, %(t0)s, 'qe', 'generated', NULL, 'bench', %(t0)s
-            FROM generate_series(1, {complaints}) c"""),
-        ("complained modules (1-8 per complaint)", f"""INSERT INTO complaint_module (complaint_id, barcode, module_id)
+            FROM generate_series(1, {complaints}) c""",
+        ),
+        (
+            "complained modules (1-8 per complaint)",
+            f"""INSERT INTO complaint_module (complaint_id, barcode, module_id)
             SELECT c.id, m.barcode, m.id FROM complaint c
             CROSS JOIN LATERAL generate_series(1, 1 + c.id % 8) k
-            JOIN module m ON m.id = 1 + (abs(hashtext(c.id || ':' || k)) % {n})"""),
+            JOIN module m ON m.id = 1 + (abs(hashtext(c.id || ':' || k)) % {n})""",
+        ),
         ("ANALYZE", "ANALYZE"),
     ]
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
@@ -79,7 +97,9 @@ def bench_metrics(*, modules: int, complaints: int, samples: int, console: Conso
 
     console = Console(width=max(console.width, 150))
     tmp = Path(tempfile.mkdtemp(prefix="eltrace-benchm-"))
-    console.print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; PostgreSQL from the pgserver wheel")
+    console.print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; PostgreSQL from the pgserver wheel"
+    )
     pg = PostgresServer().init(durable=False).start()
     try:
         url = pg.create_database("benchm")

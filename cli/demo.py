@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from cli.runtime import ServerThread, build_edge, models_root, port_free
 from edge.settings import EdgeSettings
@@ -28,6 +29,7 @@ from services.ingest.consumer import IngestConsumer
 from services.inspection.orm import Inspection, Module
 from services.migrations.runner import upgrade
 from services.security.service import create_user
+from services.traceability.imports import import_rows
 
 RECIPE, GRID, ASPECT = "half-2x12", "2x12", 2.0
 STRINGS_PER_MODULE = 6
@@ -54,6 +56,30 @@ def _feed(incoming: Path, staging: Path, n: int, stop: threading.Event, made: li
         os.replace(staging / f"{name}.json", incoming / f"{name}.json")
         os.replace(staging / f"{name}.png", incoming / f"{name}.png")
         made.append(barcode)
+
+
+def _production_context(sessions: sessionmaker[Session]) -> None:
+    """What the MES would send for the demo modules: product, work order, lots (through the real import path)."""
+    with transaction(sessions) as s:
+        barcodes = list(s.scalars(select(Module.barcode).order_by(Module.barcode)))
+        rows: dict[str, list[dict[str, object]]] = {
+            "products": [{"code": "P-DEMO-210", "series": "HJT 210", "cell_format": "210 half-cut", "grid": GRID}],
+            "work_orders": [
+                {"code": "WO-DEMO-1", "product": "P-DEMO-210", "factory": "F1", "line": "L1", "planned_qty": len(barcodes)}
+            ],
+            "module_builds": [
+                {
+                    "barcode": b,
+                    "work_order": "WO-DEMO-1",
+                    "lots": {"cell": f"CL-DEMO-{i // 5 + 1}", "glass": "GL-DEMO-1", "eva": "EV-DEMO-1"},
+                }
+                for i, b in enumerate(barcodes)
+            ],
+        }
+        for kind, data in rows.items():
+            report = import_rows(session=s, kind=kind, rows=data, actor="demo")  # type: ignore[arg-type]
+            if not report.ok:
+                raise RuntimeError(f"demo {kind} import refused: {report.errors[:3]}")
 
 
 def run_demo(*, images: int, serve: bool, port: int, data_dir: Path, console: Console) -> int:
@@ -159,6 +185,7 @@ def run_demo(*, images: int, serve: bool, port: int, data_dir: Path, console: Co
             time.sleep(0.25)
     elapsed = time.monotonic() - t0
     n_stored = stored()
+    _production_context(sessions)
     with transaction(sessions) as s:
         rows = s.execute(select(Inspection.verdict, Inspection.timings_ms, Inspection.captured_at, Inspection.received_at)).all()
         barcodes = list(s.scalars(select(Module.barcode).order_by(Module.barcode).limit(3)))
@@ -187,6 +214,11 @@ def run_demo(*, images: int, serve: bool, port: int, data_dir: Path, console: Co
     console.print(table)
     console.print(
         f"\nPages: {base}/ (sign in)   API: {base}/docs (Authorize with a user below)   health: {base}/healthz", soft_wrap=True
+    )
+    console.print(
+        f"Rework station: {base}/rework?station=RW-01 (sign in as operator, type an NG barcode + Enter)   "
+        f"quality: {base}/dashboard  {base}/containment   complaints / 8D / PPM: {base}/complaints",
+        soft_wrap=True,
     )
     console.print("Demo users (demo profile only; new passwords every run):")
     for user, role in DEMO_USERS.items():

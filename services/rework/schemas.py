@@ -78,6 +78,7 @@ class StationView(BaseModel):
     max_loop_no: int
     strings: list[StringImage]
     defects: list[LoopDefect]
+    history: list[LoopRead] = Field(default_factory=list)  # every loop of the module, oldest first
 
 
 class HoldRead(BaseModel):

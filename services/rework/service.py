@@ -112,7 +112,9 @@ def apply_results(*, session: Session, result_ids: Sequence[str], loop_limit: in
     if not result_ids:
         return
     rows = list(
-        session.scalars(select(Inspection).where(Inspection.result_id.in_(result_ids)).order_by(Inspection.captured_at, Inspection.id))
+        session.scalars(
+            select(Inspection).where(Inspection.result_id.in_(result_ids)).order_by(Inspection.captured_at, Inspection.id)
+        )
     )
     # Most results are OK strings without rework: one query finds the strings that have an active loop,
     # so those OK results cost nothing more (ingest batches of 1,000 stay one round trip here).

@@ -120,6 +120,7 @@ def station_view(*, session: Session, barcode: str, loop_limit: int, line: str |
         max_loop_no=max((lp.loop_no for lp in active.values()), default=max((lp.loop_no for lp in loops), default=0)),
         strings=strings,
         defects=defects,
+        history=loops,
     )
 
 

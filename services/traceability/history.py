@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.complaints.orm import Complaint, ComplaintModule, EightDCase
 from services.core.errors import NotFound
 from services.inspection import repository as inspection_repo
 from services.inspection.service import module_history
@@ -51,4 +52,21 @@ def module_record(*, session: Session, barcode: str, line: str | None = None) ->
         holds=rework.holds(session, module_id=module.id),
         events=rework.events_of_module(session, module.id),
         escapes=rework.escapes_of_module(session, module.id),
+        complaints=_complaints(session, module.id),
     )
+
+
+def _complaints(session: Session, module_id: int) -> list[dict[str, object]]:
+    rows = session.execute(
+        select(
+            Complaint.number, Complaint.customer, Complaint.received_at, Complaint.symptom, Complaint.justified, EightDCase.number
+        )
+        .join(ComplaintModule, ComplaintModule.complaint_id == Complaint.id)
+        .outerjoin(EightDCase, EightDCase.id == Complaint.case_id)
+        .where(ComplaintModule.module_id == module_id)
+        .order_by(Complaint.received_at)
+    ).all()
+    return [
+        {"number": n, "customer": c, "received_at": at, "symptom": sym, "justified": j, "case": case}
+        for n, c, at, sym, j, case in rows
+    ]
