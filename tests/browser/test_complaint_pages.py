@@ -10,19 +10,11 @@ import cv2
 import numpy as np
 import pytest
 from pypdf import PdfReader
-from sqlalchemy import select
 
-from api.main import create_app
-from cli.runtime import ServerThread
 from services.complaints import eight_d
-from services.core.db import make_engine, make_sessionmaker, transaction
-from services.core.redis_server import free_port
-from services.core.settings import ApiSettings
-from services.devices.orm import Device
-from services.devices.service import provision_device
-from services.security.service import create_user
-from tests.browser.conftest import PASSWORD, sign_in
-from tests.conftest import ARTIFACTS, SECRET
+from services.core.db import transaction
+from tests.browser.conftest import live_site, sign_in
+from tests.conftest import ARTIFACTS
 from tests.support.factories import ingest, result
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
@@ -44,23 +36,10 @@ TEXT = {  # what the quality engineer types into each discipline
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[str]:
-    db = f"sqlite:///{tmp_path / 'eltrace.db'}"
-    from services.migrations.runner import upgrade
-
-    upgrade(db)
-    settings = ApiSettings(profile="test", database_url=db, secret_key=SECRET, data_dir=tmp_path / "api")
-    sessions = make_sessionmaker(make_engine(db))
-    with transaction(sessions) as s:
-        for user, role in (("cs1", "customer_service"), ("qe1", "quality_engineer")):
-            create_user(session=s, username=user, password=PASSWORD, role=role)
-        provision_device(session=s, code="edge-t1", station_code="STR-EL-01", master_secret=SECRET.encode())
-        dev = int(s.scalar(select(Device.id)) or 0)
-        ingest(s, [result("MCP0000001", 1)[0], result("MCP0000002", 1)[0]], dev)
-    port = free_port()
-    server = ServerThread(create_app(settings), "127.0.0.1", port)
-    server.start_and_wait()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    with live_site(tmp_path, {"cs1": "customer_service", "qe1": "quality_engineer"}) as st:
+        with transaction(st.sessions) as s:
+            ingest(s, [result("MCP0000001", 1)[0], result("MCP0000002", 1)[0]], st.device_row)
+        yield st.url
 
 
 def photo(tmp_path: Path) -> Path:

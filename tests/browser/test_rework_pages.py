@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,18 +11,11 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from api.main import create_app
-from cli.runtime import ServerThread
-from services.core.db import make_engine, make_sessionmaker, transaction
-from services.core.redis_server import free_port
-from services.core.settings import ApiSettings
-from services.devices.orm import Device
-from services.devices.service import provision_device
-from services.imagestore.store import DirectoryBlobStore, store_image
+from services.core.db import transaction
+from services.imagestore.store import store_image
 from services.rework.orm import Disposition
-from services.security.service import create_user
-from tests.browser.conftest import PASSWORD, sign_in
-from tests.conftest import ARTIFACTS, SECRET
+from tests.browser.conftest import Site, live_site, sign_in
+from tests.conftest import ARTIFACTS
 from tests.support.factories import T0, ingest, result
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
@@ -43,39 +35,16 @@ def el_image(w: int = 1200, h: int = 200, cols: int = 12) -> bytes:
     return buf.tobytes()
 
 
-@dataclass
-class Site:
-    url: str
-    sessions: object
-    device_row: int
-    blobs: DirectoryBlobStore
-
-
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
-    db = f"sqlite:///{tmp_path / 'eltrace.db'}"
-    from services.migrations.runner import upgrade
-
-    upgrade(db)
-    settings = ApiSettings(profile="test", database_url=db, secret_key=SECRET, data_dir=tmp_path / "api")
-    sessions = make_sessionmaker(make_engine(db))
-    blobs = DirectoryBlobStore(settings.resolved_image_dir())
-    blobs.root.mkdir(parents=True, exist_ok=True)
-    with transaction(sessions) as s:
-        for user, role in (("op1", "operator"), ("qe1", "quality_engineer")):
-            create_user(session=s, username=user, password=PASSWORD, role=role)
-        provision_device(session=s, code="edge-t1", station_code="STR-EL-01", master_secret=SECRET.encode())
-        dev = int(s.scalar(select(Device.id)) or 0)
-        png = el_image()
-        env, _ = result(BARCODE, 3, ng=[(1, 3, "crack"), (1, 8, "crack")], png=png, size=(1200, 200))
-        store_image(session=s, blobs=blobs, data=png, expected_sha256=env.image.sha256)
-        others = [result(BARCODE, p, at=T0 + timedelta(minutes=p))[0] for p in (1, 2, 4, 5, 6)]
-        ingest(s, [env, *others], dev)
-    port = free_port()
-    server = ServerThread(create_app(settings), "127.0.0.1", port)
-    server.start_and_wait()
-    yield Site(f"http://127.0.0.1:{port}", sessions, dev, blobs)
-    server.stop()
+    with live_site(tmp_path, {"op1": "operator", "qe1": "quality_engineer"}) as st:
+        with transaction(st.sessions) as s:
+            png = el_image()
+            env, _ = result(BARCODE, 3, ng=[(1, 3, "crack"), (1, 8, "crack")], png=png, size=(1200, 200))
+            store_image(session=s, blobs=st.blobs, data=png, expected_sha256=env.image.sha256)
+            others = [result(BARCODE, p, at=T0 + timedelta(minutes=p))[0] for p in (1, 2, 4, 5, 6)]
+            ingest(s, [env, *others], st.device_row)
+        yield st
 
 
 def scan(page, code: str) -> None:  # type: ignore[no-untyped-def]
@@ -87,7 +56,7 @@ def scan(page, code: str) -> None:  # type: ignore[no-untyped-def]
 
 
 def dispositions(site: Site) -> int:
-    with transaction(site.sessions) as s:  # type: ignore[arg-type]
+    with transaction(site.sessions) as s:
         return int(s.scalar(select(func.count(Disposition.id))) or 0)
 
 
@@ -122,7 +91,7 @@ def test_operator_scans_sees_overlay_dispositions_by_keyboard_and_retest_closes(
     page.screenshot(path=str(ARTIFACTS / "rework-retest.png"), full_page=True)
 
     # The string goes back to EL: an OK re-inspection closes the loop; the next scan shows green.
-    with transaction(site.sessions) as s:  # type: ignore[arg-type]
+    with transaction(site.sessions) as s:
         ingest(s, [result(BARCODE, 3, at=T0 + timedelta(hours=1))[0]], site.device_row)
     scan(page, BARCODE)
     page.wait_for_selector("#state[data-state='OK']")
