@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -111,14 +112,23 @@ def apply_results(*, session: Session, result_ids: Sequence[str], loop_limit: in
     """Run the loop for newly stored results (same transaction as the insert, oldest capture first)."""
     if not result_ids:
         return
-    rows = list(
-        session.scalars(
-            select(Inspection).where(Inspection.result_id.in_(result_ids)).order_by(Inspection.captured_at, Inspection.id)
-        )
-    )
-    # Most results are OK strings without rework: one query finds the strings that have an active loop,
-    # so those OK results cost nothing more (ingest batches of 1,000 stay one round trip here).
-    module_ids = {i.module_id for i in rows}
+    rows = session.execute(
+        select(
+            Inspection.id,
+            Inspection.module_id,
+            Inspection.string_position,
+            Inspection.stage,
+            Inspection.verdict,
+            Inspection.captured_at,
+            Inspection.station_code,
+            Inspection.result_id,
+        )  # fmt: skip
+        .where(Inspection.result_id.in_(result_ids))
+        .order_by(Inspection.captured_at, Inspection.id)
+    ).all()
+    # Ingest batches are 1,000 results: a fixed number of queries per batch, not per result. Only strings
+    # that already have an active loop (few) take the per-result path below.
+    module_ids = {r.module_id for r in rows}
     busy = set(
         session.execute(
             select(ReworkLoop.module_id, ReworkLoop.string_position).where(
@@ -126,16 +136,46 @@ def apply_results(*, session: Session, result_ids: Sequence[str], loop_limit: in
             )
         ).all()
     )
+    ng_modules = {r.module_id for r in rows if r.verdict == "NG"}
+    last_loop: dict[tuple[int, int], int] = {}
+    if ng_modules:
+        last_loop = {
+            (m, p): int(n)
+            for m, p, n in session.execute(
+                select(ReworkLoop.module_id, ReworkLoop.string_position, func.max(ReworkLoop.loop_no))
+                .where(ReworkLoop.module_id.in_(ng_modules))
+                .group_by(ReworkLoop.module_id, ReworkLoop.string_position)
+            ).all()
+        }
+    opened: list[tuple[ReworkLoop, Any]] = []
     for insp in rows:
         actor = f"device:{insp.station_code}"
+        pair = (insp.module_id, insp.string_position)
+        if insp.stage == STRING_EL and pair not in busy:
+            if insp.verdict == "NG":  # the common NG: a fresh loop, written with the batch
+                loop = ReworkLoop(module_id=insp.module_id, string_position=insp.string_position, loop_no=last_loop.get(pair, 0) + 1,
+                                  state="open", ng_inspection_id=insp.id, opened_at=insp.captured_at)  # fmt: skip
+                session.add(loop)
+                opened.append((loop, insp))
+                busy.add(pair)
+            continue
+        _announce(session, opened)
         if insp.stage == STRING_EL:
-            pair = (insp.module_id, insp.string_position)
-            if insp.verdict != "NG" and pair not in busy:
-                continue
-            busy.add(pair)
             _string_el_result(session, insp, loop_limit=loop_limit, actor=actor)
         else:
             _later_stage_result(session, insp, actor=actor)
+    _announce(session, opened)
+
+
+def _announce(session: Session, opened: list[tuple[ReworkLoop, Any]]) -> None:
+    """Flush loops opened in this batch and record their loop_opened events."""
+    if not opened:
+        return
+    session.flush()
+    for loop, insp in opened:
+        _event(session, module_id=insp.module_id, kind="loop_opened", actor=f"device:{insp.station_code}", station=insp.station_code,
+               at=insp.captured_at, loop=loop)  # fmt: skip
+    opened.clear()
 
 
 def _active_loop(session: Session, module_id: int, string_position: int) -> ReworkLoop | None:
