@@ -8,12 +8,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import ERRORS, SessionDep, get_blobs, get_settings, require
 from api.web.report import render_html, render_pdf
 from services.complaints import service, views
 from services.complaints.report import build_report
-from services.core.errors import InvalidInput
+from services.core.db import transaction
+from services.core.errors import InvalidInput, NotFound
 from services.core.time import utcnow
 from services.metrics import ppm as metrics
 from services.security.service import Principal, Role
@@ -137,14 +139,10 @@ def judge(number: ComplaintNo, body: Judgement, session: SessionDep, p: Engineer
 async def attach(number: ComplaintNo, file: UploadFile, request: Request, p: Staff) -> views.AttachmentRead:
     """Add a photo, field EL image or PDF (10 MiB at most; type read from the bytes)."""
     data = await file.read(service.MAX_ATTACHMENT_BYTES + 1)
-    from starlette.concurrency import run_in_threadpool
-
     return await run_in_threadpool(_attach_sync, request, number, file.filename or "attachment", data, p.username)
 
 
 def _attach_sync(request: Request, number: str, filename: str, data: bytes, actor: str) -> views.AttachmentRead:
-    from services.core.db import transaction
-
     with transaction(request.app.state.sessions) as session:
         att = service.add_attachment(
             session=session, blobs=get_blobs(request), number=number, filename=filename, data=data, actor=actor
@@ -159,8 +157,6 @@ def get_attachment(number: ComplaintNo, attachment_id: Annotated[int, Path(ge=1,
     c = views.get_complaint(session, number)
     att = next((a for a in c.attachments if a.id == attachment_id), None)
     if att is None:
-        from services.core.errors import NotFound
-
         raise NotFound(f"no attachment {attachment_id} on {number}")
     return Response(get_blobs(request).get(att.sha256), media_type=att.content_type,
                     headers={"Content-Disposition": f'inline; filename="{att.filename}"'})  # fmt: skip
@@ -267,12 +263,7 @@ def get_response(
 @router.get("/metrics/ppm-definitions")
 def list_definitions(session: SessionDep, p: Staff) -> list[DefinitionRead]:
     """Every version of the PPM definition, newest first."""
-    from sqlalchemy import select
-
-    from services.metrics.orm import PpmDefinition
-
-    rows = session.scalars(select(PpmDefinition).order_by(PpmDefinition.version.desc()))
-    return [DefinitionRead.model_validate(d, from_attributes=True) for d in rows]
+    return [DefinitionRead.model_validate(d, from_attributes=True) for d in metrics.definitions(session)]
 
 
 @router.post("/metrics/ppm-definitions", status_code=201)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import ERRORS, SessionDep, require
+from services.audit.service import record
+from services.core.db import transaction
 from services.core.errors import InvalidInput, PayloadTooLarge
 from services.core.time import utcnow
 from services.inspection.shifts import Shift, load_calendar, replace_calendar
@@ -79,14 +82,10 @@ async def import_csv(kind: Annotated[ImportKind, Path()], request: Request, p: E
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InvalidInput(f"the CSV is not UTF-8 text (byte {exc.start})") from exc
-    from starlette.concurrency import run_in_threadpool
-
     return await run_in_threadpool(_import_csv_sync, request, kind, text, p.username)  # type: ignore[no-any-return]
 
 
 def _import_csv_sync(request: Request, kind: ImportKind, text: str, actor: str) -> Any:
-    from services.core.db import transaction
-
     rows, errors = parse_csv(kind, text)
     with transaction(request.app.state.sessions) as session:
         report = import_rows(session=session, kind=kind, rows=rows, actor=actor, pre_errors=errors)
@@ -157,8 +156,6 @@ def get_dashboard(
 
 def window(since: datetime | None, until: datetime | None, days: int = 14) -> tuple[datetime, datetime]:
     """The dashboard window (aware UTC; naive input is taken as UTC)."""
-    from datetime import UTC
-
     until = (until or utcnow()).replace(tzinfo=(until.tzinfo if until and until.tzinfo else UTC))
     since = (since or until - timedelta(days=days)).replace(tzinfo=(since.tzinfo if since and since.tzinfo else UTC))
     return until, since
@@ -199,8 +196,6 @@ def get_shifts(session: SessionDep, p: Engineer) -> ShiftCalendarIO:
 @router.put("/shifts")
 def put_shifts(body: ShiftCalendarIO, session: SessionDep, p: Admin) -> ShiftCalendarIO:
     """Replace the shift calendar (must cover 24 h exactly once); applies to results ingested from now on."""
-    from services.audit.service import record
-
     before = get_shifts(session, p).model_dump()
     replace_calendar(session=session, shifts=[Shift(s.name, _minutes(s.start), _minutes(s.end)) for s in body.shifts],
                      utc_offset_minutes=body.utc_offset_minutes)  # fmt: skip

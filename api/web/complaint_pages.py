@@ -9,12 +9,14 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from api.deps import SessionDep, get_blobs, get_settings, require
 from api.web import charts
 from api.web.pages import _render
 from services.complaints import eight_d, service, views
+from services.core.db import transaction
 from services.core.errors import DomainError
 from services.core.time import utcnow
 from services.metrics import ppm as metrics
@@ -40,14 +42,10 @@ def complaints_page(request: Request, session: SessionDep, user: Staff) -> Respo
 async def complaint_submit(request: Request, user: Staff) -> Response:
     """Open a complaint from the form (barcodes typed, pasted or as a CSV file; photos attached)."""
     form = await request.form()
-    from starlette.concurrency import run_in_threadpool
-
     return await run_in_threadpool(_complaint_submit_sync, request, user, form)
 
 
 def _complaint_submit_sync(request: Request, user: Principal, form: Any) -> Response:
-    from services.core.db import transaction
-
     text = str(form.get("barcodes") or "")
     upload = form.get("barcode_file")
     files = [f for f in form.getlist("attachments") if isinstance(f, StarletteUpload) and f.filename]
@@ -150,14 +148,10 @@ def form_data(code: str, form: Any) -> dict[str, Any]:
 async def discipline_submit(number: str, code: str, request: Request, user: Staff) -> Response:
     """Save (and with action=complete, complete) one discipline from the case page."""
     form = await request.form()
-    from starlette.concurrency import run_in_threadpool
-
     return await run_in_threadpool(_discipline_sync, request, user, number[:20], code[:2], form)
 
 
 def _discipline_sync(request: Request, user: Principal, number: str, code: str, form: Any) -> Response:
-    from services.core.db import transaction
-
     back = f"/8d/{quote(number)}#{quote(code)}"
     if code not in eight_d.BY_CODE:
         return RedirectResponse(f"/8d/{quote(number)}?error={quote('unknown discipline')}", status_code=303)

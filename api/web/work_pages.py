@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Annotated
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -76,8 +77,6 @@ def rework_dispose(
     new_cell_lot: Annotated[str | None, Form(max_length=60)] = None,
 ) -> Response:
     """One key = one disposition; back to the station view (post / redirect / get)."""
-    from urllib.parse import urlencode
-
     station = _station(station)
     back = {"barcode": barcode, "station": station}
     if key not in KEYS:
@@ -152,8 +151,6 @@ def containment_hold_page(
     reason: Annotated[str, Form(min_length=3, max_length=500)],
 ) -> Response:
     """Hold the whole result set of the query shown on the page."""
-    from urllib.parse import parse_qsl, urlencode
-
     params = dict(parse_qsl(query_string))
     q = _containment_query(params)
     if q is None:
@@ -182,8 +179,6 @@ def hold_decision_page(
     deviation_no: Annotated[str | None, Form(max_length=40)] = None,
 ) -> Response:
     """Scrap / downgrade / use as is / release, from the holds page."""
-    from urllib.parse import urlencode
-
     try:
         rework.decide_hold(session=session, hold_id=hold_id, decision=decision, reason=reason, actor=user.username,
                            deviation_no=deviation_no)  # fmt: skip

@@ -13,8 +13,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.audit.service import record as audit
-from services.complaints.orm import Complaint, ComplaintModule
+from services.complaints.orm import Complaint, ComplaintModule, Discipline, EightDCase
 from services.core.errors import InvalidInput
+from services.core.time import utcnow
 from services.inspection.orm import Module
 from services.metrics.orm import PpmDefinition, ShipmentMonth
 from services.traceability.orm import Product, Shipment, WorkOrder
@@ -74,6 +75,11 @@ def new_definition(
     audit(session=session, actor=actor, action="ppm.definition", entity="ppm_definition", entity_id=str(d.version),
           after={"numerator": numerator_status, "window": denominator_window, "attribution": attribution})  # fmt: skip
     return d
+
+
+def definitions(session: Session) -> list[PpmDefinition]:
+    """Every version, newest first."""
+    return list(session.scalars(select(PpmDefinition).order_by(PpmDefinition.version.desc())))
 
 
 # ---- the shipment roll-up ------------------------------------------------------------------------
@@ -259,9 +265,6 @@ def response_stats(
     *, session: Session, first_month: str, last_month: str, first_response_h: int, closure_h: int
 ) -> ResponseStats:
     """Complaint counts and 8D response / closure times against their targets, for complaints received in the months."""
-    from services.complaints.orm import Discipline, EightDCase
-    from services.core.time import utcnow
-
     counts: dict[str, int] = defaultdict(int)
     justified: dict[str, int] = defaultdict(int)
     case_ids: set[int] = set()
