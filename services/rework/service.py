@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -40,6 +40,19 @@ REPAIR_CODES: dict[str, str] = {
 }
 HOLD_DECISIONS = ("scrap", "downgrade", "use_as_is", "release")
 STRING_EL = "string_el"
+
+
+class StoredResult(Protocol):
+    """The columns of a stored inspection the loop needs (an ORM row or a selected row)."""
+
+    id: int
+    module_id: int
+    string_position: int
+    stage: str
+    verdict: str
+    captured_at: datetime
+    station_code: str
+    result_id: str
 
 
 def _event(
@@ -68,7 +81,7 @@ def _event(
     )
 
 
-def _open_loop(session: Session, insp: Inspection, loop_no: int, actor: str) -> ReworkLoop:
+def _open_loop(session: Session, insp: StoredResult, loop_no: int, actor: str) -> ReworkLoop:
     loop = ReworkLoop(
         module_id=insp.module_id,
         string_position=insp.string_position,
@@ -147,7 +160,7 @@ def apply_results(*, session: Session, result_ids: Sequence[str], loop_limit: in
                 .group_by(ReworkLoop.module_id, ReworkLoop.string_position)
             ).all()
         }
-    opened: list[tuple[ReworkLoop, Any]] = []
+    opened: list[tuple[ReworkLoop, StoredResult]] = []
     for insp in rows:
         actor = f"device:{insp.station_code}"
         pair = (insp.module_id, insp.string_position)
@@ -167,7 +180,7 @@ def apply_results(*, session: Session, result_ids: Sequence[str], loop_limit: in
     _announce(session, opened)
 
 
-def _announce(session: Session, opened: list[tuple[ReworkLoop, Any]]) -> None:
+def _announce(session: Session, opened: list[tuple[ReworkLoop, StoredResult]]) -> None:
     """Flush loops opened in this batch and record their loop_opened events."""
     if not opened:
         return
@@ -198,7 +211,7 @@ def _loops_so_far(session: Session, module_id: int, string_position: int) -> int
     )
 
 
-def _string_el_result(session: Session, insp: Inspection, *, loop_limit: int, actor: str) -> None:
+def _string_el_result(session: Session, insp: StoredResult, *, loop_limit: int, actor: str) -> None:
     loop = _active_loop(session, insp.module_id, insp.string_position)
     station = insp.station_code
     if loop is None:
@@ -233,7 +246,7 @@ def _string_el_result(session: Session, insp: Inspection, *, loop_limit: int, ac
         _open_loop(session, insp, loop.loop_no + 1, actor)
 
 
-def _later_stage_result(session: Session, insp: Inspection, *, actor: str) -> None:
+def _later_stage_result(session: Session, insp: StoredResult, *, actor: str) -> None:
     module = session.get(Module, insp.module_id)
     assert module is not None
     open_loops = session.scalar(
@@ -248,7 +261,7 @@ def _later_stage_result(session: Session, insp: Inspection, *, actor: str) -> No
         module.status = "STOCK"
 
 
-def _record_escapes(session: Session, insp: Inspection) -> None:
+def _record_escapes(session: Session, insp: StoredResult) -> None:
     if insp.verdict != "NG":
         return
     ng_cells = session.execute(
