@@ -207,6 +207,50 @@ def images_prune(
     console.print(f"pruned {len(gone)} images stored before {cutoff:%Y-%m-%d}")
 
 
+@app.command("import")
+def import_cmd(
+    kind: Annotated[str, typer.Argument(help="products | work_orders | module_builds | shipments")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="UTF-8 CSV with a header row")],
+) -> None:
+    """Import MES / ERP data from CSV: every row checked first; any bad row and nothing is imported (exit 1)."""
+    from rich.table import Table
+
+    from services.core.db import transaction
+    from services.traceability.imports import import_rows, parse_csv
+
+    if kind not in ("products", "work_orders", "module_builds", "shipments"):
+        console.print(f"[red]unknown kind {kind!r}[/]: products, work_orders, module_builds or shipments")
+        raise typer.Exit(2)
+    s = _core()
+    rows, pre = parse_csv(kind, file.read_text(encoding="utf-8-sig"))  # type: ignore[arg-type]
+    with transaction(_sessions(s.resolved_database_url())) as session:
+        report = import_rows(session=session, kind=kind, rows=rows, actor="cli", pre_errors=pre)  # type: ignore[arg-type]
+        if not report.ok:
+            session.rollback()
+    if report.ok:
+        console.print(f"[green]{kind}: {report.imported} imported, {report.unchanged} unchanged[/] ({report.rows} rows)")
+        return
+    table = Table(title=f"{kind}: nothing imported - {len(report.errors)} problem(s) in {report.rows} rows")
+    for c in ("row", "field", "problem"):
+        table.add_column(c)
+    for e in report.errors[:200]:
+        table.add_row(str(e.row), e.field, e.message)
+    console.print(table)
+    raise typer.Exit(1)
+
+
+@app.command("ppm-rollup")
+def ppm_rollup_cmd() -> None:
+    """Recount the monthly shipment roll-up behind PPM from the shipment table (reconciliation)."""
+    from services.core.db import transaction
+    from services.metrics.ppm import rebuild_rollup
+
+    s = _core()
+    with transaction(_sessions(s.resolved_database_url())) as session:
+        total = rebuild_rollup(session)
+    console.print(f"shipment roll-up rebuilt: {total:,} shipments")
+
+
 @app.command("redis")
 def redis_cmd() -> None:
     """Run the embedded Redis server (AOF persistence) in the foreground."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -67,3 +68,18 @@ def test_inspect_prints_one_json_line_per_image_and_overlays(tmp_path: Path) -> 
     assert lines[2]["verdict"] == "ERROR" and "image rejected" in lines[2]["error"]
     assert all("total" in x["timings_ms"] for x in lines)
     assert sorted(p.name for p in (tmp_path / "ov").iterdir()) == ["s0.overlay.png", "s1.overlay.png"]
+
+
+def test_csv_import_command_is_all_or_nothing(tmp_path: Path) -> None:
+    env = {**os.environ, "ELTRACE_DATA_DIR": str(tmp_path), "ELTRACE_DATABASE_URL": f"sqlite:///{tmp_path / 'e.db'}"}
+    run = [sys.executable, "-m", "cli.main"]
+    assert subprocess.run([*run, "db", "migrate"], cwd=ROOT, env=env, capture_output=True, timeout=120).returncode == 0
+    bad = tmp_path / "products.csv"
+    bad.write_text("code,series,cell_format,grid\nP1,HJT,210,2x12\nP2,HJT,210,twelve\n")
+    r = subprocess.run([*run, "import", "products", str(bad)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "nothing imported" in r.stdout and "twelve" not in r.stderr
+    bad.write_text("code,series,cell_format,grid\nP1,HJT,210,2x12\nP2,HJT,210,2x11\n")
+    r = subprocess.run([*run, "import", "products", str(bad)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "2 imported" in r.stdout
+    r = subprocess.run([*run, "ppm-rollup"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "0 shipments" in r.stdout
