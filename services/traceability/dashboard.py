@@ -213,9 +213,13 @@ def dashboard(*, session: Session, since: datetime, until: datetime, station: st
             Inspection, and_(Inspection.id == ReworkLoop.ng_inspection_id, Inspection.station_code == station)
         )
     loops = Counter(int(n) for _, n in session.execute(loop_stmt.group_by(ReworkLoop.module_id)).all())
-    modules_inspected = (
-        session.scalar(select(func.count(func.distinct(Inspection.module_id))).join(first, first.c.id == Inspection.id)) or 0
+    # Modules with a string EL image in the window: one range scan, not another pass over the first-pass population.
+    inspected = select(func.count(func.distinct(Inspection.module_id))).where(
+        Inspection.stage == STRING_EL, Inspection.captured_at >= since, Inspection.captured_at < until
     )
+    if station:
+        inspected = inspected.where(Inspection.station_code == station)
+    modules_inspected = session.scalar(inspected) or 0
     loops_per_module = {"0": int(modules_inspected) - sum(loops.values())} | {str(k): loops[k] for k in sorted(loops)}
     rep_stmt = select(ReworkLoop.opened_at, ReworkLoop.repaired_at).where(
         ReworkLoop.repaired_at >= since, ReworkLoop.repaired_at < until
