@@ -142,12 +142,14 @@ def _summary(case: EightDCase, ds: list[Discipline], complaints: list[str], now:
 
 def list_cases(session: Session, *, status: str | None = None, owner: str | None = None, overdue_only: bool = False,
                limit: int = 200) -> list[CaseSummary]:  # fmt: skip
-    """Cases, most urgent first (overdue, then next due date); `owner`: cases where they own a discipline."""
+    """Cases, most urgent first (overdue, then next due date); `owner`: cases they opened or own a discipline of."""
     stmt = select(EightDCase)
     if status:
         stmt = stmt.where(EightDCase.status == status)
     if owner:
-        stmt = stmt.where(EightDCase.id.in_(select(Discipline.case_id).where(Discipline.owner == owner)))
+        stmt = stmt.where(
+            (EightDCase.created_by == owner) | EightDCase.id.in_(select(Discipline.case_id).where(Discipline.owner == owner))
+        )
     cases = session.scalars(stmt.order_by(EightDCase.id.desc()).limit(limit)).all()
     if not cases:
         return []

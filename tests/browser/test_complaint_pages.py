@@ -69,6 +69,7 @@ def test_open_a_complaint_walk_the_8d_to_closure_and_export_the_report(site: str
     case_url = cs.locator("#case-link").get_attribute("href")
     cs.goto(f"{site}/complaints")
     assert case_url and case_url.split("/")[-1] in cs.locator("#open-cases").inner_text()
+    assert case_url.split("/")[-1] in cs.locator("#my-cases").inner_text()  # the case she opened is hers to follow
 
     qe = sign_in(browser, site, "qe1")
     qe.goto(f"{site}{case_url}")
