@@ -20,7 +20,7 @@ from services.contracts.signing import DEAD_LETTER_STREAM, encode_body
 from services.core.redis_server import RedisServer
 from tests.conftest import SECRET, Stack, make_stack
 from tests.support.factories import make_envelope
-from tests.support.flow import consumer, fill_outbox, pending, publisher, spool_files, stored_ids, until
+from tests.support.flow import consequences, consumer, fill_outbox, pending, publisher, spool_files, stored_ids, until
 
 pytestmark = pytest.mark.reliability
 
@@ -142,6 +142,8 @@ def test_consumer_dying_between_commit_and_ack_is_absorbed_without_duplicates(st
     until(lambda: pending(stack) == 0, timeout_s=30, step=lambda: b.step(block_ms=10), what="redelivery")
     assert b.stats.duplicates == 300 and b.stats.inserted == 0
     assert len(stored_ids(stack)) == 300
+    # The rework loop moved once per NG result too: redelivery doubled no loop (1 result in 7 is NG).
+    assert consequences(stack) == (43, 43, 43)
 
 
 def test_ingest_process_killed_repeatedly_mid_stream(stack: Stack, tmp_path: Path) -> None:
@@ -174,6 +176,7 @@ def test_ingest_process_killed_repeatedly_mid_stream(stack: Stack, tmp_path: Pat
             proc.terminate()
             proc.wait(10)
     assert stored_ids(stack) == produced
+    assert consequences(stack) == (429, 429, 429)  # one loop per NG result, through three kill -9s
 
 
 def test_poison_messages_go_to_dead_letter_and_the_rest_flows(stack: Stack, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import redis
+from sqlalchemy import func, select
 
 from edge.api_client import EdgeApiClient
 from edge.outbox import Outbox
@@ -14,7 +15,9 @@ from edge.publisher import Publisher
 from services.contracts import ResultEnvelope
 from services.core.db import transaction
 from services.ingest.consumer import IngestConsumer
+from services.inspection.orm import Inspection
 from services.inspection.repository import all_result_ids
+from services.rework.orm import ReworkEvent, ReworkLoop
 from tests.conftest import SECRET, Stack
 from tests.support.factories import make_envelope
 
@@ -55,6 +58,15 @@ def stored_ids(stack: Stack) -> set[str]:
     """result_ids in the database."""
     with transaction(stack.sessions) as s:
         return all_result_ids(s)
+
+
+def consequences(stack: Stack) -> tuple[int, int, int]:
+    """(NG string EL results, rework loops, loop_opened events): equal when every result moved the loop exactly once."""
+    with transaction(stack.sessions) as s:
+        ng = s.scalar(select(func.count(Inspection.id)).where(Inspection.verdict == "NG"))
+        loops = s.scalar(select(func.count(ReworkLoop.id)))
+        opened = s.scalar(select(func.count(ReworkEvent.id)).where(ReworkEvent.kind == "loop_opened"))
+    return int(ng or 0), int(loops or 0), int(opened or 0)
 
 
 def pending(stack: Stack, device_id: str | None = None, group: str = "ingest") -> int:
