@@ -79,7 +79,13 @@ def rework_dispose(
     """One key = one disposition; back to the station view (post / redirect / get)."""
     station = _station(station)
     back = {"barcode": barcode, "station": station}
-    if key not in KEYS:
+    if key == "U":
+        try:
+            rework.undo_last(session=session, loop_id=loop_id, actor=user.username, station=station, line=line_scope(user))
+        except DomainError as exc:
+            session.rollback()
+            back["error"] = exc.detail
+    elif key not in KEYS:
         back["error"] = f"unknown key {key}"
     else:
         disposition, code = KEYS[key]

@@ -378,6 +378,54 @@ def dispose(
     return loop
 
 
+def undo_last(*, session: Session, loop_id: int, actor: str, station: str, line: str | None = None) -> ReworkLoop:
+    """Take back the loop's latest disposition (a mis-keyed one) before re-inspection; the undo itself is recorded."""
+    loop = session.get(ReworkLoop, loop_id, with_for_update=True)
+    if loop is None or (line is not None and not _module_on_line(session, loop.module_id, line)):
+        raise NotFound(f"no rework loop {loop_id}")
+    if loop.state not in ACTIVE:
+        raise Conflict(
+            f"rework loop {loop_id} is {loop.state}: a disposition can only be taken back before re-inspection or hold"
+        )
+    last = session.scalars(
+        select(Disposition).where(Disposition.loop_id == loop.id).order_by(Disposition.id.desc()).limit(1)
+    ).first()
+    if last is None:
+        raise Conflict("nothing to undo in this loop")
+    defect = session.get(CellDefect, last.defect_id)
+    assert defect is not None
+    if last.new_cell_lot:
+        lot_id = session.scalar(select(MaterialLot.id).where(MaterialLot.code == last.new_cell_lot))
+        still_used = session.scalar(
+            select(func.count(Disposition.id))
+            .join(ReworkLoop, ReworkLoop.id == Disposition.loop_id)
+            .where(
+                ReworkLoop.module_id == loop.module_id, Disposition.new_cell_lot == last.new_cell_lot, Disposition.id != last.id
+            )
+        )
+        if lot_id is not None and not still_used:
+            link = session.scalar(
+                select(ModuleMaterial).where(
+                    ModuleMaterial.module_id == loop.module_id, ModuleMaterial.lot_id == lot_id, ModuleMaterial.source == "rework"
+                )
+            )
+            if link is not None:
+                session.delete(link)
+    undone = {"row": defect.row, "col": defect.col, "cls": defect.cls, "disposition": last.disposition,
+              "repair_code": last.repair_code, "new_cell_lot": last.new_cell_lot, "by": last.actor}  # fmt: skip
+    session.delete(last)
+    if loop.state == "repaired":
+        loop.state, loop.repaired_at, loop.repaired_by, loop.repair_station = "open", None, None, None
+    now = utcnow()
+    _event(
+        session, module_id=loop.module_id, kind="disposition_undone", actor=actor, station=station, at=now, loop=loop, **undone
+    )
+    barcode = session.scalar(select(Module.barcode).where(Module.id == loop.module_id)) or ""
+    audit(session=session, actor=actor, action="rework.undo", entity="module", entity_id=barcode, before=undone,
+          after={"loop": loop.id, "state": loop.state})  # fmt: skip
+    return loop
+
+
 def _module_on_line(session: Session, module_id: int, line: str) -> bool:
     barcode = session.scalar(select(Module.barcode).where(Module.id == module_id))
     return barcode is not None and module_by_barcode(session, barcode, line=line) is not None

@@ -78,6 +78,12 @@ def test_operator_scans_sees_overlay_dispositions_by_keyboard_and_retest_closes(
     (ARTIFACTS / "scan-to-overlay-ms.txt").write_text(f"{ms}\n")
     page.screenshot(path=str(ARTIFACTS / "rework-ng.png"), full_page=True)
 
+    page.keyboard.press("F")  # mis-keyed: false call ...
+    page.wait_for_selector("#defects tbody tr.done")
+    assert dispositions(site) == 1
+    page.keyboard.press("U")  # ... taken back with one key
+    page.wait_for_selector("#undo-form", state="detached")
+    assert dispositions(site) == 0 and page.locator("#defects tbody tr.done").count() == 0
     page.keyboard.press("S")  # first defect: re-soldered
     page.wait_for_selector("#defects tbody tr.done")
     assert dispositions(site) == 1

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.audit.orm import AuditEntry
 from services.core.db import make_engine, make_sessionmaker, transaction
 from services.core.errors import Conflict, InvalidInput, NotFound
 from services.devices.orm import Device
@@ -235,3 +236,23 @@ def test_loop_data_is_linked_to_the_images_that_made_it(line: Line) -> None:
         insp = s.get(Inspection, loop.ng_inspection_id)
         ng = s.scalars(select(CellDefect).where(CellDefect.inspection_id == insp.id)).all()
     assert insp.verdict == "NG" and [(d.row, d.col) for d in ng] == [(1, 3)] and loop.opened_at == insp.captured_at
+
+
+def test_a_mis_keyed_disposition_is_taken_back_and_the_undo_is_recorded(line: Line) -> None:
+    line.send(result("MOD0000013", 1, ng=[(1, 3, "crack"), (1, 5, "crack")]))
+    with pytest.raises(Conflict, match="nothing to undo"), transaction(line.sessions) as s:
+        rw.undo_last(session=s, loop_id=line.view("MOD0000013").defects[0].loop_id, actor="op1", station="RW-1")
+    line.dispose_all("MOD0000013", "repaired", "REPLACE_CELL", lot="CL-9")
+    assert line.loops("MOD0000013") == [(1, 1, "repaired")] and line.count(ModuleMaterial) == 1
+    loop_id = line.view("MOD0000013").defects[0].loop_id
+    for _ in range(2):  # both, newest first; the replaced-cell lot leaves the module with the last one
+        with transaction(line.sessions) as s:
+            rw.undo_last(session=s, loop_id=loop_id, actor="op1", station="RW-1")
+    assert line.loops("MOD0000013") == [(1, 1, "open")] and line.count(Disposition) == 0 and line.count(ModuleMaterial) == 0
+    assert line.events("MOD0000013")[-2:] == ["disposition_undone", "disposition_undone"]
+    with transaction(line.sessions) as s:
+        assert s.scalar(select(func.count(AuditEntry.id)).where(AuditEntry.action == "rework.undo")) == 2
+    line.dispose_all("MOD0000013", "false_call", None)
+    line.send(result("MOD0000013", 1, at=later(20)))
+    with pytest.raises(Conflict, match="before re-inspection"), transaction(line.sessions) as s:
+        rw.undo_last(session=s, loop_id=loop_id, actor="op1", station="RW-1")

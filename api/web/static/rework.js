@@ -7,6 +7,7 @@
   var form = document.getElementById("dispose-form");
   var lotBox = document.getElementById("lot-box");
   var lot = document.getElementById("lot");
+  var undo = document.getElementById("undo-form");
   var pending = null, timer = null;
 
   document.getElementById("scan-form").addEventListener("submit", function () {
@@ -37,6 +38,7 @@
     if (now) { now.innerHTML = "String " + cells[1].textContent + ", cell " + cells[2].textContent + ": <strong>" + cells[3].textContent + "</strong>"; }
   }
   function act(key) {
+    if (key === "U") { if (undo) { undo.requestSubmit(undo.querySelector("button")); } return; }
     if (!form) { return; }
     if (key === "C") { lotBox.hidden = false; lot.value = ""; lot.focus(); return; }
     var btn = form.querySelector('button[data-key="' + key + '"]');
@@ -67,7 +69,7 @@
       return;
     }
     var k = ev.key.toUpperCase();
-    if (form && scan.value === "" && "SCLFN".indexOf(k) >= 0) {
+    if (scan.value === "" && ((form && "SCLFN".indexOf(k) >= 0) || (undo && k === "U"))) {
       ev.preventDefault();
       pending = ev.key;
       timer = setTimeout(function () { pending = null; act(k); }, BURST_MS);
