@@ -150,15 +150,18 @@ def get_dashboard(
     station: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Dashboard:
     """Yield, rework rate, Pareto, loops, repair time, false calls and escapes, p-charts (default: last 14 days)."""
-    until, since = window(since, until)
+    since, until = window(since, until)
     return dashboard(session=session, since=since, until=until, station=station or None)
 
 
 def window(since: datetime | None, until: datetime | None, days: int = 14) -> tuple[datetime, datetime]:
-    """The dashboard window (aware UTC; naive input is taken as UTC)."""
-    until = (until or utcnow()).replace(tzinfo=(until.tzinfo if until and until.tzinfo else UTC))
-    since = (since or until - timedelta(days=days)).replace(tzinfo=(since.tzinfo if since and since.tzinfo else UTC))
-    return until, since
+    """The dashboard window (since, until), aware; naive input (a date picker) is taken as UTC. Default: the last `days`."""
+
+    def aware(t: datetime) -> datetime:
+        return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+    end = aware(until) if until else utcnow()
+    return (aware(since) if since else end - timedelta(days=days)), end
 
 
 class ShiftIn(BaseModel):

@@ -14,7 +14,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 
 from api.deps import SessionDep, get_blobs, get_settings, require
 from api.web import charts
-from api.web.pages import _render
+from api.web.pages import _render, back_with_error
 from services.complaints import eight_d, service, views
 from services.core.db import transaction
 from services.core.errors import DomainError
@@ -67,9 +67,9 @@ def _complaint_submit_sync(request: Request, user: Principal, form: Any) -> Resp
                                        data=f.file.read(service.MAX_ATTACHMENT_BYTES + 1), actor=user.username)  # fmt: skip
             number = c.number
     except ValueError as exc:
-        return RedirectResponse(f"/complaints?error={quote(f'received date: {exc}')}", status_code=303)
+        return back_with_error("/complaints", f"received date: {exc}")
     except DomainError as exc:
-        return RedirectResponse(f"/complaints?error={quote(exc.detail)}", status_code=303)
+        return back_with_error("/complaints", exc.detail)
     suffix = f"?unknown={quote(','.join(unknown))}" if unknown else ""
     return RedirectResponse(f"/complaints/{number}{suffix}", status_code=303)
 
@@ -97,7 +97,7 @@ def complaint_judge(
         service.judge(session=session, number=number[:20], justified=justified == "yes", reason=reason, actor=user.username)
     except DomainError as exc:
         session.rollback()
-        return RedirectResponse(f"/complaints/{quote(number)}?error={quote(exc.detail)}", status_code=303)
+        return back_with_error(f"/complaints/{quote(number)}", exc.detail)
     return RedirectResponse(f"/complaints/{quote(number)}", status_code=303)
 
 
@@ -154,7 +154,7 @@ async def discipline_submit(number: str, code: str, request: Request, user: Staf
 def _discipline_sync(request: Request, user: Principal, number: str, code: str, form: Any) -> Response:
     back = f"/8d/{quote(number)}#{quote(code)}"
     if code not in eight_d.BY_CODE:
-        return RedirectResponse(f"/8d/{quote(number)}?error={quote('unknown discipline')}", status_code=303)
+        return back_with_error(f"/8d/{quote(number)}", "unknown discipline")
     try:
         with transaction(request.app.state.sessions) as session:
             due = str(form.get("due_at") or "").strip()
@@ -166,9 +166,9 @@ def _discipline_sync(request: Request, user: Principal, number: str, code: str, 
                 service.complete_discipline(session=session, number=number, code=code, actor=user.username,
                                             actor_is_quality_engineer=user.role in (Role.QUALITY_ENGINEER, Role.ADMIN))  # fmt: skip
     except DomainError as exc:
-        return RedirectResponse(f"/8d/{quote(number)}?error={quote(f'{code}: {exc.detail}')}#{code}", status_code=303)
+        return back_with_error(f"/8d/{quote(number)}", f"{code}: {exc.detail}", code)
     except ValueError as exc:
-        return RedirectResponse(f"/8d/{quote(number)}?error={quote(f'{code}: {exc}')}#{code}", status_code=303)
+        return back_with_error(f"/8d/{quote(number)}", f"{code}: {exc}", code)
     return RedirectResponse(back, status_code=303)
 
 
@@ -182,7 +182,7 @@ def case_reopen(
                             due_hours=get_settings(request).eight_d_due_hours)  # fmt: skip
     except DomainError as exc:
         session.rollback()
-        return RedirectResponse(f"/8d/{quote(number)}?error={quote(exc.detail)}", status_code=303)
+        return back_with_error(f"/8d/{quote(number)}", exc.detail)
     return RedirectResponse(f"/8d/{quote(number)}", status_code=303)
 
 

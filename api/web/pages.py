@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -25,6 +26,11 @@ def _render(request: Request, name: str, status: int = 200, **ctx: object) -> Re
     response = templates.TemplateResponse(request, name, {"csrf": csrf_token(request), **ctx}, status_code=status)
     set_csrf_cookie(request, response, secure=get_settings(request).profile == "production")
     return response
+
+
+def back_with_error(path: str, detail: str, anchor: str = "") -> Response:
+    """Post / redirect / get: back to the page, which shows why nothing was saved."""
+    return RedirectResponse(f"{path}?{urlencode({'error': detail})}{'#' + anchor if anchor else ''}", status_code=303)
 
 
 @router.get("/login", response_class=HTMLResponse)

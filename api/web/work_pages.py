@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from api.deps import ANY_PERSON, SessionDep, get_settings, line_scope, require
 from api.routers.traceability import csv_response, window
 from api.web import charts
-from api.web.pages import _render
+from api.web.pages import _render, back_with_error
 from services.core.errors import DomainError
 from services.rework import service as rework
 from services.rework import views
@@ -190,7 +190,7 @@ def hold_decision_page(
                            deviation_no=deviation_no)  # fmt: skip
     except DomainError as exc:
         session.rollback()
-        return RedirectResponse(f"/holds?{urlencode({'error': exc.detail})}", status_code=303)
+        return back_with_error("/holds", exc.detail)
     return RedirectResponse("/holds", status_code=303)
 
 
@@ -204,7 +204,7 @@ def dashboard_page(
     station: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
     """Quality dashboard: first-pass yield, rework rate, Pareto, loops, repair time, false calls, escapes, p-charts."""
-    until, since = window(since, until)
+    since, until = window(since, until)
     d = dashboard(session=session, since=since, until=until, station=station or None)
     days = [r.key for r in d.by_day]
     field_days = [r.day for r in d.field]

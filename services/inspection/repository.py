@@ -30,6 +30,11 @@ def module_by_barcode(session: Session, barcode: str, *, line: str | None = None
     return session.scalar(stmt)
 
 
+def module_visible(session: Session, module_id: int, *, line: str) -> bool:
+    """Whether a module is inside an operator's line (the same scope as module_by_barcode)."""
+    return session.scalar(select(Module.id).where(Module.id == module_id, Module.id.in_(_visible_modules(line)))) is not None
+
+
 def inspections_of_module(session: Session, module_id: int) -> Sequence[tuple[Inspection, str]]:
     """Inspections of a module, oldest first, with the device code."""
     stmt = (

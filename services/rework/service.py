@@ -26,7 +26,7 @@ from services.audit.service import record as audit
 from services.core.errors import Conflict, InvalidInput, NotFound
 from services.core.time import utcnow
 from services.inspection.orm import CellDefect, Inspection, Module
-from services.inspection.repository import module_by_barcode
+from services.inspection.repository import module_visible
 from services.rework.orm import Disposition, Escape, ModuleHold, ReworkEvent, ReworkLoop
 from services.traceability.orm import MaterialLot, ModuleMaterial, Shipment
 
@@ -332,9 +332,7 @@ def dispose(
     *, session: Session, loop_id: int, item: DispositionInput, actor: str, station: str, line: str | None = None
 ) -> ReworkLoop:
     """Record one disposition; completing the last one moves the loop to repaired (or held)."""
-    loop = session.get(ReworkLoop, loop_id, with_for_update=True)
-    if loop is None or (line is not None and not _module_on_line(session, loop.module_id, line)):
-        raise NotFound(f"no rework loop {loop_id}")
+    loop = _loop_for_update(session, loop_id, line)
     if loop.state != "open":
         raise Conflict(f"rework loop {loop_id} is {loop.state}; dispositions are only taken while it is open")
     if item.disposition not in DISPOSITIONS:
@@ -380,9 +378,7 @@ def dispose(
 
 def undo_last(*, session: Session, loop_id: int, actor: str, station: str, line: str | None = None) -> ReworkLoop:
     """Take back the loop's latest disposition (a mis-keyed one) before re-inspection; the undo itself is recorded."""
-    loop = session.get(ReworkLoop, loop_id, with_for_update=True)
-    if loop is None or (line is not None and not _module_on_line(session, loop.module_id, line)):
-        raise NotFound(f"no rework loop {loop_id}")
+    loop = _loop_for_update(session, loop_id, line)
     if loop.state not in ACTIVE:
         raise Conflict(
             f"rework loop {loop_id} is {loop.state}: a disposition can only be taken back before re-inspection or hold"
@@ -426,9 +422,12 @@ def undo_last(*, session: Session, loop_id: int, actor: str, station: str, line:
     return loop
 
 
-def _module_on_line(session: Session, module_id: int, line: str) -> bool:
-    barcode = session.scalar(select(Module.barcode).where(Module.id == module_id))
-    return barcode is not None and module_by_barcode(session, barcode, line=line) is not None
+def _loop_for_update(session: Session, loop_id: int, line: str | None) -> ReworkLoop:
+    """The loop, row-locked; outside the caller's line it does not exist for them (404, as for modules)."""
+    loop = session.get(ReworkLoop, loop_id, with_for_update=True)
+    if loop is None or (line is not None and not module_visible(session, loop.module_id, line=line)):
+        raise NotFound(f"no rework loop {loop_id}")
+    return loop
 
 
 def _consume_lot(session: Session, module_id: int, code: str) -> None:
