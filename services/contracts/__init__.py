@@ -2,7 +2,9 @@
 
 from services.contracts.result import (
     SCHEMA_VERSION,
+    SUPPORTED_VERSIONS,
     Box,
+    CellDecision,
     CellResult,
     Grid,
     ImageRef,
@@ -23,7 +25,9 @@ from services.contracts.signing import (
 
 __all__ = [
     "SCHEMA_VERSION",
+    "SUPPORTED_VERSIONS",
     "Box",
+    "CellDecision",
     "CellResult",
     "Grid",
     "ImageRef",

@@ -1,4 +1,10 @@
-"""Result contract v1: what an edge worker says about one string EL image."""
+"""Result contract: what an edge worker says about one string EL image.
+
+v2 (current) adds the three-way triage: every cell carries its decision (OK / REVIEW / NG),
+p(defect) and its top defect class with that class's probability, and a string can be REVIEW.
+v1 results (OK / NG cells only) still validate, so what sits in an outbox or a stream at an
+upgrade keeps landing.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)
 # Fixed namespace so every edge and the API derive the same result_id for the same capture.
 _RESULT_NAMESPACE = uuid.UUID("5b0c7f0e-51d5-4d1e-9a57-5e1c3a7e2f01")
 _SHA256 = r"^[0-9a-f]{64}$"
@@ -24,8 +31,17 @@ class Verdict(StrEnum):
     """Judgement of a whole string image."""
 
     OK = "OK"
+    REVIEW = "REVIEW"  # v2: no cell NG, some cell needs an EL operator's look; opens no rework loop by itself
     NG = "NG"
     ERROR = "ERROR"
+
+
+class CellDecision(StrEnum):
+    """Triage of one cell (v2): pass, confirm on screen, or rework."""
+
+    OK = "OK"
+    REVIEW = "REVIEW"
+    NG = "NG"
 
 
 class Stage(StrEnum):
@@ -89,7 +105,12 @@ class ImageRef(_Frozen):
 
 
 class CellResult(_Frozen):
-    """One cell of the string. row and col are 1-based, as operators count them."""
+    """One cell of the string. row and col are 1-based, as operators count them.
+
+    cls is "ok" or the defect class the decision is about; score is p(defect) for a defect and
+    p(ok) for an OK cell (v1 meaning, kept). v2 adds decision, p_defect and the top defect class
+    with its probability for every cell, OK ones too, so scores can be monitored.
+    """
 
     row: int = Field(ge=1)
     col: int = Field(ge=1)
@@ -98,12 +119,29 @@ class CellResult(_Frozen):
     ng: bool
     box: Box
     defect_box: Box | None = None
+    decision: CellDecision | None = None
+    p_defect: float | None = Field(default=None, ge=0.0, le=1.0)
+    top_class: str | None = Field(default=None, min_length=1, max_length=40)
+    top_score: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _decision_matches(self) -> CellResult:
+        if self.decision is not None and (self.decision is CellDecision.NG) != self.ng:
+            raise ValueError(f"cell {self.row},{self.col}: ng must be true exactly when the decision is NG")
+        return self
+
+    @property
+    def effective_decision(self) -> CellDecision:
+        """The decision, also for v1 cells (NG or OK)."""
+        if self.decision is not None:
+            return self.decision
+        return CellDecision.NG if self.ng else CellDecision.OK
 
 
 class ResultEnvelope(_Frozen):
     """Everything the database needs to know about one inspected string image."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1, 2] = SCHEMA_VERSION
     result_id: str = Field(pattern=r"^[0-9a-f\-]{36}$")
     device_id: str = Field(pattern=DEVICE_PATTERN)
     station_id: str = Field(min_length=1, max_length=40)
@@ -133,6 +171,13 @@ class ResultEnvelope(_Frozen):
         if self.result_id != expected:
             raise ValueError("result_id does not match the capture it describes")
         any_ng = any(c.ng for c in self.cells)
+        if self.schema_version == 1:
+            if self.verdict is Verdict.REVIEW:
+                raise ValueError("REVIEW needs schema_version 2")
+            if any(c.decision is not None or c.p_defect is not None or c.top_class is not None for c in self.cells):
+                raise ValueError("cell decisions and scores need schema_version 2")
+        elif self.verdict is not Verdict.ERROR and any(c.decision is None or c.p_defect is None for c in self.cells):
+            raise ValueError("a v2 judged result needs decision and p_defect on every cell")
         if self.verdict is Verdict.ERROR:
             if not self.error:
                 raise ValueError("an ERROR result must say why (error)")
@@ -143,6 +188,9 @@ class ResultEnvelope(_Frozen):
                 raise ValueError("a judged result needs one entry per cell of the grid")
             if (self.verdict is Verdict.NG) != any_ng:
                 raise ValueError("verdict NG if and only if some cell is NG")
+            any_review = any(c.decision is CellDecision.REVIEW for c in self.cells)
+            if not any_ng and (self.verdict is Verdict.REVIEW) != any_review:
+                raise ValueError("verdict REVIEW if and only if no cell is NG and some cell is REVIEW")
         for c in self.cells:
             if c.row > self.grid.rows or c.col > self.grid.cols:
                 raise ValueError(f"cell {c.row},{c.col} is outside grid {self.grid}")
@@ -156,6 +204,13 @@ def make_result_id(*, device_id: str, barcode: str, string_position: int, stage:
 
 
 def canonical_json(envelope: ResultEnvelope) -> bytes:
-    """Canonical bytes: sorted keys, no spaces, UTF-8; what the signature covers."""
+    """Canonical bytes: sorted keys, no spaces, UTF-8; what the signature covers.
+
+    v1 envelopes leave out the v2 cell fields, so a v1 result serialises as it always did.
+    """
     data: dict[str, Any] = envelope.model_dump(mode="json")
+    if envelope.schema_version == 1:
+        for cell in data["cells"]:
+            for key in ("decision", "p_defect", "top_class", "top_score"):
+                cell.pop(key, None)
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

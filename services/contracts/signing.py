@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from services.contracts.result import SCHEMA_VERSION, ResultEnvelope, canonical_json
+from services.contracts.result import SCHEMA_VERSION, SUPPORTED_VERSIONS, ResultEnvelope, canonical_json
 
 STREAM_PREFIX = "results:"
 DEAD_LETTER_STREAM = "results-dead"
@@ -57,7 +57,9 @@ def decode_message(
 ) -> StreamMessage:
     """Verify and parse stream fields; raises ValueError (or a subclass) with the reason."""
     version = fields.get("v")
-    if version != str(SCHEMA_VERSION):
+    # The frame's v is the newest version the sender speaks; the body's schema_version governs, so
+    # v1 bodies re-sent from an outbox after an edge upgrade (framed v=2) still land.
+    if version not in {str(v) for v in SUPPORTED_VERSIONS}:
         raise ValueError(f"unsupported schema version {version!r}")
     body_text = fields.get("body")
     if not body_text:

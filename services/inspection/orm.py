@@ -55,9 +55,13 @@ class Inspection(Base):
     model_name: Mapped[str] = mapped_column(String(100))
     model_version: Mapped[str] = mapped_column(String(50))
     model_sha256: Mapped[str] = mapped_column(String(64))
-    verdict: Mapped[str] = mapped_column(String(5))
+    verdict: Mapped[str] = mapped_column(String(6))  # OK / REVIEW / NG / ERROR (services.contracts.Verdict)
     error: Mapped[str | None] = mapped_column(String(500), nullable=True)
     ng_cells: Mapped[int] = mapped_column(SmallInteger, default=0)
+    review_cells: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    # v2 results: every cell's [row, col, decision, p_defect, top_class, top_score], OK cells too, so the
+    # score distribution per station / model can be monitored and an OK verdict audited later.
+    cell_scores: Mapped[list[list[Any]] | None] = mapped_column(JSON, nullable=True)
     image_sha256: Mapped[str] = mapped_column(String(64), index=True)
     image_uploaded: Mapped[bool] = mapped_column(Boolean, default=True)
     overlay_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -82,6 +86,8 @@ class CellDefect(Base):
     cls: Mapped[str] = mapped_column(String(40))
     score: Mapped[float] = mapped_column(Float)
     ng: Mapped[bool] = mapped_column(Boolean)
+    decision: Mapped[str] = mapped_column(String(6), default="NG", server_default="NG")  # OK (tolerated) / REVIEW / NG
+    p_defect: Mapped[float | None] = mapped_column(Float, nullable=True)  # v2 results only
     box_x: Mapped[int] = mapped_column(Integer)
     box_y: Mapped[int] = mapped_column(Integer)
     box_w: Mapped[int] = mapped_column(Integer)

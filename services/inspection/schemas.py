@@ -20,6 +20,8 @@ class DefectRead(_Read):
     cls: str
     score: float
     ng: bool
+    decision: str = "NG"  # OK (tolerated by the severity rules) / REVIEW / NG
+    p_defect: float | None = None
     box: list[int]
     defect_box: list[int] | None
 
@@ -42,6 +44,8 @@ class InspectionRead(_Read):
     verdict: str
     error: str | None
     ng_cells: int
+    review_cells: int = 0
+    schema_version: int = 1
     image_sha256: str
     image_width: int | None = None
     image_height: int | None = None

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.contracts import ResultEnvelope
+from services.contracts import CellDecision, ResultEnvelope
 from services.core.errors import NotFound
 from services.core.time import utcnow
 from services.core.upsert import insert_ignore
@@ -57,6 +57,8 @@ def record_results(*, session: Session, items: Sequence[tuple[ResultEnvelope, in
             "verdict": env.verdict.value,
             "error": env.error,
             "ng_cells": sum(1 for c in env.cells if c.ng),
+            "review_cells": sum(1 for c in env.cells if c.decision is CellDecision.REVIEW),
+            "cell_scores": _cell_scores(env),
             "image_sha256": env.image.sha256,
             "image_uploaded": env.image.uploaded,
             "overlay_sha256": env.overlay_sha256,
@@ -87,6 +89,8 @@ def record_results(*, session: Session, items: Sequence[tuple[ResultEnvelope, in
                     "cls": c.cls,
                     "score": c.score,
                     "ng": c.ng,
+                    "decision": c.effective_decision.value,
+                    "p_defect": c.p_defect,
                     "box_x": c.box.x,
                     "box_y": c.box.y,
                     "box_w": c.box.w,
@@ -99,7 +103,15 @@ def record_results(*, session: Session, items: Sequence[tuple[ResultEnvelope, in
     return [rid for _, rid in inserted]
 
 
+def _cell_scores(env: ResultEnvelope) -> list[list[object]] | None:
+    """[row, col, decision, p_defect, top_class, top_score] of every cell of a v2 result (None for v1)."""
+    if env.schema_version < 2 or not env.cells:
+        return None
+    return [[c.row, c.col, c.effective_decision.value, c.p_defect, c.top_class, c.top_score] for c in env.cells]
+
+
 _COPY_COLUMNS = [c.name for c in Inspection.__table__.columns if c.name != "id"]
+_JSON_COLUMNS = {"timings_ms", "cell_scores"}
 
 
 def _copy_insert_inspections(session: Session, rows: list[dict[str, object]]) -> list[tuple[int, str]]:
@@ -117,7 +129,7 @@ def _copy_insert_inspections(session: Session, rows: list[dict[str, object]]) ->
         )
         with cur.copy(f"COPY ingest_inspection ({cols}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row([json.dumps(row[c]) if c == "timings_ms" else row[c] for c in _COPY_COLUMNS])
+                copy.write_row([_json_or_none(row[c]) if c in _JSON_COLUMNS else row[c] for c in _COPY_COLUMNS])
         cur.execute(
             f"INSERT INTO inspection ({cols}) SELECT {cols} FROM ingest_inspection "
             "ON CONFLICT (result_id) DO NOTHING RETURNING id, result_id"
@@ -125,6 +137,10 @@ def _copy_insert_inspections(session: Session, rows: list[dict[str, object]]) ->
         inserted = [(int(r[0]), str(r[1])) for r in cur.fetchall()]
         cur.execute("TRUNCATE ingest_inspection")  # the same connection may run the next batch in this transaction
     return inserted
+
+
+def _json_or_none(value: object) -> str | None:
+    return None if value is None else json.dumps(value)
 
 
 def _inspection_read(i: Inspection, *, barcode: str, device: str, defects: list[DefectRead] | None) -> InspectionRead:
@@ -146,6 +162,8 @@ def _inspection_read(i: Inspection, *, barcode: str, device: str, defects: list[
         verdict=i.verdict,
         error=i.error,
         ng_cells=i.ng_cells,
+        review_cells=i.review_cells,
+        schema_version=i.schema_version,
         image_sha256=i.image_sha256,
         image_width=i.image_width,
         image_height=i.image_height,
@@ -162,6 +180,8 @@ def _defect_read(d: CellDefect) -> DefectRead:
         cls=d.cls,
         score=d.score,
         ng=d.ng,
+        decision=d.decision,
+        p_defect=d.p_defect,
         box=[d.box_x, d.box_y, d.box_w, d.box_h],
         defect_box=d.defect_box,
     )

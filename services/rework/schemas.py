@@ -63,7 +63,7 @@ class StringImage(BaseModel):
     loop: LoopRead | None
 
 
-StationState = Literal["NG", "RETEST", "HOLD", "OK", "ERROR", "NONE", "SCRAPPED"]
+StationState = Literal["NG", "RETEST", "REVIEW", "HOLD", "OK", "ERROR", "NONE", "SCRAPPED"]
 
 
 class StationView(BaseModel):

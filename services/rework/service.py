@@ -229,6 +229,11 @@ def _string_el_result(session: Session, insp: StoredResult, *, loop_limit: int, 
         _event(session, module_id=insp.module_id, kind="retest_error", actor=actor, station=station, at=insp.captured_at,
                loop=loop, result_id=insp.result_id, why="image could not be judged; loop waits for a judgeable retest")  # fmt: skip
         return
+    if insp.verdict == "REVIEW":
+        # Neither pass nor fail until an EL operator confirms the doubtful cells: the loop stays repaired.
+        _event(session, module_id=insp.module_id, kind="retest_review", actor=actor, station=station, at=insp.captured_at,
+               loop=loop, result_id=insp.result_id, why="retest has cells for EL review; loop waits for the review")  # fmt: skip
+        return
     loop.retest_inspection_id = insp.id
     loop.closed_at = insp.captured_at
     if insp.verdict == "OK":

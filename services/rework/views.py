@@ -171,6 +171,12 @@ def _state(
     errors = sorted(p for p, i in latest.items() if i.verdict == "ERROR")
     if errors:
         return "ERROR", f"String {', '.join(map(str, errors))}: image could not be judged. Manual inspection."
+    review = sorted(p for p, i in latest.items() if i.verdict == "REVIEW")
+    if review:
+        return (
+            "REVIEW",
+            f"String {', '.join(map(str, review))}: cells wait for EL review. No rework until the review confirms a defect.",
+        )
     return "OK", "OK: no open rework for this module."
 
 

@@ -256,3 +256,35 @@ def test_a_mis_keyed_disposition_is_taken_back_and_the_undo_is_recorded(line: Li
     line.send(result("MOD0000013", 1, at=later(20)))
     with pytest.raises(Conflict, match="before re-inspection"), transaction(line.sessions) as s:
         rw.undo_last(session=s, loop_id=loop_id, actor="op1", station="RW-1")
+
+
+def test_review_opens_no_loop_and_a_review_retest_keeps_the_loop_waiting(line: Line) -> None:
+    bc = "MOD0000090"
+    line.send(result(bc, 1, review=[(1, 5, "crack")]))
+    assert line.loops(bc) == []  # REVIEW: an EL operator confirms first; no rework yet
+    v = line.view(bc)
+    assert v.state == "REVIEW" and "EL review" in v.message and v.defects == []
+    with transaction(line.sessions) as s:
+        insp = s.scalars(select(Inspection).join(Module).where(Module.barcode == bc)).one()
+        stored = s.scalars(select(CellDefect).where(CellDefect.inspection_id == insp.id)).one()
+    assert (insp.verdict, insp.ng_cells, insp.review_cells, insp.schema_version) == ("REVIEW", 0, 1, 2)
+    assert (stored.col, stored.decision, stored.ng, stored.p_defect) == (5, "REVIEW", False, pytest.approx(0.4))
+    assert len(insp.cell_scores) == 12 and insp.cell_scores[4][:3] == [1, 5, "REVIEW"]  # every cell's score, OK ones too
+    # A REVIEW retest of a repaired string neither closes nor fails the loop.
+    line.send(result(bc, 2, ng=[(1, 1, "crack")], at=later(1)))
+    line.dispose_all(bc)
+    line.send(result(bc, 2, review=[(1, 1, "crack")], at=later(10)))
+    assert line.loops(bc) == [(2, 1, "repaired")] and line.events(bc)[-1] == "retest_review"
+    line.send(result(bc, 2, at=later(20)))
+    assert line.loops(bc) == [(2, 1, "closed")]
+
+
+def test_a_v1_result_from_before_the_upgrade_is_stored_with_derived_decisions(line: Line) -> None:
+    bc = "MOD0000091"
+    line.send(result(bc, 1, ng=[(1, 3, "crack")], schema_version=1))
+    assert line.loops(bc) == [(1, 1, "open")]
+    with transaction(line.sessions) as s:
+        insp = s.scalars(select(Inspection).join(Module).where(Module.barcode == bc)).one()
+        stored = s.scalars(select(CellDefect).where(CellDefect.inspection_id == insp.id)).one()
+    assert (insp.schema_version, insp.cell_scores, insp.review_cells) == (1, None, 0)
+    assert (stored.decision, stored.ng, stored.p_defect) == ("NG", True, None)

@@ -301,3 +301,30 @@ def test_key_rotation_loses_nothing_in_the_outbox(stack: Stack, tmp_path: Path) 
     assert stored_ids(stack) == produced and con.stats.dead_lettered == 0
     with transaction(stack.sessions) as s:  # revoking the old key now leaves nothing unverifiable behind
         rotate_key(session=s, code=stack.device.device_id, master_secret=SECRET.encode(), revoke_old=True)
+
+
+def test_v1_results_queued_before_the_upgrade_land_beside_v2_ones(stack: Stack, tmp_path: Path) -> None:
+    """An edge upgraded with results still in Redis (framed v=1) and in its outbox (v1 bodies, re-sent framed
+    v=2): every one lands once, with its decisions derived, next to the new v2 results."""
+    r = redis.Redis.from_url(stack.redis.url, decode_responses=True)
+    dev, key, kid = stack.device.device_id, stack.signing_key, stack.device.key_id
+    ids = set()
+    for i in range(30):
+        env, _ = make_envelope(dev, i, schema_version=1 if i < 20 else 2)
+        fields = encode_message(env, key_id=kid, key=key)
+        if i < 10:
+            fields["v"] = "1"  # queued by the old edge
+        r.xadd(f"results:{dev}", fields)
+        ids.add(env.result_id)
+    con = consumer(stack)
+    until(lambda: len(stored_ids(stack)) == 30, timeout_s=30, step=lambda: con.step(block_ms=10), what="all land")
+    assert stored_ids(stack) == ids and r.xlen(DEAD_LETTER_STREAM) == 0
+    from sqlalchemy import func, select
+
+    from services.core.db import transaction
+    from services.inspection.orm import CellDefect, Inspection
+
+    with transaction(stack.sessions) as s:
+        versions = dict(s.execute(select(Inspection.schema_version, func.count()).group_by(Inspection.schema_version)).all())
+        decisions = set(s.scalars(select(CellDefect.decision)).all())
+    assert versions == {1: 20, 2: 10} and decisions == {"NG"}

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from cli.benchdata import MODEL, T0, make_envelope, png_for
-from services.contracts import Box, CellResult, Grid, ImageRef, ResultEnvelope, Verdict, make_result_id
+from cli.benchdata import MODEL, T0, make_envelope, png_for, v2_cell
+from services.contracts import Box, CellDecision, CellResult, Grid, ImageRef, ResultEnvelope, Verdict, make_result_id
 from services.inspection.service import record_results
 from services.rework.service import apply_results
 
@@ -21,6 +21,7 @@ def result(
     string: int = 1,
     *,
     ng: Sequence[tuple[int, int, str]] = (),
+    review: Sequence[tuple[int, int, str]] = (),
     stage: str = "string_el",
     at: datetime | None = None,
     station: str = "STR-EL-01",
@@ -29,30 +30,36 @@ def result(
     cols: int = 12,
     png: bytes | None = None,
     size: tuple[int, int] = (1200, 100),
+    schema_version: int = 2,
 ) -> tuple[ResultEnvelope, bytes]:
-    """One string result with NG cells at (row, col, class); a fresh image each call."""
+    """One string result with NG (and REVIEW) cells at (row, col, class); a fresh image each call."""
     png = png or png_for(next(_seq))
     sha = hashlib.sha256(png).hexdigest()
     w, h = size
     cw = w // cols
     bad = {(r, c): cls for r, c, cls in ng}
+    doubt = {(r, c): cls for r, c, cls in review}
     cells = []
     if not error:
         for c in range(1, cols + 1):
-            cls = bad.get((1, c), "ok")
+            cls = bad.get((1, c), doubt.get((1, c), "ok"))
+            decision = CellDecision.NG if (1, c) in bad else CellDecision.REVIEW if (1, c) in doubt else CellDecision.OK
+            p_def = {CellDecision.NG: 0.95, CellDecision.REVIEW: 0.4, CellDecision.OK: 0.01}[decision]
             cells.append(
                 CellResult(
                     row=1,
                     col=c,
                     cls=cls,
-                    score=0.95 if cls != "ok" else 0.99,
-                    ng=cls != "ok",
+                    score=p_def if cls != "ok" else 0.99,
+                    ng=decision is CellDecision.NG,
                     box=Box(x=(c - 1) * cw + 2, y=2, w=cw - 4, h=h - 4),
                     defect_box=Box(x=(c - 1) * cw + 10, y=10, w=cw // 3 + c, h=h // 4) if cls != "ok" else None,
+                    **v2_cell(decision is CellDecision.NG, cls if cls != "ok" else "crack", p_def, schema_version, decision),
                 )  # fmt: skip
             )
-    verdict = Verdict.ERROR if error else (Verdict.NG if bad else Verdict.OK)
+    verdict = Verdict.ERROR if error else (Verdict.NG if bad else Verdict.REVIEW if doubt else Verdict.OK)
     env = ResultEnvelope(
+        schema_version=schema_version,
         result_id=make_result_id(device_id=device, barcode=barcode, string_position=string, stage=stage, image_sha256=sha),
         device_id=device,
         station_id=station,

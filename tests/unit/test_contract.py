@@ -79,3 +79,52 @@ def test_grid_parsing() -> None:
     assert Grid.parse("2x12") == Grid(rows=2, cols=12) and str(Grid.parse(" 1 X 24 ")) == "1x24"
     with pytest.raises(ValueError):
         Grid.parse("12")
+
+
+def _review_variant(env: ResultEnvelope) -> dict:
+    """The same string with its NG cell demoted to REVIEW (no NG left)."""
+    data = json.loads(env.model_dump_json())
+    for c in data["cells"]:
+        if c["ng"]:
+            c.update(ng=False, decision="REVIEW")
+    data["verdict"] = "REVIEW"
+    return data
+
+
+def test_v2_review_verdict_and_its_invariants() -> None:
+    env, _ = make_envelope("edge-t1", 0)  # NG at cell 1,3
+    assert env.schema_version == 2 and all(c.decision is not None and c.p_defect is not None for c in env.cells)
+    review = ResultEnvelope.model_validate(_review_variant(env))
+    assert review.verdict == "REVIEW" and [c.effective_decision for c in review.cells].count("REVIEW") == 1
+    bad = _review_variant(env)
+    bad["verdict"] = "OK"  # a REVIEW cell cannot hide in an OK string
+    with pytest.raises(ValidationError, match="REVIEW if and only if"):
+        ResultEnvelope.model_validate(bad)
+    bad = _review_variant(env)
+    bad["cells"][2]["ng"] = True  # ng and decision disagree
+    with pytest.raises(ValidationError, match="ng must be true exactly when"):
+        ResultEnvelope.model_validate(bad)
+    bad = json.loads(env.model_dump_json())
+    bad["cells"][0].pop("p_defect")
+    with pytest.raises(ValidationError, match="needs decision and p_defect"):
+        ResultEnvelope.model_validate(bad)
+
+
+def test_v1_results_still_validate_verify_and_keep_their_bytes() -> None:
+    """A result queued by an edge before the upgrade (v1 body, framed v=1 or re-sent as v=2) still lands."""
+    v1, _ = make_envelope("edge-t1", 0, schema_version=1)
+    body = canonical_json(v1)
+    assert b'"decision"' not in body and b'"p_defect"' not in body  # the v1 bytes, unchanged
+    for framing in ("1", "2"):
+        fields = {**encode_message(v1, key_id="k1", key=KEY), "v": framing}
+        msg = decode_message(fields, stream_device="edge-t1", key_lookup=lookup)
+        assert msg.envelope.schema_version == 1 and msg.envelope.verdict == "NG"
+        assert [c.effective_decision for c in msg.envelope.cells].count("NG") == 1
+    data = json.loads(body)
+    data["verdict"] = "REVIEW"
+    with pytest.raises(ValidationError, match="REVIEW needs schema_version 2"):
+        ResultEnvelope.model_validate(data)
+    data = json.loads(body)
+    data["cells"][0]["decision"] = "OK"
+    with pytest.raises(ValidationError, match="need schema_version 2"):
+        ResultEnvelope.model_validate(data)
