@@ -92,9 +92,7 @@ def build_edge(s: EdgeSettings, *, redis_url: str | None = None) -> EdgeParts:
     model_dir = resolve_model_dir(s.models_dir, s.model_name, s.model_version)
     classifier = CellClassifier.load(model_dir, threads=s.threads)
     classifier.warm_up()
-    rules = DecisionRules.load(
-        classes=classifier.info.classes, defect_threshold=classifier.info.defect_threshold, path=s.rules_path
-    )
+    rules = DecisionRules.for_model(classifier.info, s.rules_path)
     inspector = Inspector(classifier, rules, device_id=s.device_id, station_id=s.station_id)
     outbox = Outbox(s.outbox_path)
     recipe = Recipe(name=s.recipe, grid=Grid.parse(s.grid), cell_aspect=s.cell_aspect)

@@ -65,8 +65,44 @@ class FolderWorker:
         self.settle_s = settle_s
         self.accepted = 0
         self.rejected = 0
+        self.quarantined = 0
+        self.quarantine_dir = self.rejected_dir / "quarantine"
+        # Names the file being judged; left behind only if the process died on it (segfault, OOM kill).
+        self.inflight = self.outbox.path.parent / "inflight.json"
         for d in (self.watch_dir, self.rejected_dir, *([done_dir] if done_dir else [])):
             Path(d).mkdir(parents=True, exist_ok=True)
+        self.recover()
+
+    def recover(self) -> None:
+        """A file that killed the previous process is quarantined with an ERROR result, never judged again.
+
+        Without this a poison file would crash the worker on every restart and block every image behind it.
+        """
+        if not self.inflight.exists():
+            return
+        try:
+            name = json.loads(self.inflight.read_text())["file"]
+        except (OSError, ValueError, KeyError, TypeError):
+            self.inflight.unlink(missing_ok=True)
+            return
+        path = self.watch_dir / Path(str(name)).name
+        if path.exists():
+            reason = "the worker stopped while judging this file (crash): quarantined, judge it by hand"
+            try:
+                cap = self._capture(path)
+                data = path.read_bytes()
+                out = self.inspector.unjudged(
+                    data, barcode=cap.barcode, string_position=cap.string_position, recipe=cap.recipe,
+                    captured_at=cap.captured_at, stage=self.stage, reason=reason,
+                )  # fmt: skip
+                self.outbox.add(out.envelope, out.image_bytes)
+            except RejectedInput as exc:
+                reason = f"{reason}; {exc}"
+            self.quarantined += 1
+            metrics.REJECTED.inc()
+            log.error("file_quarantined", file=path.name, reason=reason)
+            self._move(path, self.quarantine_dir, reason)
+        self.inflight.unlink(missing_ok=True)
 
     def _capture(self, path: Path) -> Capture:
         sidecar = path.with_suffix(".json")
@@ -92,14 +128,21 @@ class FolderWorker:
             raise RejectedInput(f"string_position {pos} out of range 1..64")
         recipe = self.default_recipe
         if "rows" in meta and "cols" in meta and "recipe" in meta:
-            recipe = Recipe(
-                name=str(meta["recipe"]),
-                grid=Grid(rows=int(meta["rows"]), cols=int(meta["cols"])),  # type: ignore[arg-type]
-                cell_aspect=self.default_recipe.cell_aspect if str(meta["recipe"]) == self.default_recipe.name else None,
-            )
+            try:
+                recipe = Recipe(
+                    name=str(meta["recipe"])[:60],
+                    grid=Grid(rows=int(meta["rows"]), cols=int(meta["cols"])),  # type: ignore[arg-type]
+                    cell_aspect=self.default_recipe.cell_aspect if str(meta["recipe"]) == self.default_recipe.name else None,
+                    layout=str(meta.get("layout", self.default_recipe.layout)),
+                )
+            except (TypeError, ValueError) as exc:
+                raise RejectedInput(f"sidecar grid is invalid: {exc}") from exc
         captured = meta.get("captured_at")
         if isinstance(captured, str):
-            captured_at = datetime.fromisoformat(captured)
+            try:
+                captured_at = datetime.fromisoformat(captured)
+            except ValueError as exc:
+                raise RejectedInput(f"captured_at {captured[:40]!r} is not an ISO time") from exc
             if captured_at.tzinfo is None:
                 raise RejectedInput("captured_at needs a time zone")
         else:
@@ -144,7 +187,15 @@ class FolderWorker:
             log.warning("file_rejected", file=path.name, reason=str(exc))
             self._move(path, self.rejected_dir, str(exc))
             return None
-        data = path.read_bytes()
+        except OSError as exc:  # vanished or unreadable sidecar: the tester may still be writing; next scan
+            log.warning("file_unreadable", file=path.name, reason=str(exc))
+            return None
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            log.warning("file_unreadable", file=path.name, reason=str(exc))
+            return None
+        self.inflight.write_text(json.dumps({"file": path.name}))
         outcome = self.inspector.inspect(
             data,
             barcode=cap.barcode,
@@ -157,6 +208,7 @@ class FolderWorker:
         # same result_id, which the outbox ignores.
         self.outbox.add(outcome.envelope, outcome.image_bytes)
         self._move(path, self.done_dir)
+        self.inflight.unlink(missing_ok=True)
         self.accepted += 1
         env = outcome.envelope
         metrics.IMAGES.labels(verdict=env.verdict.value).inc()

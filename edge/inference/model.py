@@ -29,8 +29,16 @@ class ModelInfo:
     input_size: tuple[int, int]  # (H, W)
     mean: float
     std: float
-    defect_threshold: float  # on p(defect) = 1 - p(ok): the calibrated operating point
+    defect_threshold: float  # on p(defect) = 1 - p(ok): the calibrated operating point (v1 models: the only one)
     extra: dict[str, object]
+    ok_threshold: float = 0.0  # below: OK; 0 means "same as defect_threshold"
+    ng_threshold: float = 0.0  # at or above: NG; between the two: REVIEW
+
+    def __post_init__(self) -> None:
+        if not self.ok_threshold:
+            object.__setattr__(self, "ok_threshold", self.defect_threshold)
+        if not self.ng_threshold:
+            object.__setattr__(self, "ng_threshold", self.defect_threshold)
 
 
 def file_sha256(path: Path) -> str:
@@ -103,6 +111,8 @@ class CellClassifier:
                     for k, v in meta.items()
                     if k not in {"name", "version", "classes", "input_size", "mean", "std", "defect_threshold"}
                 },
+                ok_threshold=float(meta.get("operating_points", {}).get("ok_threshold", 0.0)),
+                ng_threshold=float(meta.get("operating_points", {}).get("ng_threshold", 0.0)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"model metadata incomplete: {exc}") from exc

@@ -42,6 +42,9 @@ MIN_GAP_CONTRAST = 0.12  # one gap counts as seen
 MIN_ACCEPT_CONTRAST = 0.3  # median over the gaps of an axis, to accept the grid at all
 MAX_AXIS_CONTRAST_GAP = 0.3
 MAX_PITCH_DEVIATION = 0.12
+FRAMED_DARK_BORDER = 0.85  # share of the image border darker than the string: above it, a framed string
+MAX_NOISE_RATIO = 0.2  # median neighbour difference / dynamic range: above it the image is noise, not EL
+LAYOUTS = ("auto", "framed", "full-frame")
 
 
 def _order_corners(pts: np.ndarray) -> np.ndarray:
@@ -118,6 +121,8 @@ def _edge_consensus(pts: np.ndarray, inward: np.ndarray, tol: float = 1.5) -> np
     norm = np.linalg.norm(d, axis=1)
     ok = norm > 1e-3
     i, d, norm = i[ok], d[ok], norm[ok]
+    if len(i) == 0:
+        return pts  # all points (nearly) coincide: no line to choose, the caller fits what there is
     nrm = np.stack([-d[:, 1], d[:, 0]], axis=1) / norm[:, None]  # (L, 2) unit normals
     dist = np.abs(((pts[None, :, :] - pts[i][:, None, :]) * nrm[:, None, :]).sum(-1))  # (L, m)
     support = (dist <= tol).sum(axis=1)
@@ -188,11 +193,13 @@ def _refine_quad(img: np.ndarray, quad: np.ndarray, samples: int = 48) -> np.nda
     return np.array(corners, dtype=np.float32)
 
 
-def _intervals(profile: np.ndarray, n: int) -> tuple[list[tuple[float, float]], float, float]:
+def _intervals(profile: np.ndarray, n: int, *, robust: bool = False) -> tuple[list[tuple[float, float]], float, float]:
     """Cell extents [(start, end)] along one axis, median gap contrast, worst pitch deviation.
 
     Each gap is searched near where the recipe's uniform pitch puts it; its edges are where the
     profile climbs half-way back to the cell brightness, so boxes hug the cells, not the gaps.
+    robust (full-frame images): a dip that the grid line rejects (a dark busbar or crack near
+    the expected gap) does not count against the pitch; the line through the others decides.
     """
     length = len(profile)
     pitch = length / n
@@ -211,6 +218,8 @@ def _intervals(profile: np.ndarray, n: int) -> tuple[list[tuple[float, float]], 
     for i in range(1, n):
         expect = i * pitch
         lo, hi = max(1, int(expect - window)), min(length - 1, int(expect + window))
+        if hi <= lo:  # a pitch of a few pixels: search the one sample where the gap must be
+            lo, hi = min(max(1, int(expect)), length - 2), min(max(1, int(expect)), length - 2) + 1
         j = lo + int(np.argmin(dip[lo:hi]))
         left = float(np.median(profile[max(0, int(j - pitch * 0.8)) : max(1, int(j - pitch * 0.2))]))
         right = float(np.median(profile[min(int(j + pitch * 0.2), length - 1) : min(int(j + pitch * 0.8), length)]))
@@ -256,7 +265,8 @@ def _intervals(profile: np.ndarray, n: int) -> tuple[list[tuple[float, float]], 
         coef = np.polyfit(idx[keep], pos[keep], deg)
         gap_w = float(np.median([c[2] for c, k in zip(clean, keep, strict=True) if k]))
         centres = [float(np.polyval(coef, i)) for i in range(1, n)]
-        resid_max = float(np.max(np.abs(pos - np.polyval(coef, idx))))
+        resid = np.abs(pos - np.polyval(coef, idx))
+        resid_max = float(np.max(resid[keep] if robust else resid))
         spacing = np.diff(np.array([0.0, *centres, float(length)]))
         deviation = max(resid_max / pitch, float(np.max(np.abs(spacing - pitch))) / pitch)
         starts = [0.0] + [c + gap_w / 2 for c in centres]
@@ -283,18 +293,51 @@ def _intervals(profile: np.ndarray, n: int) -> tuple[list[tuple[float, float]], 
     return extents, float(np.median(contrasts)) if contrasts else 1.0, deviation
 
 
-def segment(img: np.ndarray, rows: int, cols: int, *, cell_aspect: float | None = None) -> Segmentation:
+def _layout_stats(img: np.ndarray, unit: float) -> tuple[float, float]:
+    """(share of the border darker than the string, noise ratio) on a subsample of the image."""
+    step = max(1, max(img.shape) // 1024)
+    x = img[::step, ::step].astype(np.float32) * np.float32(1 / unit)
+    h, w = x.shape
+    lo, hi = np.percentile(x, (5, 95))
+    b = max(2, int(0.03 * min(h, w)))
+    border = np.concatenate([x[:b].ravel(), x[-b:].ravel(), x[:, :b].ravel(), x[:, -b:].ravel()])
+    dark = float(np.mean(border < lo + 0.15 * (hi - lo)))
+    noise = float(np.median(np.abs(np.diff(x, axis=1)))) / max(float(hi - lo), 1e-3)
+    return dark, noise
+
+
+def detect_layout(img: np.ndarray) -> str:
+    """'framed' (a string on a dark background, as a tester writes it) or 'full-frame' (the image is the cell grid)."""
+    unit = 255.0 if img.dtype == np.uint8 else 1.0
+    dark, _noise = _layout_stats(img, unit)
+    return "framed" if dark >= FRAMED_DARK_BORDER else "full-frame"
+
+
+def segment(img: np.ndarray, rows: int, cols: int, *, cell_aspect: float | None = None, layout: str = "auto") -> Segmentation:
     """Split a (H, W) string image into rows x cols cells: uint8 (fast path) or float32 in [0, 1].
 
     Crops come back in the input's dtype. cell_aspect (width / height of one cell, from the
-    recipe) lets the outline be checked.
+    recipe) lets the outline be checked. layout: "framed" finds the string's outline on a dark
+    background first; "full-frame" takes the image as the grid itself (single cells, rows or
+    strings cropped at the cell edges, as labelling tools export them); "auto" tells them apart.
     """
     if img.ndim != 2:
         raise SegmentationError("expected a single-channel image")
+    if layout not in LAYOUTS:
+        raise SegmentationError(f"unknown layout {layout!r} ({', '.join(LAYOUTS)})")
     h, w = img.shape
+    if min(h, w) < 8 or w / cols < 8 or h / rows < 8:
+        raise SegmentationError(f"image is {w}x{h}: too small to hold a {rows}x{cols} grid of cells")
     unit = 255.0 if img.dtype == np.uint8 else 1.0
     if (float(img.max()) - float(img.min())) / unit < 0.05:
         raise SegmentationError("image has no contrast (blank, all black or saturated)")
+    dark, noise = _layout_stats(img, unit)
+    if noise > MAX_NOISE_RATIO:
+        raise SegmentationError(f"image is noise, not an EL image (neighbour difference {noise:.2f} of the range)")
+    if layout == "auto":
+        layout = "framed" if dark >= FRAMED_DARK_BORDER else "full-frame"
+    if layout == "full-frame":
+        return _segment_full_frame(img, rows, cols, unit)
     # An integer factor keeps INTER_AREA on its fast block-averaging path (3-4x faster than a fractional one).
     factor = max(1, int(np.ceil(max(h, w) / WORK_WIDTH)))
     small = cv2.resize(img, (w // factor, h // factor), interpolation=cv2.INTER_AREA) if factor > 1 else img
@@ -358,3 +401,30 @@ def segment(img: np.ndarray, rows: int, cols: int, *, cell_aspect: float | None 
                 )
             )
     return Segmentation(cells=cells, corners=corners.astype(np.float32), gap_contrast=contrast)
+
+
+def _segment_full_frame(img: np.ndarray, rows: int, cols: int, unit: float) -> Segmentation:
+    """The image is the grid, cropped at the cell edges: find the (thin, faint) gaps from profiles.
+
+    The recipe's cell count is the prior: each gap is searched where a uniform pitch puts it and
+    the grid line is fitted through the gaps that are seen. Faint or hidden gaps fall back to the
+    fitted pitch; a grid whose visible gaps disagree with any uniform pitch is refused.
+    """
+    h, w = img.shape
+    col_ext, _cc, col_dev = _intervals(img.mean(axis=0) / unit, cols, robust=True) if cols > 1 else ([(0.0, float(w))], 1.0, 0.0)
+    row_ext, _rc, row_dev = _intervals(img.mean(axis=1) / unit, rows, robust=True) if rows > 1 else ([(0.0, float(h))], 1.0, 0.0)
+    if max(col_dev, row_dev) > MAX_PITCH_DEVIATION:
+        raise SegmentationError(
+            f"cell spacing irregular for a {rows}x{cols} full-frame grid (pitch off by {max(col_dev, row_dev):.0%}): wrong recipe?"
+        )
+    contrast = min(_cc, _rc)
+    cells: list[CellCrop] = []
+    for r in range(rows):
+        y0, y1 = int(round(row_ext[r][0])), int(round(row_ext[r][1]))
+        for c in range(cols):
+            x0, x1 = int(round(col_ext[c][0])), int(round(col_ext[c][1]))
+            x0, y0 = max(0, min(x0, w - 1)), max(0, min(y0, h - 1))
+            x1, y1 = max(x0 + 1, min(x1, w)), max(y0 + 1, min(y1, h))
+            cells.append(CellCrop(row=r + 1, col=c + 1, box=(x0, y0, x1 - x0, y1 - y0), pixels=img[y0:y1, x0:x1]))
+    corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
+    return Segmentation(cells=cells, corners=corners, gap_contrast=contrast)

@@ -89,6 +89,17 @@ BAD_INPUTS = {
     "black": lambda good: cv2.imencode(".png", np.zeros((600, 4000), np.uint8))[1].tobytes(),
     "not_an_image": lambda good: b"%PDF-1.7 this is a report, not an EL image" * 20,
     "bomb": lambda good: _png_bomb(),
+    "noise": lambda good: cv2.imencode(".png", np.random.default_rng(1).integers(0, 256, (400, 2400), dtype=np.uint8))[
+        1
+    ].tobytes(),
+    "noise16": lambda good: cv2.imencode(".png", np.random.default_rng(2).integers(0, 65536, (600, 3000), dtype=np.uint16))[
+        1
+    ].tobytes(),
+    "rgba_noise": lambda good: cv2.imencode(".png", np.random.default_rng(3).integers(0, 256, (500, 2000, 4), dtype=np.uint8))[
+        1
+    ].tobytes(),
+    "one_pixel": lambda good: cv2.imencode(".png", np.full((1, 1), 200, np.uint8))[1].tobytes(),
+    "black16": lambda good: cv2.imencode(".png", np.zeros((600, 4000), np.uint16))[1].tobytes(),
     "wrong_grid": lambda good: good,  # a 1x12 string judged with a 2x11 recipe below
 }
 
@@ -136,3 +147,32 @@ def test_altered_model_is_refused(tmp_path: Path) -> None:
         f.write(b"\x00")
     with pytest.raises(ModelError, match="sha256"):
         CellClassifier.load(d)
+
+
+def test_a_file_that_killed_the_worker_is_quarantined_with_an_error_and_the_rest_flow(
+    worker: FolderWorker, tmp_path: Path
+) -> None:
+    """What a hard crash (segfault, OOM kill) mid-judgement leaves behind: the in-flight marker. The next
+    start quarantines that file with an ERROR result instead of dying on it again, and judges the others."""
+    img, truth = generate_string(5, recipe="full-1x12", defect_rate=0.0, megapixels=1.0, bit_depth=8)
+    write_string(worker.watch_dir / "poison.png", img, truth, barcode="MODPOISON", string_position=1)
+    write_string(worker.watch_dir / "good.png", img[:, ::-1].copy(), truth, barcode="MODGOOD", string_position=1)
+    worker.inflight.write_text(json.dumps({"file": "poison.png"}))  # the previous process died judging it
+    restarted = FolderWorker(
+        inspector=worker.inspector,
+        outbox=worker.outbox,
+        watch_dir=worker.watch_dir,
+        done_dir=worker.done_dir,
+        rejected_dir=worker.rejected_dir,
+        default_recipe=worker.default_recipe,
+        filename_pattern=worker.pattern.pattern,
+        settle_s=0,
+    )
+    assert restarted.quarantined == 1 and not worker.inflight.exists()
+    assert (worker.rejected_dir / "quarantine" / "poison.png").exists()
+    assert "crash" in (worker.rejected_dir / "quarantine" / "poison.png.reason.txt").read_text()
+    assert restarted.scan_once() == 1  # only the good file is left to judge
+    results = _results(restarted)
+    assert results["MODPOISON"].verdict is Verdict.ERROR and "quarantined" in (results["MODPOISON"].error or "")
+    assert results["MODGOOD"].verdict is not Verdict.ERROR
+    assert not worker.inflight.exists()  # cleared after each judged file

@@ -47,5 +47,32 @@ def test_rules_file_is_validated(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown class"):
         DecisionRules.load(classes=CLASSES, defect_threshold=0.2, path=bad)
     bad.write_text(json.dumps({"defect_threshold": 1.5}))
-    with pytest.raises(ValueError, match="defect_threshold"):
+    with pytest.raises(ValueError, match="threshold must be in"):
         DecisionRules.load(classes=CLASSES, defect_threshold=0.2, path=bad)
+    bad.write_text(json.dumps({"ok_threshold": 0.6, "ng_threshold": 0.3}))
+    with pytest.raises(ValueError, match="below ok_threshold"):
+        DecisionRules.load(classes=CLASSES, defect_threshold=0.2, path=bad)
+
+
+def test_two_thresholds_triage_ok_review_ng() -> None:
+    rules = DecisionRules.load(classes=CLASSES, defect_threshold=0.1, ng_threshold=0.8, path=None)
+    ok, low_review, high_review, ng = (rules.decide(_probs("crack", p), None)[0] for p in (0.09, 0.1, 0.79, 0.8))
+    assert (ok.decision, ok.ng, ok.cls) == ("OK", False, "ok")
+    assert (low_review.decision, low_review.ng, low_review.cls) == ("REVIEW", False, "crack")
+    assert (high_review.decision, high_review.ng) == ("REVIEW", False)
+    assert (ng.decision, ng.ng) == ("NG", True)
+    # Every cell carries p(defect) and its top defect class, OK cells too (for monitoring).
+    assert ok.p_defect == pytest.approx(0.09) and ok.top_class == "crack" and ok.top_score == pytest.approx(0.09)
+
+
+def test_station_rules_file_overrides_the_model_operating_points(tmp_path: Path) -> None:
+    station = tmp_path / "station.json"
+    station.write_text(json.dumps({"ok_threshold": 0.3, "ng_threshold": 0.6}))
+    rules = DecisionRules.load(classes=CLASSES, defect_threshold=0.1, ng_threshold=0.8, path=station)
+    assert (rules.ok_threshold, rules.ng_threshold, rules.source) == (0.3, 0.6, str(station))
+    assert rules.decide(_probs("crack", 0.2), None)[0].decision == "OK"  # REVIEW under the model's own points
+    assert rules.decide(_probs("crack", 0.7), None)[0].decision == "NG"
+    # A v1 file (one threshold) means no REVIEW band.
+    station.write_text(json.dumps({"defect_threshold": 0.5}))
+    one = DecisionRules.load(classes=CLASSES, defect_threshold=0.1, ng_threshold=0.8, path=station)
+    assert [one.decide(_probs("crack", p), None)[0].decision for p in (0.49, 0.5)] == ["OK", "NG"]
