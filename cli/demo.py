@@ -36,8 +36,18 @@ STRINGS_PER_MODULE = 6
 DEMO_USERS = {"qe": "quality_engineer", "operator": "operator", "service": "customer_service", "admin": "admin"}
 
 
-def _feed(incoming: Path, staging: Path, n: int, stop: threading.Event, made: list[str]) -> None:
-    """Write n string images (+ sidecars) into the watched folder, as an EL tester would."""
+def _feed(
+    incoming: Path,
+    staging: Path,
+    n: int,
+    stop: threading.Event,
+    made: list[str],
+    truth: dict[tuple[str, int], set[tuple[int, int]]] | None = None,
+) -> None:
+    """Write n string images (+ sidecars) into the watched folder, as an EL tester would.
+
+    truth gets the defective cells (row, col) of each (barcode, string) the renderer made.
+    """
     rng = np.random.default_rng(20261125)
     for i in range(n):
         if stop.is_set():
@@ -50,8 +60,10 @@ def _feed(incoming: Path, staging: Path, n: int, stop: threading.Event, made: li
             (staging / f"{name}.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(rng.integers(0, 255, 4000, dtype=np.uint8)))
             (staging / f"{name}.json").write_text(f'{{"barcode": "{barcode}", "string_position": {pos}}}')
         else:
-            img, truth = generate_string(10_000 + i, recipe=RECIPE, defect_rate=0.04, bit_depth=8 if i % 2 else 16)
-            write_string(staging / f"{name}.png", img, truth, barcode=barcode, string_position=pos)
+            img, st = generate_string(10_000 + i, recipe=RECIPE, defect_rate=0.04, bit_depth=8 if i % 2 else 16)
+            write_string(staging / f"{name}.png", img, st, barcode=barcode, string_position=pos)
+            if truth is not None:
+                truth[(barcode, pos)] = {(c.row, c.col) for c in st.cells if c.cls != "ok"}
         # Sidecar first, image last: the worker picks up images only.
         os.replace(staging / f"{name}.json", incoming / f"{name}.json")
         os.replace(staging / f"{name}.png", incoming / f"{name}.png")
@@ -151,10 +163,11 @@ def run_demo(*, images: int, serve: bool, port: int, data_dir: Path, console: Co
     staging = data_dir / "edge" / "staging"
     staging.mkdir(parents=True)
     made: list[str] = []
+    truth: dict[tuple[str, int], set[tuple[int, int]]] = {}
     threads += [
         threading.Thread(target=edge.publisher.run, args=(stop,), kwargs={"confirm_every_s": 0.5}, daemon=True),
         threading.Thread(target=edge.worker.run, args=(stop,), kwargs={"poll_s": 0.1}, daemon=True),
-        threading.Thread(target=_feed, args=(edge_settings.watch_dir, staging, images, stop, made), daemon=True),
+        threading.Thread(target=_feed, args=(edge_settings.watch_dir, staging, images, stop, made, truth), daemon=True),
     ]
     model = edge.inspector.model_ref
     console.print(
@@ -192,12 +205,23 @@ def run_demo(*, images: int, serve: bool, port: int, data_dir: Path, console: Co
         ng_barcodes = list(
             s.scalars(select(Module.barcode).join(Inspection).where(Inspection.verdict == "NG").distinct().limit(3))
         )
-    verdicts = {v: sum(1 for r in rows if r[0] == v) for v in ("OK", "NG", "ERROR")}
+    verdicts = {v: sum(1 for r in rows if r[0] == v) for v in ("OK", "REVIEW", "NG", "ERROR")}
+    with transaction(sessions) as s:
+        truth_check = _against_truth(s, truth)
     judged = [r[1]["total"] for r in rows if r[0] != "ERROR" and "total" in r[1]]
     e2e = [(r[3] - r[2]).total_seconds() for r in rows]
     table = Table(title="eltrace demo summary", show_header=False)
     table.add_row("images fed", str(images))
-    table.add_row("verdicts", f"OK {verdicts['OK']}  NG {verdicts['NG']}  ERROR {verdicts['ERROR']}")
+    table.add_row("verdicts", f"OK {verdicts['OK']}  REVIEW {verdicts['REVIEW']}  NG {verdicts['NG']}  ERROR {verdicts['ERROR']}")
+    if truth_check["judged_strings"]:
+        tc = truth_check
+        table.add_row(
+            "against the demo's ground truth",
+            f"rework rate (NG strings) {tc['rework_rate']:.1%} vs strings that truly hold a defect {tc['true_defect_rate']:.1%};"
+            f" false calls {tc['false_ng_cells']} of {tc['ng_cells']} NG cells ({tc['false_call_rate']:.1%});"
+            f" defective cells missed (neither NG nor REVIEW) {tc['missed_cells']} of {tc['defective_cells']};"
+            f" REVIEW cells {tc['review_cells']} ({tc['review_true']} truly defective)",
+        )
     table.add_row(
         "results stored",
         f"{n_stored} of {images}  (outbox left: {edge.outbox.count()}, dead-lettered: {ingest.stats.dead_lettered})",
@@ -248,3 +272,43 @@ def run_demo(*, images: int, serve: bool, port: int, data_dir: Path, console: Co
     redis_srv.stop()
     edge.outbox.close()
     return 0 if ok else 1
+
+
+def _against_truth(session: Session, truth: dict[tuple[str, int], set[tuple[int, int]]]) -> dict[str, float | int]:
+    """The demo knows what it rendered: compare the stored verdicts and cells with it."""
+    from services.inspection.orm import CellDefect
+
+    rows = session.execute(
+        select(Module.barcode, Inspection.string_position, Inspection.verdict, Inspection.id).join(
+            Module, Module.id == Inspection.module_id
+        )
+    ).all()
+    cells = session.execute(select(CellDefect.inspection_id, CellDefect.row, CellDefect.col, CellDefect.decision)).all()
+    by_insp: dict[int, dict[tuple[int, int], str]] = {}
+    for iid, r, c, decision in cells:
+        by_insp.setdefault(iid, {})[(r, c)] = decision
+    out = {"judged_strings": 0, "ng_strings": 0, "true_defect_strings": 0, "ng_cells": 0, "false_ng_cells": 0,
+           "defective_cells": 0, "missed_cells": 0, "review_cells": 0, "review_true": 0}  # fmt: skip
+    for barcode, pos, verdict, iid in rows:
+        true = truth.get((barcode, pos))
+        if true is None or verdict == "ERROR":
+            continue
+        got = by_insp.get(iid, {})
+        out["judged_strings"] += 1
+        out["ng_strings"] += verdict == "NG"
+        out["true_defect_strings"] += bool(true)
+        ng = {k for k, d in got.items() if d == "NG"}
+        review = {k for k, d in got.items() if d == "REVIEW"}
+        out["ng_cells"] += len(ng)
+        out["false_ng_cells"] += len(ng - true)
+        out["defective_cells"] += len(true)
+        out["missed_cells"] += len(true - ng - review)
+        out["review_cells"] += len(review)
+        out["review_true"] += len(review & true)
+    n = max(out["judged_strings"], 1)
+    return {
+        **out,
+        "rework_rate": out["ng_strings"] / n,
+        "true_defect_rate": out["true_defect_strings"] / n,
+        "false_call_rate": out["false_ng_cells"] / max(out["ng_cells"], 1),
+    }

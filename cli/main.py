@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from cli.figures import FigureConsole
 from services.core.logging import configure_logging
 
 app = typer.Typer(help="eltrace: PV string EL inspection -> traceability.", no_args_is_help=True, add_completion=False)
@@ -350,11 +351,15 @@ def bench_ingest(
     rate: Annotated[int, typer.Option(help="Steady rate for the latency run (results/s)")] = 50,
     seconds: Annotated[int, typer.Option(help="Duration of the latency run")] = 20,
     postgres: Annotated[bool, typer.Option(help="Also run on PostgreSQL (started from the pgserver wheel)")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Every figure as one JSON object on the last line")] = False,
 ) -> None:
     """results/s from XADD to committed rows (SQLite, PostgreSQL; batch 1/100/1000) and latency at a steady rate."""
     from cli.bench import bench_ingest as run
 
-    run(results=results, rate=rate, seconds=seconds, postgres=postgres, console=console)
+    out = FigureConsole(console)
+    run(results=results, rate=rate, seconds=seconds, postgres=postgres, console=out)  # type: ignore[arg-type]
+    if as_json:
+        out.emit("ingest")
 
 
 @bench_app.command("queries")
@@ -362,11 +367,15 @@ def bench_queries_cmd(
     modules: Annotated[int, typer.Option(help="Modules in the generated history (6 strings each)")] = 1_000_000,
     samples: Annotated[int, typer.Option(help="Timed history requests (containment: a sixth as many)")] = 300,
     browser: Annotated[bool, typer.Option(help="Also time scan-to-overlay on the rework page in headless Chromium")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Every figure as one JSON object on the last line")] = False,
 ) -> None:
     """Module history and containment p50/p95 on PostgreSQL with a generated factory history, against raw-SQL baselines."""
     from cli.benchqueries import bench_queries
 
-    bench_queries(modules=modules, samples=samples, browser=browser, console=console)
+    out = FigureConsole(console)
+    bench_queries(modules=modules, samples=samples, browser=browser, console=out)  # type: ignore[arg-type]
+    if as_json:
+        out.emit("queries")
 
 
 @bench_app.command("metrics")
@@ -374,22 +383,33 @@ def bench_metrics_cmd(
     modules: Annotated[int, typer.Option(help="Shipped modules over three years")] = 10_000_000,
     complaints: Annotated[int, typer.Option(help="Complaints (1-8 modules each, 80 % justified)")] = 500,
     samples: Annotated[int, typer.Option(help="Timed requests per query")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Every figure as one JSON object on the last line")] = False,
 ) -> None:
     """Complaint PPM by month x customer x product on PostgreSQL, against a straight GROUP BY baseline."""
     from cli.benchmetrics import bench_metrics
 
-    bench_metrics(modules=modules, complaints=complaints, samples=samples, console=console)
+    out = FigureConsole(console)
+    bench_metrics(modules=modules, complaints=complaints, samples=samples, console=out)  # type: ignore[arg-type]
+    if as_json:
+        out.emit("metrics")
 
 
 @bench_app.command("edge")
 def bench_edge_cmd(
     images: Annotated[int, typer.Option(help="Images per bit depth")] = 10,
     seconds: Annotated[float, typer.Option(help="Duration of each sustained run")] = 20.0,
+    model: Annotated[
+        list[str] | None, typer.Option(help="Model versions to time (default: DEFAULT, its -int8 twin, 1.1.0)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Every figure as one JSON object on the last line")] = False,
 ) -> None:
-    """Per-image latency of the edge (4 MP, 24 cells, 8- and 16-bit), single and sustained, with baselines."""
+    """Per-image latency of the edge (4 MP, 24 cells, 8- and 16-bit), single and sustained, per model, with baselines."""
     from cli.model import bench_edge
 
-    bench_edge(images=images, seconds=seconds, console=console)
+    out = FigureConsole(console)
+    bench_edge(images=images, seconds=seconds, console=out, versions=model)  # type: ignore[arg-type]
+    if as_json:
+        out.emit("edge")
 
 
 def main() -> None:  # pragma: no cover

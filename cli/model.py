@@ -46,6 +46,14 @@ def train_cmd(
     set_default: Annotated[bool, typer.Option(help="Make this the version edges load by default")] = False,
     seed: int = 7,
     lr: Annotated[float, typer.Option(help="Peak learning rate (one-cycle); lower it to fine-tune")] = 2e-3,
+    arch: Annotated[str, typer.Option(help="cellnet (compact, from scratch) or efficientnet-lite0/1/2 (pretrained)")] = "cellnet",
+    elpv_split: Annotated[
+        str, typer.Option(help="ELPV cells to train on: fit (keeps the calibration part out) or train")
+    ] = "fit",
+    pasted: Annotated[float, typer.Option(help="Paste typed defects onto this share of the functional ELPV cells")] = 0.0,
+    defect_rate: Annotated[float, typer.Option(help="Share of defective cells in synthetic training strings")] = 0.5,
+    elpv_weight: Annotated[float, typer.Option(help="Loss weight of real (ELPV / factory) cells")] = 1.0,
+    batch: int = 64,
 ) -> None:
     """Data -> train (resumable) -> ONNX -> calibrate -> evaluate -> model card, in one command."""
     from edge.training.recipe import DataSpec, load_training_data
@@ -58,10 +66,16 @@ def train_cmd(
         factory_dir=str(factory_data) if factory_data else None,
         factory_format=fmt if factory_data else None,
         factory_grid=grid,
+        elpv_split=elpv_split,
+        pasted=pasted,
+        defect_rate=defect_rate,
     )
     data = load_training_data(spec, work_dir, log=console.print)
     console.print(f"{len(data)} training cells")
-    cfg = TrainConfig(epochs=epochs, width=_width(width), seed=seed, lr=lr)
+    norm = {"mean": 0.5, "std": 0.5} if arch != "cellnet" else {}  # EfficientNet-Lite was trained on (x - 127) / 128
+    cfg = TrainConfig(
+        epochs=epochs, width=_width(width), seed=seed, lr=lr, arch=arch, elpv_weight=elpv_weight, batch=batch, **norm
+    )
     run_dir = work_dir / f"run-{version}"
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[loss]}"), TimeElapsedColumn(), console=console
@@ -88,10 +102,14 @@ def train_cmd(
         work_dir=work_dir,
         command=command,
         data_info={
-            "synthetic": f"{strings} strings (seeds 0..{strings - 1}, all four recipes, 1.2 MP)",
-            "elpv": "train split (index % 5 != 0)" if elpv else "not used",
+            "synthetic": f"{strings} strings (seeds 0..{strings - 1}, all four recipes, 1.2 MP, {defect_rate:.0%} defective cells)",
+            "elpv": f"{elpv_split} split" if elpv else "not used",
+            "pasted": f"{pasted:.0%} of the functional ELPV {elpv_split} cells, one random defect type each"
+            if pasted
+            else "not used",
             "factory": str(factory_data) if factory_data else "not used",
             "train_cells": len(data),
+            "arch": arch,
         },
     )
     if set_default:
@@ -100,84 +118,255 @@ def train_cmd(
 
 
 def _calibrate_and_report(
-    model_dir: Path, *, calib_strings: int, test_strings: int, target_miss: float, work_dir: Path, command: str, data_info: dict
-) -> None:
-    from edge.inference.model import CellClassifier
+    model_dir: Path,
+    *,
+    calib_strings: int,
+    test_strings: int,
+    target_miss: float,
+    work_dir: Path,
+    command: str,
+    data_info: dict,
+    target_false_ng: float = 0.01,
+    baseline: Path | None = None,
+) -> dict[str, object]:
+    """Calibrate both operating points on held-out cells, evaluate beside the baseline, write the card."""
     from edge.training.card import write_card
-    from edge.training.dataset import elpv_cells
-    from edge.training.evaluate import calibrate, evaluate, predict
+
+    calibration = _calibrate_model(
+        model_dir, calib_strings=calib_strings, target_miss=target_miss, target_false_ng=target_false_ng, work_dir=work_dir
+    )
+    payload = _evaluate_model(
+        model_dir, baseline=baseline or _default_baseline(model_dir), synthetic=test_strings, elpv=True, work_dir=work_dir
+    )
+    write_card(model_dir, command=command, evaluation=payload, calibration=calibration, data_info=data_info)
+    return payload
+
+
+def _default_baseline(model_dir: Path) -> Path | None:
+    """1.1.0, the compact CNN every report shows beside a new model (same cells, same run)."""
+    base = model_dir.parent / "1.1.0"
+    return base if (base / "model.onnx").exists() and base.resolve() != model_dir.resolve() else None
+
+
+def _calibration_sets(calib_strings: int, work_dir: Path) -> dict[str, object]:
+    """Held-out calibration cells: synthetic strings (seeds 500000+), the ELPV calibration part, and
+    typed defects pasted on its functional cells. None of them is trained on."""
+    from edge.training.dataset import elpv_cells, pasted_defects
     from edge.training.recipe import synthetic_eval_set
+
+    sets: dict[str, object] = {"synthetic-calib": synthetic_eval_set("calib", calib_strings, work_dir)}
+    try:
+        sets["elpv-calib"] = elpv_cells("calib")
+        sets["pasted-calib"] = pasted_defects("calib", per_cell=0.5, seed=23)
+    except ImportError:
+        console.print("elpv-dataset not installed: calibrating on synthetic cells only")
+    return sets
+
+
+def _calibrate_model(
+    model_dir: Path,
+    *,
+    calib_strings: int,
+    target_miss: float,
+    target_false_ng: float,
+    work_dir: Path,
+    data: Path | None = None,
+    fmt: str = "folder",
+    grid: str | None = None,
+    station_rules: Path | None = None,
+) -> dict[str, object]:
+    """Both operating points from calibration cells; into the model's metadata, or a station's rules file."""
+    import numpy as np
+
+    from edge.inference.model import CellClassifier
+    from edge.training.dataset import factory_cells
+    from edge.training.evaluate import calibrate_triage, predict, triage_figures
     from edge.training.train import set_threshold
 
-    console.print(f"calibrating on {calib_strings} held-out synthetic strings (4 MP) ...")
-    calib = synthetic_eval_set("calib", calib_strings, work_dir)
-    probs = predict(CellClassifier.load(model_dir), calib)
-    op, rule = calibrate(1 - probs[:, 0], calib.p_def >= 0.5, target_miss)
-    calibration = {
-        "threshold": op.threshold,
-        "target_miss": target_miss,
-        "rule": rule,
-        "set": f"{calib_strings} synthetic strings, seeds 500000+, {op.defects} defective / {op.ok_cells} OK cells",
-        "calibration_point": op.__dict__,
-    }
-    set_threshold(model_dir, op.threshold, {"calibration": calibration})
     model = CellClassifier.load(model_dir)
-    console.print(f"operating point p(defect) >= {op.threshold:.5f}: {rule}")
-    reports = {}
-    test = synthetic_eval_set("test", test_strings, work_dir)
-    reports["synthetic-test"] = evaluate(
-        predict(model, test), test, op.threshold, name="synthetic-test", out_dir=model_dir / "eval"
-    )
-    try:
-        elpv = elpv_cells("test")
-        reports["real-elpv-test"] = evaluate(
-            predict(model, elpv), elpv, op.threshold, name="real-elpv-test", out_dir=model_dir / "eval"
+    sets = {data.name: factory_cells(data, fmt, grid=_grid(grid))} if data else _calibration_sets(calib_strings, work_dir)
+    p_parts, d_parts, s_parts = [], [], []
+    for name, cells in sets.items():
+        probs = predict(model, cells)  # type: ignore[arg-type]
+        p_parts.append(1 - probs[:, 0])
+        d_parts.append(cells.p_def >= 0.5)  # type: ignore[attr-defined]
+        s_parts.append(np.full(len(probs), name))
+    p_def, is_def, source = np.concatenate(p_parts), np.concatenate(d_parts), np.concatenate(s_parts)
+    points, detail = calibrate_triage(p_def, is_def, source, target_miss=target_miss, target_false_ng=target_false_ng)
+    per_set = {name: triage_figures(p_def[source == name], is_def[source == name], points) for name in sets}
+    calibration = {
+        "ok_threshold": points.ok_threshold,
+        "ng_threshold": points.ng_threshold,
+        **detail,
+        "sets": {name: f"{len(c)} cells, {int((c.p_def >= 0.5).sum())} defective" for name, c in sets.items()},  # type: ignore[attr-defined]
+        "figures_on_calibration_cells": per_set,
+    }
+    if station_rules is not None:
+        import json as _json
+
+        current = _json.loads(station_rules.read_text()) if station_rules.exists() else {}
+        current.update(
+            {
+                "ok_threshold": points.ok_threshold,
+                "ng_threshold": points.ng_threshold,
+                "calibrated_on": str(data or "calibration sets"),
+            }
         )
-    except ImportError:
-        console.print("elpv-dataset not installed: ELPV test split skipped")
-    write_card(model_dir, command=command, reports=reports, calibration=calibration, data_info=data_info)
-    for name, r in reports.items():
-        o = r["operating_point"]
+        current.pop("defect_threshold", None)
+        station_rules.write_text(_json.dumps(current, indent=1) + "\n")
+    else:
+        set_threshold(
+            model_dir,
+            points.ok_threshold,
+            {
+                "operating_points": {"ok_threshold": points.ok_threshold, "ng_threshold": points.ng_threshold},
+                "calibration": calibration,
+            },
+        )
+    for name, f in per_set.items():
         console.print(
-            f"{name}: miss {o['misses']}/{o['defects']} ({o['miss_rate']:.3%}, 95% UB {o['miss_upper95']:.3%}), "
-            f"false calls {o['false_calls']}/{o['ok_cells']} ({o['false_call_rate']:.3%}), AUC {r['roc_auc']:.4f}"
+            f"{name}: missed {f['misses']}/{f['defects']} ({f['miss_rate']:.3%}), auto-NG false calls "
+            f"{f['auto_ng_false_call_rate']:.3%}, review load {f['review_load']:.2%}"
         )
+    console.print(f"operating points: OK below {points.ok_threshold:.5f}, NG from {points.ng_threshold:.5f}")
+    return calibration
+
+
+def _evaluate_model(
+    model_dir: Path,
+    *,
+    baseline: Path | None,
+    synthetic: int = 0,
+    elpv: bool = False,
+    data: Path | None = None,
+    fmt: str = "folder",
+    grid: str | None = None,
+    work_dir: Path = Path("data/train"),
+    out: Path | None = None,
+) -> dict[str, object]:
+    """Reports of the model and the baseline on the same cells; eval/ gets JSON + Markdown; returns every figure."""
+    from edge.inference.model import CellClassifier
+    from edge.training import report as rep
+    from edge.training.dataset import elpv_raw, factory_cells
+    from edge.training.recipe import synthetic_eval_set
+
+    models = {"model": CellClassifier.load(model_dir)}
+    if baseline is not None:
+        models["baseline"] = CellClassifier.load(baseline)
+    sets: dict[str, object] = {}
+    if data:
+        sets[data.name] = factory_cells(data, fmt, grid=_grid(grid))
+    if synthetic:
+        sets["synthetic-test"] = synthetic_eval_set("test", synthetic, work_dir)
+    elpv_images = None
+    if elpv:
+        import numpy as np
+
+        from edge.training.dataset import CellSet
+
+        elpv_images, p, kinds = elpv_raw("test")
+        sets["real-elpv-test"] = CellSet(
+            np.zeros((len(p), 1, 1), np.uint8), np.full(len(p), -1), p, np.ones(len(p), np.int8), np.arange(len(p)), kind=kinds
+        )
+    if not sets:
+        raise typer.BadParameter("give --data, --synthetic N or --elpv")
+    reports: dict[str, dict[str, dict]] = {k: {} for k in models}
+    for name, cells in sets.items():
+        for role, m in models.items():
+            t0 = time.perf_counter()
+            # The real cells go through the edge's own path; cut cells straight through the model.
+            edge_path = name == "real-elpv-test"
+            scored = rep.score_through_inspector(m, elpv_images) if edge_path else rep.score_cells(m, cells)  # type: ignore[arg-type]
+            r = rep.triage_report(scored, cells, rep.points_of(m), name=name)  # type: ignore[arg-type]
+            r["seconds"] = round(time.perf_counter() - t0, 1)
+            reports[role][name] = r
+    info = {role: {"name": m.info.name, "version": m.info.version, "sha256": m.info.sha256} for role, m in models.items()}
+    payload: dict[str, object] = {"models": info, "reports": reports}
+    md = rep.compare(
+        reports["model"],
+        reports.get("baseline", {}),
+        model=models["model"].info.version,
+        baseline=models["baseline"].info.version if "baseline" in models else "",
+    )
+    rep.write(out or (model_dir / "eval"), "evaluation", payload, md)
+    print(md)
+    return payload
 
 
 @model_app.command("calibrate")
 def calibrate_cmd(
     model_dir: Path,
-    target_miss: float = 0.003,
+    target_miss: Annotated[float, typer.Option(help="Miss target for NG + REVIEW (95 % upper bound)")] = 0.003,
+    target_false_ng: Annotated[float, typer.Option(help="Auto-NG false calls allowed, share of OK cells")] = 0.01,
     strings: Annotated[int, typer.Option(help="Held-out synthetic strings to calibrate on")] = 150,
-    data: Annotated[Path | None, typer.Option(help="Calibrate on a factory's labelled set instead")] = None,
+    data: Annotated[Path | None, typer.Option(help="Calibrate on a factory's (a station's) labelled set instead")] = None,
     fmt: Annotated[str, typer.Option("--format", help=FORMATS)] = "folder",
     grid: str | None = None,
+    station_rules: Annotated[
+        Path | None, typer.Option(help="Write the operating points into this station's rules file, not the model")
+    ] = None,
     work_dir: Path = Path("data/train"),
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object as the last line")] = False,
 ) -> None:
-    """Set the threshold that meets the miss target (95 % upper bound, Clopper-Pearson) and print it."""
-    from edge.inference.model import CellClassifier
-    from edge.training.dataset import factory_cells
-    from edge.training.evaluate import calibrate, predict
-    from edge.training.recipe import synthetic_eval_set
-    from edge.training.train import set_threshold
-
-    cells = factory_cells(data, fmt, grid=_grid(grid)) if data else synthetic_eval_set("calib", strings, work_dir)
-    probs = predict(CellClassifier.load(model_dir), cells)
-    op, rule = calibrate(1 - probs[:, 0], cells.p_def >= 0.5, target_miss)
-    set_threshold(
+    """Set both operating points (OK / REVIEW / NG) from labelled cells the model never trained on."""
+    calibration = _calibrate_model(
         model_dir,
-        op.threshold,
-        {
-            "calibration": {
-                "threshold": op.threshold,
-                "target_miss": target_miss,
-                "rule": rule,
-                "set": str(data) if data else f"{strings} synthetic strings",
-                "calibration_point": op.__dict__,
-            }
-        },
+        calib_strings=strings,
+        target_miss=target_miss,
+        target_false_ng=target_false_ng,
+        work_dir=work_dir,
+        data=data,
+        fmt=fmt,
+        grid=grid,
+        station_rules=station_rules,
     )
-    print(json.dumps({"threshold": op.threshold, "rule": rule, **op.__dict__}))
+    if as_json:
+        print(json.dumps(calibration, default=float))
+
+
+@model_app.command("quantize")
+def quantize_cmd(
+    model_dir: Path,
+    version: Annotated[str, typer.Option(help="Version folder for the INT8 model (e.g. 2.0.0-int8)")],
+    calib_strings: int = 150,
+    target_miss: float = 0.003,
+    target_false_ng: float = 0.01,
+    work_dir: Path = Path("data/train"),
+    elpv_eval: Annotated[bool, typer.Option(help="Evaluate float and INT8 side by side afterwards")] = True,
+    test_strings: int = 300,
+) -> None:
+    """Static INT8 (onnxruntime, QDQ) calibrated on real cells; recalibrates the operating points, evaluates beside the float model."""
+    import shutil
+
+    import numpy as np
+
+    from edge.training.card import write_card
+    from edge.training.dataset import elpv_cells
+    from edge.training.recipe import synthetic_eval_set
+    from edge.training.train import quantize_int8
+
+    dst = model_dir.parent / version
+    # Activation ranges from real ELPV calibration cells plus held-out synthetic ones (never trained on).
+    cells = np.concatenate([elpv_cells("calib").x, synthetic_eval_set("calib", calib_strings, work_dir).x[::4]])
+    quantize_int8(model_dir, dst, cells, version=version)
+    for extra in ("weights.pt",):
+        if (model_dir / extra).exists():
+            shutil.copy(model_dir / extra, dst / extra)
+    calibration = _calibrate_model(
+        dst, calib_strings=calib_strings, target_miss=target_miss, target_false_ng=target_false_ng, work_dir=work_dir
+    )
+    if elpv_eval:
+        payload = _evaluate_model(dst, baseline=model_dir, synthetic=test_strings, elpv=True, work_dir=work_dir)
+        meta = json.loads((model_dir / "metadata.json").read_text()) if (model_dir / "metadata.json").exists() else {}
+        command = "eltrace model quantize " + " ".join(shlex.quote(a) for a in sys.argv[3:] if a)
+        write_card(
+            dst,
+            command=command,
+            evaluation=payload,
+            calibration=calibration,
+            data_info={**meta.get("data", {}), "quantized_from": str(model_dir)},
+        )
+    console.print(f"[green]INT8 model written to {dst}[/]")
 
 
 @model_app.command("gallery")
@@ -204,31 +393,30 @@ def evaluate_cmd(
     fmt: Annotated[str, typer.Option("--format", help=FORMATS)] = "folder",
     grid: Annotated[str | None, typer.Option(help="RxC when the images are strings")] = None,
     synthetic: Annotated[int, typer.Option(help="Also evaluate on N held-out synthetic strings")] = 0,
-    elpv: Annotated[bool, typer.Option(help="Also evaluate on the reserved ELPV test split")] = False,
+    elpv: Annotated[
+        bool, typer.Option(help="Also evaluate on the reserved ELPV test split (through the edge's Inspector)")
+    ] = False,
+    baseline: Annotated[Path | None, typer.Option(help="Model shown beside (default: 1.1.0 of the same name)")] = None,
+    no_baseline: Annotated[bool, typer.Option("--no-baseline")] = False,
     out: Path | None = None,
     work_dir: Path = Path("data/train"),
+    as_json: Annotated[bool, typer.Option("--json", help="Every figure as one JSON object on the last line")] = False,
 ) -> None:
-    """Miss / false-call per cell and per image, per-class recall, confusion matrix, ROC/PR PNG, bootstrap intervals."""
-    from edge.inference.model import CellClassifier
-    from edge.training.dataset import elpv_cells, factory_cells
-    from edge.training.evaluate import evaluate, predict, to_markdown
-    from edge.training.recipe import synthetic_eval_set
-
-    model = CellClassifier.load(model_dir)
-    out = out or (model_dir / "eval")
-    sets = {}
-    if data:
-        sets[data.name] = factory_cells(data, fmt, grid=_grid(grid))
-    if synthetic:
-        sets["synthetic-test"] = synthetic_eval_set("test", synthetic, work_dir)
-    if elpv:
-        sets["real-elpv-test"] = elpv_cells("test")
-    if not sets:
-        raise typer.BadParameter("give --data, --synthetic N or --elpv")
-    for name, cells in sets.items():
-        r = evaluate(predict(model, cells), cells, model.info.defect_threshold, name=name, out_dir=out)
-        print(to_markdown(r))
-    console.print(f"reports in {out}")
+    """Triage figures (miss, auto-NG false calls, review load), AUC, accuracy, per source and class, beside the baseline."""
+    payload = _evaluate_model(
+        model_dir,
+        baseline=None if no_baseline else (baseline or _default_baseline(model_dir)),
+        synthetic=synthetic,
+        elpv=elpv,
+        data=data,
+        fmt=fmt,
+        grid=grid,
+        work_dir=work_dir,
+        out=out,
+    )
+    console.print(f"reports in {out or (model_dir / 'eval')}")
+    if as_json:
+        print(json.dumps(payload, default=float))
 
 
 def inspect_cmd(
@@ -236,7 +424,8 @@ def inspect_cmd(
     grid: Annotated[str, typer.Option(help="Cell grid RxC")] = "2x12",
     recipe: str = "half-2x12",
     cell_aspect: Annotated[float | None, typer.Option(help="Cell width/height (checks the outline)")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Full JSON result per line")] = False,
+    layout: Annotated[str, typer.Option(help="framed | full-frame | auto")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Full JSON result per line (every cell, OK ones too)")] = False,
     overlay: Annotated[Path | None, typer.Option(help="Write overlay PNGs here")] = None,
     model_dir: Annotated[Path | None, typer.Option("--model", help="Model folder (default: models/.../DEFAULT)")] = None,
 ) -> None:
@@ -251,12 +440,15 @@ def inspect_cmd(
     from services.contracts import Grid
 
     model = CellClassifier.load(model_dir or resolve_model_dir(models_root()))
-    rules = DecisionRules.load(classes=model.info.classes, defect_threshold=model.info.defect_threshold, path=None)
+    rules = DecisionRules.for_model(model.info)
     inspector = Inspector(model, rules, device_id="local", station_id="local")
-    rec = Recipe(recipe, Grid.parse(grid), cell_aspect)
-    worst = 0
+    rec = Recipe(recipe, Grid.parse(grid), cell_aspect, layout=layout)
     for path in images:
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            print(json.dumps({"image": str(path), "verdict": "ERROR", "error": f"cannot read the file: {exc}", "cells": []}))
+            continue
         out = inspector.inspect(data, barcode="LOCAL", string_position=1, recipe=rec, captured_at=datetime.now(UTC))
         env = out.envelope
         if as_json:
@@ -271,26 +463,38 @@ def inspect_cmd(
                     {
                         "row": c.row,
                         "col": c.col,
+                        "decision": c.effective_decision.value,
+                        "p_defect": c.p_defect,
                         "cls": c.cls,
-                        "score": c.score,
-                        "ng": c.ng,
+                        "top_class": c.top_class,
+                        "top_score": c.top_score,
                         "box": [c.box.x, c.box.y, c.box.w, c.box.h],
                     }
                     for c in env.cells
-                    if c.cls != "ok"
+                    if c.effective_decision.value != "OK"
                 ],
             }
         line["image"] = str(path)
         print(json.dumps(line))
-        worst = max(worst, {"OK": 0, "NG": 1, "ERROR": 2}[env.verdict.value])
         if overlay is not None and out.decoded is not None:
             overlay.mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(overlay / (path.stem + ".overlay.png")), render_overlay(out.decoded.pixels, env))
     raise typer.Exit(0)
 
 
-def bench_edge(*, images: int, seconds: float, console: Console) -> None:
-    """End-to-end edge latency per 4 MP string image (24 cells), 8- and 16-bit, single and sustained."""
+def _bench_models(default: Path) -> list[Path]:
+    """The default model, its float / INT8 twin, and the 1.1.0 baseline: the rows of `bench edge`."""
+    base = default.parent
+    name = default.name
+    twin = base / (name.removesuffix("-int8") if name.endswith("-int8") else f"{name}-int8")
+    out = [default, *([twin] if (twin / "model.onnx").exists() else [])]
+    if (base / "1.1.0" / "model.onnx").exists() and default.name != "1.1.0":
+        out.append(base / "1.1.0")
+    return out
+
+
+def bench_edge(*, images: int, seconds: float, console: Console, versions: list[str] | None = None) -> None:
+    """End-to-end edge latency per 4 MP string image (24 cells), 8- and 16-bit, single and sustained, per model."""
     import os
     import platform
     import resource
@@ -308,12 +512,11 @@ def bench_edge(*, images: int, seconds: float, console: Console) -> None:
     from edge.training.synthetic import generate_string
     from services.contracts import Grid
 
-    model = CellClassifier.load(resolve_model_dir(models_root()))
-    rules = DecisionRules.load(classes=model.info.classes, defect_threshold=model.info.defect_threshold, path=None)
-    inspector = Inspector(model, rules, device_id="bench", station_id="bench")
+    root = models_root()
+    dirs = [resolve_model_dir(root, version=v) for v in versions] if versions else _bench_models(resolve_model_dir(root))
     rec = Recipe("half-2x12", Grid(rows=2, cols=12), 2.0)
     console.print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores; onnxruntime CPU, 2 threads; model {model.info.name} {model.info.version}"
+        f"machine: {platform.machine()}, {os.cpu_count()} cores; onnxruntime CPU, 2 threads; models: {', '.join(d.name for d in dirs)}"
     )
     sets = {}
     for depth in (8, 16):
@@ -325,64 +528,67 @@ def bench_edge(*, images: int, seconds: float, console: Console) -> None:
         console.print(
             f"{depth}-bit: {images} images {img.shape[1]}x{img.shape[0]} ({img.shape[0] * img.shape[1] / 1e6:.1f} MP), 24 cells"
         )
-
-    def run(data: bytes) -> dict[str, float]:
-        t0 = time.perf_counter()
-        out = inspector.inspect(data, barcode="BENCH", string_position=1, recipe=rec, captured_at=datetime.now(UTC))
-        t = time.perf_counter()
-        if out.decoded is not None:
-            render_overlay(out.decoded.pixels, out.envelope)
-        timings = dict(out.envelope.timings_ms)
-        timings["overlay"] = (time.perf_counter() - t) * 1000
-        timings["e2e"] = (time.perf_counter() - t0) * 1000
-        assert out.envelope.verdict.value != "ERROR", out.envelope.error
-        return timings
-
     table = Table(title="edge end to end per string image (decode, segment, preprocess, infer, decide, overlay)")
-    for c in ("image set", "mode", "images", "p50 ms", "p95 ms", "images/min", "stage share (median ms)"):
+    for c in ("model", "image set", "mode", "images", "p50 ms", "p95 ms", "images/min", "stage share (median ms)"):
         table.add_column(c)
     baseline = Table(title="baselines in the same run (same images)")
     for c in ("baseline", "p50 ms", "p95 ms"):
         baseline.add_column(c)
     for name, files in sets.items():
-        run(files[0])  # warm-up (allocations, ORT arena)
-        single = [run(f) for f in files]
-        e2e = np.array([s["e2e"] for s in single])
-        stages = {
-            k: float(np.median([s[k] for s in single])) for k in ("decode", "segment", "preprocess", "infer", "decide", "overlay")
-        }
-        share = ", ".join(f"{k} {v:.0f}" for k, v in stages.items())
-        table.add_row(
-            name,
-            "single",
-            str(len(single)),
-            f"{np.percentile(e2e, 50):.0f}",
-            f"{np.percentile(e2e, 95):.0f}",
-            f"{60000 / e2e.mean():.0f}",
-            share,
-        )
-        t0, done, lat = time.perf_counter(), 0, []
-        while time.perf_counter() - t0 < seconds:
-            lat.append(run(files[done % len(files)])["e2e"])
-            done += 1
-        el = time.perf_counter() - t0
-        lat_a = np.array(lat)
-        table.add_row(
-            name,
-            f"sustained {seconds:.0f} s",
-            str(done),
-            f"{np.percentile(lat_a, 50):.0f}",
-            f"{np.percentile(lat_a, 95):.0f}",
-            f"{done / el * 60:.0f}",
-            "",
-        )
-        # Baseline 1: decode only (the floor under any pipeline). Baseline 2: one ONNX call per cell (no batching).
         dec = []
         for f in files:
             t = time.perf_counter()
             decode(f)
             dec.append((time.perf_counter() - t) * 1000)
         baseline.add_row(f"{name}: decode only (floor)", f"{np.percentile(dec, 50):.0f}", f"{np.percentile(dec, 95):.0f}")
+    summary: dict[str, dict[str, float]] = {}
+    for model_dir in dirs:
+        model = CellClassifier.load(model_dir)
+        model.warm_up()
+        inspector = Inspector(model, DecisionRules.for_model(model.info), device_id="bench", station_id="bench")
+        label = f"{model.info.version} ({'int8' if model.info.extra.get('precision') == 'int8' else 'float'}, "
+        label += f"{(model_dir / 'model.onnx').stat().st_size / 1e6:.1f} MB)"
+
+        def run(data: bytes, inspector: Inspector = inspector) -> dict[str, float]:
+            t0 = time.perf_counter()
+            out = inspector.inspect(data, barcode="BENCH", string_position=1, recipe=rec, captured_at=datetime.now(UTC))
+            t = time.perf_counter()
+            if out.decoded is not None:
+                render_overlay(out.decoded.pixels, out.envelope)
+            timings = dict(out.envelope.timings_ms)
+            timings["overlay"] = (time.perf_counter() - t) * 1000
+            timings["e2e"] = (time.perf_counter() - t0) * 1000
+            assert out.envelope.verdict.value != "ERROR", out.envelope.error
+            return timings
+
+        for name, files in sets.items():
+            run(files[0])  # warm-up (allocations, ORT arena)
+            single = [run(f) for f in files]
+            e2e = np.array([s["e2e"] for s in single])
+            stages = {
+                k: float(np.median([s[k] for s in single]))
+                for k in ("decode", "segment", "preprocess", "infer", "decide", "overlay")
+            }
+            table.add_row(
+                label, name, "single", str(len(single)), f"{np.percentile(e2e, 50):.0f}", f"{np.percentile(e2e, 95):.0f}",
+                f"{60000 / e2e.mean():.0f}", ", ".join(f"{k} {v:.0f}" for k, v in stages.items()),
+            )  # fmt: skip
+            t0, done, lat = time.perf_counter(), 0, []
+            while time.perf_counter() - t0 < seconds:
+                lat.append(run(files[done % len(files)])["e2e"])
+                done += 1
+            el = time.perf_counter() - t0
+            lat_a = np.array(lat)
+            table.add_row(
+                label, name, f"sustained {seconds:.0f} s", str(done), f"{np.percentile(lat_a, 50):.0f}",
+                f"{np.percentile(lat_a, 95):.0f}", f"{done / el * 60:.0f}", "",
+            )  # fmt: skip
+            summary[f"{model.info.version}/{name}"] = {
+                "sustained_p50_ms": float(np.percentile(lat_a, 50)),
+                "sustained_p95_ms": float(np.percentile(lat_a, 95)),
+                "single_p95_ms": float(np.percentile(e2e, 95)),
+                "infer_median_ms": stages["infer"],
+            }
         crops = [np.random.default_rng(0).random((200, 400), dtype=np.float32) for _ in range(24)]
         batched, unbatched = [], []
         for _ in range(10):
@@ -393,13 +599,18 @@ def bench_edge(*, images: int, seconds: float, console: Console) -> None:
             for c in crops:
                 model.run(model.preprocess([c]))
             unbatched.append((time.perf_counter() - t) * 1000)
-        if name == "8-bit":
-            baseline.add_row(
-                "24 cells, one batched ONNX call (ours)", f"{np.percentile(batched, 50):.0f}", f"{np.percentile(batched, 95):.0f}"
-            )
-            baseline.add_row(
-                "24 cells, one ONNX call per cell", f"{np.percentile(unbatched, 50):.0f}", f"{np.percentile(unbatched, 95):.0f}"
-            )
+        baseline.add_row(
+            f"{label}: 24 cells, one batched ONNX call", f"{np.percentile(batched, 50):.0f}", f"{np.percentile(batched, 95):.0f}"
+        )
+        baseline.add_row(
+            f"{label}: 24 cells, one ONNX call per cell",
+            f"{np.percentile(unbatched, 50):.0f}",
+            f"{np.percentile(unbatched, 95):.0f}",
+        )
     console.print(table)
     console.print(baseline)
-    console.print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB (includes image generation)")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    console.print(f"peak RSS: {rss:.0f} MB (includes image generation and every model)")
+    figures = getattr(console, "figures", None)
+    if isinstance(figures, dict):
+        figures.update({"per_model": summary, "peak_rss_mb": rss, "target_p95_ms_8bit_sustained": 100, "source_budget_ms": 2000})

@@ -21,7 +21,8 @@ def render_overlay(pixels: np.ndarray, envelope: ResultEnvelope, *, max_width: i
     for c in envelope.cells:
         if c.cls == "ok":
             continue
-        color = (0, 0, 255) if c.ng else (0, 180, 255)
+        review = c.effective_decision.value == "REVIEW"
+        color = (0, 0, 255) if c.ng else (0, 120, 255) if review else (0, 200, 255)
         x, y, w, h = (int(v * scale) for v in (c.box.x, c.box.y, c.box.w, c.box.h))
         cv2.rectangle(out, (x, y), (x + w, y + h), color, thick)
         if c.defect_box is not None:
@@ -29,9 +30,9 @@ def render_overlay(pixels: np.ndarray, envelope: ResultEnvelope, *, max_width: i
             cv2.rectangle(
                 out, (int(b.x * scale), int(b.y * scale)), (int((b.x + b.w) * scale), int((b.y + b.h) * scale)), color, 1
             )
-        label = f"r{c.row}c{c.col} {c.cls} {c.score:.2f}"
+        label = f"r{c.row}c{c.col} {'REVIEW ' if review else ''}{c.cls} {c.score:.2f}"
         cv2.putText(out, label, (x + 4, max(14, y + 18)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, color, 1, cv2.LINE_AA)
-    banner = {"OK": (0, 160, 0), "NG": (0, 0, 220), "ERROR": (0, 140, 255)}[envelope.verdict.value]
+    banner = {"OK": (0, 160, 0), "REVIEW": (0, 120, 255), "NG": (0, 0, 220), "ERROR": (0, 140, 255)}[envelope.verdict.value]
     cv2.putText(
         out,
         f"{envelope.barcode} S{envelope.string_position}: {envelope.verdict.value}",

@@ -52,7 +52,7 @@ def get_inspections(
     p: Reader,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    verdict: Literal["OK", "NG", "ERROR"] | None = None,
+    verdict: Literal["OK", "REVIEW", "NG", "ERROR"] | None = None,
     station: Annotated[str | None, Query(max_length=40)] = None,
     since: datetime | None = None,
 ) -> Page[InspectionRead]:
