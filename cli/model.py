@@ -369,6 +369,19 @@ def quantize_cmd(
     console.print(f"[green]INT8 model written to {dst}[/]")
 
 
+@model_app.command("make-site-set")
+def make_site_set_cmd(
+    out: Path = Path("data/site"),
+    cols: Annotated[int, typer.Option(help="Cells per row image")] = 6,
+    split: Annotated[str, typer.Option(help="ELPV split to tile (test: cells no model here trained on)")] = "test",
+) -> None:
+    """A factory-style set for site-adaptation drills: ELPV cells tiled into full-frame rows with Pascal VOC boxes."""
+    from edge.training.siteset import make_site_set
+
+    counts = make_site_set(out, split=split, cols=cols)
+    console.print(f"rows written to {out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
 @model_app.command("gallery")
 def gallery_cmd(out: Path = Path("docs/gallery.png"), per_class: int = 5) -> None:
     """Render every synthetic defect class next to real ELPV cells (docs/gallery.png)."""

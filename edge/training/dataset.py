@@ -21,6 +21,8 @@ from edge.training.synthetic import RECIPES, generate_string
 
 CELL = 160  # model input side; thin cracks stay 1-2 px wide at this size
 ELPV_TEST_EVERY = 5  # cells whose load-order index % 5 == 0 are the reserved ELPV test split
+ELPV_CALIB_EVERY = 10  # of the rest, index % 10 == 1 calibrates the operating points (never trained on)
+SOURCES = {0: "synthetic", 1: "elpv", 2: "factory", 3: "pasted"}  # pasted: a rendered defect on a real cell
 
 
 @dataclass
@@ -30,9 +32,10 @@ class CellSet:
     x: np.ndarray
     y: np.ndarray
     p_def: np.ndarray
-    source: np.ndarray  # 0 synthetic, 1 elpv, 2 factory
+    source: np.ndarray  # see SOURCES: 0 synthetic, 1 elpv, 2 factory, 3 pasted
     group: np.ndarray | None = None  # image index of each cell (per-image metrics)
     refused: int = 0  # images segmentation refused (they would be ERROR results)
+    kind: np.ndarray | None = None  # per-cell sub-population for per-source figures (e.g. mono / poly)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -52,7 +55,12 @@ class CellSet:
     def subset(self, idx: np.ndarray) -> CellSet:
         """The cells at idx."""
         return CellSet(
-            self.x[idx], self.y[idx], self.p_def[idx], self.source[idx], None if self.group is None else self.group[idx]
+            self.x[idx],
+            self.y[idx],
+            self.p_def[idx],
+            self.source[idx],
+            None if self.group is None else self.group[idx],
+            kind=None if self.kind is None else self.kind[idx],
         )
 
 
@@ -64,49 +72,93 @@ def to_cell_u8(pixels: np.ndarray) -> np.ndarray:
     return (cell * 255 + 0.5).clip(0, 255).astype(np.uint8)
 
 
-def _string_cells(args: tuple[int, str, float, float]) -> tuple[np.ndarray, np.ndarray]:
+def _string_cells(args: tuple[int, str, float, float]) -> tuple[np.ndarray, np.ndarray, str]:
     seed, recipe, defect_rate, mp = args
     img, truth = generate_string(seed, recipe=recipe, defect_rate=defect_rate, megapixels=mp)
     rows, cols, aspect = RECIPES[recipe]
+    kind = f"{recipe}/{truth.bit_depth}-bit"
     try:
-        seg = segment(to_unit_float(img), rows, cols, cell_aspect=aspect)
+        seg = segment(to_unit_float(img), rows, cols, cell_aspect=aspect, layout="framed")
     except SegmentationError:
-        return np.zeros((0, CELL, CELL), np.uint8), np.zeros(0, np.int64)
+        return np.zeros((0, CELL, CELL), np.uint8), np.zeros(0, np.int64), kind
     xs = np.stack([to_cell_u8(c.pixels) for c in seg.cells])
     ys = np.array([CLASSES.index(t.cls) for t in truth.cells], dtype=np.int64)
-    return xs, ys
+    return xs, ys, kind
 
 
 def synthetic_cells(seeds: range, *, defect_rate: float = 0.5, megapixels: float = 1.2, workers: int = 2) -> CellSet:
     """Cells of synthetic strings (all recipes in turn), cut by the production segmentation."""
     recipes = list(RECIPES)
     jobs = [(s, recipes[s % len(recipes)], defect_rate, megapixels) for s in seeds]
-    xs, ys, gs = [], [], []
+    xs, ys, gs, ks = [], [], [], []
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        for k, (x, y) in enumerate(pool.map(_string_cells, jobs, chunksize=4)):
+        for k, (x, y, kind) in enumerate(pool.map(_string_cells, jobs, chunksize=4)):
             xs.append(x)
             ys.append(y)
             gs.append(np.full(len(y), k, np.int64))
+            ks.append(np.full(len(y), kind, dtype="<U24"))
     x = np.concatenate(xs)
     y = np.concatenate(ys)
     refused = sum(1 for y_ in ys if len(y_) == 0)
-    return CellSet(x, y, (y != 0).astype(np.float32), np.zeros(len(y), np.int8), np.concatenate(gs), refused)
+    src = np.zeros(len(y), np.int8)
+    return CellSet(x, y, (y != 0).astype(np.float32), src, np.concatenate(gs), refused, np.concatenate(ks))
+
+
+def elpv_split(split: str, n: int) -> np.ndarray:
+    """Boolean mask of an ELPV split by load-order index: test (% 5 == 0, never trained or tuned on),
+    calib (% 10 == 1, sets the operating points), fit (the rest: trains), train (fit + calib)."""
+    idx = np.arange(n)
+    test = idx % ELPV_TEST_EVERY == 0
+    calib = idx % ELPV_CALIB_EVERY == 1
+    masks = {"test": test, "calib": calib, "fit": ~test & ~calib, "train": ~test}
+    if split not in masks:
+        raise ValueError(f"unknown ELPV split {split!r} ({', '.join(masks)})")
+    return masks[split]
+
+
+def elpv_raw(split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(images uint8 (N, 300, 300), p(defect), 'mono' | 'poly') of one ELPV split (CC BY-NC-SA 4.0)."""
+    from elpv_dataset.utils import load_dataset
+
+    images, proba, types = load_dataset()
+    sel = elpv_split(split, len(proba))
+    return images[sel], np.asarray(proba[sel], dtype=np.float32), np.asarray(types[sel])
 
 
 def elpv_cells(split: str) -> CellSet:
-    """ELPV cells (CC BY-NC-SA 4.0): split 'train' (index % 5 != 0) or 'test' (index % 5 == 0).
+    """ELPV cells of one split (see elpv_split); kind is 'mono' or 'poly'.
 
     Labels are defect probabilities 0, 1/3, 2/3, 1; there is no defect type, so y = -1 and only
     p(defect) is learnt from them.
     """
-    from elpv_dataset.utils import load_dataset
+    images, p, types = elpv_raw(split)
+    x = np.stack([to_cell_u8(to_unit_float(im)) for im in images])
+    return CellSet(x, np.full(len(p), -1, np.int64), p, np.ones(len(p), np.int8), np.arange(len(p)), kind=types)
 
-    images, proba, _types = load_dataset()
-    idx = np.arange(len(proba))
-    sel = idx % ELPV_TEST_EVERY == 0 if split == "test" else idx % ELPV_TEST_EVERY != 0
-    x = np.stack([to_cell_u8(to_unit_float(im)) for im in images[sel]])
-    p = np.asarray(proba[sel], dtype=np.float32)
-    return CellSet(x, np.full(len(p), -1, np.int64), p, np.ones(len(p), np.int8), np.arange(len(p)))
+
+def pasted_defects(split: str, *, per_cell: float = 0.7, seed: int = 11) -> CellSet:
+    """Typed defects rendered onto real functional ELPV cells of a split (source 3).
+
+    The real texture, busbars, grain and noise stay; only the defect is synthetic, so the
+    classifier learns defect types without learning "synthetic-looking" as "defective".
+    """
+    from edge.training.classes import DEFECT_CLASSES
+    from edge.training.synthetic import defect_mult
+
+    images, p, _types = elpv_raw(split)
+    ok_idx = np.nonzero(p == 0)[0]
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(ok_idx, size=int(len(ok_idx) * per_cell), replace=False)
+    xs, ys = [], []
+    for i in pick:
+        cell = to_unit_float(images[i])
+        h, w = cell.shape
+        cls = str(rng.choice(DEFECT_CLASSES))
+        mult, _box = defect_mult(rng, h, w, cls, busbars=int(rng.choice([2, 3, 4])))
+        xs.append(to_cell_u8(np.clip(cell * mult, 0, 1)))
+        ys.append(CLASSES.index(cls))
+    y = np.array(ys, dtype=np.int64)
+    return CellSet(np.stack(xs), y, np.ones(len(y), np.float32), np.full(len(y), 3, np.int8), np.arange(len(y)))
 
 
 # ---- a factory's own labelled data -------------------------------------------------------------

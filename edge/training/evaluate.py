@@ -272,3 +272,117 @@ def to_markdown(r: dict[str, object]) -> str:
         for n, row in zip(names, cm["rows_true_cols_predicted"], strict=True):
             lines.append(f"| {n} | " + " | ".join(str(v) for v in row) + " |")
     return "\n".join(lines) + "\n"
+
+
+# ---- OK / REVIEW / NG triage: two operating points ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TriagePoints:
+    """Below ok_threshold OK, at or above ng_threshold NG, between them REVIEW (on p(defect))."""
+
+    ok_threshold: float
+    ng_threshold: float
+
+
+def ng_threshold_for(p_ok_cells: np.ndarray, target_false_ng: float) -> float:
+    """Lowest threshold at which at most target_false_ng of these OK cells would go straight to rework."""
+    if len(p_ok_cells) == 0:
+        return 0.5
+    desc = np.sort(p_ok_cells)[::-1]
+    k = int(np.floor(target_false_ng * len(desc)))  # this many OK cells may be at or above the threshold
+    if k >= len(desc):
+        return float(desc[-1])
+    return float(np.nextafter(np.float32(desc[k]), np.float32(1.0)))
+
+
+def calibrate_triage(
+    p_def: np.ndarray,
+    is_def: np.ndarray,
+    source: np.ndarray,
+    *,
+    target_miss: float = 0.003,
+    target_false_ng: float = 0.01,
+) -> tuple[TriagePoints, dict[str, object]]:
+    """Both operating points from calibration cells (never trained on).
+
+    OK threshold: the highest whose one-sided 95 % upper bound of the miss rate (cells neither NG
+    nor REVIEW) meets target_miss on all calibration cells pooled. NG threshold: the lowest at which
+    auto-NG false calls stay within target_false_ng of the OK cells of *every* source (the strictest
+    source decides, so a station whose cells look like the hardest source is not flooded), and never
+    below the OK threshold.
+    """
+    op, rule = calibrate(p_def, is_def, target_miss)
+    per_source = {}
+    for s in np.unique(source):
+        m = (source == s) & ~is_def.astype(bool)
+        if m.sum() >= 20:
+            per_source[str(s)] = ng_threshold_for(p_def[m], target_false_ng)
+    ng_t = max([op.threshold, *per_source.values()]) if per_source else max(op.threshold, 0.5)
+    ng_t = float(min(ng_t, 0.999))
+    detail = {
+        "ok_rule": rule,
+        "ng_rule": f"lowest threshold with auto-NG false calls <= {target_false_ng:.1%} of the OK cells of every source",
+        "target_miss": target_miss,
+        "target_false_ng": target_false_ng,
+        "ng_threshold_per_source": per_source,
+        "calibration_point": op.__dict__,
+    }
+    return TriagePoints(op.threshold, max(ng_t, op.threshold)), detail
+
+
+def triage_figures(p_def: np.ndarray, is_def: np.ndarray, points: TriagePoints) -> dict[str, float | int]:
+    """Miss (neither NG nor REVIEW), auto-NG false calls, review load and what the operator sees."""
+    d = is_def.astype(bool)
+    ng = p_def >= points.ng_threshold
+    review = (p_def >= points.ok_threshold) & ~ng
+    nd, nok, n = int(d.sum()), int((~d).sum()), len(p_def)
+    misses = int(np.sum(d & ~ng & ~review))
+    false_ng = int(np.sum(~d & ng))
+    return {
+        "ok_threshold": points.ok_threshold,
+        "ng_threshold": points.ng_threshold,
+        "cells": n,
+        "defects": nd,
+        "ok_cells": nok,
+        "misses": misses,
+        "miss_rate": misses / max(nd, 1),
+        "miss_upper95": clopper_pearson_upper(misses, nd),
+        "auto_ng": int(ng.sum()),
+        "auto_ng_false_calls": false_ng,
+        "auto_ng_false_call_rate": false_ng / max(nok, 1),
+        "auto_ng_precision": float(np.sum(d & ng)) / max(int(ng.sum()), 1),
+        "defects_direct_ng": float(np.sum(d & ng)) / max(nd, 1),
+        "review_cells": int(review.sum()),
+        "review_load": float(review.sum()) / max(n, 1),
+        "review_load_ok_cells": float(np.sum(~d & review)) / max(nok, 1),
+        "review_defect_share": float(np.sum(d & review)) / max(int(review.sum()), 1),
+    }
+
+
+def triage_tradeoff(p_def: np.ndarray, is_def: np.ndarray, points: TriagePoints) -> list[dict[str, float | int]]:
+    """What other OK thresholds would cost in review load and misses (the NG point fixed)."""
+    rows = []
+    for t in sorted({points.ok_threshold, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5}):
+        if t > points.ng_threshold:
+            continue
+        f = triage_figures(p_def, is_def, TriagePoints(t, points.ng_threshold))
+        rows.append({k: f[k] for k in ("ok_threshold", "miss_rate", "miss_upper95", "review_load", "review_load_ok_cells")})
+    return rows
+
+
+def per_kind(
+    p_def: np.ndarray, is_def: np.ndarray, kind: np.ndarray | None, points: TriagePoints
+) -> dict[str, dict[str, object]]:
+    """Triage figures and AUC per sub-population (mono / poly, recipe, bit depth)."""
+    if kind is None:
+        return {}
+    out: dict[str, dict[str, object]] = {}
+    for k in sorted({str(v) for v in kind}):
+        m = np.array([str(v) == k for v in kind])
+        f = triage_figures(p_def[m], is_def[m], points)
+        out[k] = {
+            "roc_auc": roc_auc(p_def[m], is_def[m]),
+            **{x: f[x] for x in ("cells", "defects", "misses", "miss_rate", "auto_ng_false_call_rate", "review_load")},
+        }
+    return out

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.training.dataset import CellSet, elpv_cells, factory_cells, synthetic_cells
+from edge.training.dataset import CellSet, elpv_cells, factory_cells, pasted_defects, synthetic_cells
 
 # Disjoint seed ranges: what trains never calibrates or tests.
 TRAIN_SEEDS = (0, 100_000)
@@ -30,6 +30,9 @@ class DataSpec:
     factory_format: str | None = None
     factory_grid: str | None = None
     megapixels: float = 1.2
+    elpv_split: str = "train"  # "fit" keeps the ELPV calibration part out of training
+    pasted: float = 0.0  # typed defects pasted on this share of the functional ELPV cells
+    defect_rate: float = 0.5
 
 
 def load_training_data(spec: DataSpec, cache_dir: Path, log: Callable[[str], None] = print) -> CellSet:
@@ -48,10 +51,14 @@ def load_training_data(spec: DataSpec, cache_dir: Path, log: Callable[[str], Non
     parts = []
     if spec.synthetic_strings:
         log(f"rendering {spec.synthetic_strings} synthetic strings and cutting their cells ...")
-        parts.append(synthetic_cells(range(TRAIN_SEEDS[0], TRAIN_SEEDS[0] + spec.synthetic_strings), megapixels=spec.megapixels))
+        seeds = range(TRAIN_SEEDS[0], TRAIN_SEEDS[0] + spec.synthetic_strings)
+        parts.append(synthetic_cells(seeds, megapixels=spec.megapixels, defect_rate=spec.defect_rate))
     if spec.elpv:
-        log("loading ELPV training split (index % 5 != 0) ...")
-        parts.append(elpv_cells("train"))
+        log(f"loading ELPV {spec.elpv_split} split ...")
+        parts.append(elpv_cells(spec.elpv_split))
+        if spec.pasted:
+            log(f"pasting typed defects onto {spec.pasted:.0%} of the functional ELPV {spec.elpv_split} cells ...")
+            parts.append(pasted_defects(spec.elpv_split, per_cell=spec.pasted))
     if spec.factory_dir:
         grid = tuple(int(v) for v in spec.factory_grid.lower().split("x")) if spec.factory_grid else None
         parts.append(factory_cells(Path(spec.factory_dir), spec.factory_format or "folder", grid=grid))  # type: ignore[arg-type]
@@ -63,11 +70,13 @@ def load_training_data(spec: DataSpec, cache_dir: Path, log: Callable[[str], Non
 def synthetic_eval_set(kind: str, strings: int, cache_dir: Path, megapixels: float = 4.0) -> CellSet:
     """Calibration or test cells from 4 MP strings with seeds never used in training."""
     lo = CALIB_SEEDS[0] if kind == "calib" else TEST_SEEDS[0]
-    cache = cache_dir / f"{kind}-{strings}-{megapixels}.npz"
+    cache = cache_dir / f"{kind}-{strings}-{megapixels}-v2.npz"
     if cache.exists():
         z = np.load(cache)
-        return CellSet(z["x"], z["y"], z["p_def"], z["source"], z["group"], int(z["refused"]))
+        return CellSet(z["x"], z["y"], z["p_def"], z["source"], z["group"], int(z["refused"]), z["kind"])
     data = synthetic_cells(range(lo, lo + strings), megapixels=megapixels)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, x=data.x, y=data.y, p_def=data.p_def, source=data.source, group=data.group, refused=data.refused)
+    np.savez(
+        cache, x=data.x, y=data.y, p_def=data.p_def, source=data.source, group=data.group, refused=data.refused, kind=data.kind
+    )
     return data

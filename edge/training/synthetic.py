@@ -99,6 +99,19 @@ def render_cell(
             cv2.fillConvexPoly(cell, tri, 0.04)
     if cls == OK:
         return cell, None
+    mult, box = defect_mult(rng, h, w, cls, busbars=busbars, pitch=pitch)
+    return cell * mult, box
+
+
+def defect_mult(
+    rng: np.random.Generator, h: int, w: int, cls: str, *, busbars: int, pitch: int | None = None
+) -> tuple[np.ndarray, list[int]]:
+    """Multiplicative darkening (h, w) float32 in (0, 1] of one defect and its box (x, y, w, h).
+
+    Defects only darken in EL, so the same map renders a synthetic cell or is pasted onto a
+    real functional cell (the real texture, busbars and noise stay).
+    """
+    pitch = pitch or max(4, w // 70)
 
     mult = np.ones((h, w), dtype=np.float32)
     s = min(h, w)
@@ -185,7 +198,7 @@ def render_cell(
         raise ValueError(f"unknown class {cls}")
     ys, xs = np.nonzero(mult < 0.9)
     box = [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)] if len(xs) else [0, 0, w, h]
-    return cell * mult, box
+    return mult, box
 
 
 def generate_string(

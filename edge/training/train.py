@@ -31,11 +31,20 @@ class TrainConfig:
     width: tuple[int, int, int, int] = (16, 32, 64, 128)
     elpv_weight: float = 1.0
     threads: int = 2
+    arch: str = "cellnet"  # or efficientnet-lite0/1/2 (ImageNet-pretrained, from its wheel)
+    mean: float = MEAN
+    std: float = STD
     extra: dict[str, object] = field(default_factory=dict)
 
 
-def _augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """x: (B, H, W) float32 [0,1]; flips, 180 deg, gain/gamma, noise, small shifts."""
+def _augment(x: np.ndarray, rng: np.random.Generator, *, strong: bool = False) -> np.ndarray:
+    """x: (B, H, W) float32 [0,1]; flips, 180 deg, gain/gamma, noise, small shifts.
+
+    strong (the pretrained model): also transposes (busbars either way, as other makers' cells
+    come), blur and a gain gradient, so camera and tester differences do not read as defects.
+    """
+    import cv2
+
     out = np.empty_like(x)
     for i in range(len(x)):
         a = x[i]
@@ -43,6 +52,14 @@ def _augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
             a = a[:, ::-1]
         if rng.random() < 0.5:
             a = a[::-1, :]
+        if strong:
+            if rng.random() < 0.5:
+                a = a.T
+            if rng.random() < 0.3:
+                a = cv2.GaussianBlur(np.ascontiguousarray(a), (0, 0), rng.uniform(0.5, 1.5))
+            if rng.random() < 0.3:
+                ramp = np.linspace(-1, 1, a.shape[1], dtype=np.float32)[None, :] * rng.uniform(-0.15, 0.15)
+                a = a * (1 + (ramp if rng.random() < 0.5 else ramp.T))
         a = a * rng.uniform(0.75, 1.25)
         a = np.clip(a, 0, 1) ** rng.uniform(0.8, 1.25)
         a = a + rng.normal(0, rng.uniform(0, 0.03), a.shape)
@@ -59,25 +76,27 @@ def train(
     import torch
     from torch import nn
 
-    from edge.training.net import CellNet
+    from edge.training.net import CellNet, build_net
 
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / "checkpoint.pt"
-    net = CellNet(len(CLASSES), cfg.width)
+    net = build_net(cfg.arch, len(CLASSES), cfg.width).to(device)
+    strong = cfg.arch != "cellnet"
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = int(np.ceil(len(data) / cfg.batch))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.15)
     start_epoch = 0
     if ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        ck = torch.load(ckpt_path, map_location=device, weights_only=True)
         net.load_state_dict(ck["net"])
         opt.load_state_dict(ck["opt"])
         sched.load_state_dict(ck["sched"])
         start_epoch = int(ck["epoch"])
     elif init_from is not None:
-        net.load_state_dict(torch.load(init_from, map_location="cpu", weights_only=True))
+        net.load_state_dict(torch.load(init_from, map_location=device, weights_only=True))
     ce = nn.CrossEntropyLoss(reduction="none")
     log = out_dir / "train_log.jsonl"
     for epoch in range(start_epoch, cfg.epochs):
@@ -87,15 +106,18 @@ def train(
         t0, tot, n = time.time(), 0.0, 0
         for b in range(steps_per_epoch):
             idx = order[b * cfg.batch : (b + 1) * cfg.batch]
-            xb = _augment(data.x[idx].astype(np.float32) / 255.0, rng)
-            xt = torch.from_numpy(((xb - MEAN) / STD).astype(np.float32)).unsqueeze(1)
-            yt = torch.from_numpy(data.y[idx])
-            pt = torch.from_numpy(data.p_def[idx])
+            xb = _augment(data.x[idx].astype(np.float32) / 255.0, rng, strong=strong)
+            xt = torch.from_numpy(((xb - cfg.mean) / cfg.std).astype(np.float32)).unsqueeze(1).to(device)
+            yt = torch.from_numpy(data.y[idx]).to(device)
+            pt = torch.from_numpy(data.p_def[idx]).to(device)
+            src = torch.from_numpy(data.source[idx].astype(np.int64)).to(device)
             logits = CellNet.logits(net(xt))
             has_cls = yt >= 0
             loss_ce = (ce(logits[has_cls], yt[has_cls]).sum() / max(1, int(has_cls.sum()))) if has_cls.any() else logits.sum() * 0
             p_def = (1 - torch.softmax(logits, dim=1)[:, 0]).clamp(1e-6, 1 - 1e-6)
-            w = torch.where(has_cls, torch.ones_like(pt), torch.full_like(pt, cfg.elpv_weight))
+            # Real cells (ELPV, a factory's) weigh elpv_weight; synthetic and pasted-defect ones 1.
+            real = (src == 1) | (src == 2)
+            w = torch.where(real, torch.full_like(pt, cfg.elpv_weight), torch.ones_like(pt))
             loss_bin = (nn.functional.binary_cross_entropy(p_def, pt, reduction="none") * w).mean()
             loss = loss_ce + loss_bin
             opt.zero_grad()
@@ -110,7 +132,7 @@ def train(
         with open(log, "a") as fh:
             fh.write(json.dumps({"epoch": epoch + 1, "loss": tot / n, "seconds": round(time.time() - t0, 1)}) + "\n")
     weights = out_dir / "weights.pt"
-    torch.save(net.state_dict(), weights)
+    torch.save({k: v.cpu() for k, v in net.state_dict().items()}, weights)
     return weights
 
 
@@ -128,9 +150,9 @@ def export_onnx(
     """Export to model_dir/model.onnx with metadata, and write model.onnx.sha256."""
     import torch
 
-    from edge.training.net import CellNet, ExportWrapper
+    from edge.training.net import ExportWrapper, build_net
 
-    net = CellNet(len(CLASSES), cfg.width)
+    net = build_net(cfg.arch, len(CLASSES), cfg.width, pretrained=False)
     net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     net.eval()
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -151,8 +173,8 @@ def export_onnx(
         "version": version,
         "classes": list(CLASSES),
         "input_size": [CELL, CELL],
-        "mean": MEAN,
-        "std": STD,
+        "mean": cfg.mean,
+        "std": cfg.std,
         "defect_threshold": defect_threshold,
         "training_data_sha256": data_digest,
         "train_config": asdict(cfg),
@@ -186,3 +208,51 @@ def set_threshold(model_dir: Path, defect_threshold: float, extra_meta: dict[str
     meta["defect_threshold"] = defect_threshold
     meta.update(extra_meta or {})
     _write_meta(model_dir, meta)
+
+
+def quantize_int8(src_dir: Path, dst_dir: Path, calib_cells: np.ndarray, *, version: str) -> Path:
+    """Static INT8 (QDQ, per-channel weights) of src_dir/model.onnx, activations calibrated on real cells.
+
+    calib_cells: uint8 (N, H, W) cells the model never trained on. The eltrace metadata is carried
+    over with the new version; the operating points must be recalibrated on the INT8 scores.
+    """
+    import json as _json
+
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    src = onnx.load(str(src_dir / "model.onnx"))
+    meta = _json.loads(next(p.value for p in src.metadata_props if p.key == "eltrace"))
+    mean, std = float(meta["mean"]), float(meta["std"])
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    pre = dst_dir / "model.pre.onnx"
+    quant_pre_process(str(src_dir / "model.onnx"), str(pre), skip_symbolic_shape=True)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter(range(0, len(calib_cells), 32))
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            i = next(self.batches, None)
+            if i is None:
+                return None
+            x = (calib_cells[i : i + 32].astype(np.float32) / 255.0 - mean) / std
+            return {"cells": x[:, None].astype(np.float32)}
+
+    out = dst_dir / "model.onnx"
+    quantize_static(
+        str(pre),
+        str(out),
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        calibrate_method=CalibrationMethod.Percentile,
+        extra_options={"CalibPercentile": 99.99},
+    )
+    pre.unlink(missing_ok=True)
+    meta.update({"version": version, "quantized_from": {"version": meta["version"], "dir": str(src_dir)}, "precision": "int8"})
+    _write_meta(dst_dir, meta)
+    return out
