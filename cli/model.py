@@ -54,6 +54,9 @@ def train_cmd(
     defect_rate: Annotated[float, typer.Option(help="Share of defective cells in synthetic training strings")] = 0.5,
     elpv_weight: Annotated[float, typer.Option(help="Loss weight of real (ELPV / factory) cells")] = 1.0,
     batch: int = 64,
+    eval_elpv: Annotated[
+        bool, typer.Option(help="Evaluate on the reserved ELPV split (off when the factory data was built from it)")
+    ] = True,
 ) -> None:
     """Data -> train (resumable) -> ONNX -> calibrate -> evaluate -> model card, in one command."""
     from edge.training.recipe import DataSpec, load_training_data
@@ -111,6 +114,7 @@ def train_cmd(
             "train_cells": len(data),
             "arch": arch,
         },
+        eval_elpv=eval_elpv,
     )
     if set_default:
         (models_dir / name / "DEFAULT").write_text(version + "\n")
@@ -128,6 +132,7 @@ def _calibrate_and_report(
     data_info: dict,
     target_false_ng: float = 0.01,
     baseline: Path | None = None,
+    eval_elpv: bool = True,
 ) -> dict[str, object]:
     """Calibrate both operating points on held-out cells, evaluate beside the baseline, write the card."""
     from edge.training.card import write_card
@@ -136,7 +141,7 @@ def _calibrate_and_report(
         model_dir, calib_strings=calib_strings, target_miss=target_miss, target_false_ng=target_false_ng, work_dir=work_dir
     )
     payload = _evaluate_model(
-        model_dir, baseline=baseline or _default_baseline(model_dir), synthetic=test_strings, elpv=True, work_dir=work_dir
+        model_dir, baseline=baseline or _default_baseline(model_dir), synthetic=test_strings, elpv=eval_elpv, work_dir=work_dir
     )
     write_card(model_dir, command=command, evaluation=payload, calibration=calibration, data_info=data_info)
     return payload
@@ -223,6 +228,18 @@ def _calibrate_model(
                 "calibration": calibration,
             },
         )
+        meta_path = model_dir / "metadata.json"
+        if meta_path.exists():  # keep the registry's metadata.json true to the ONNX it describes
+            from edge.inference.model import file_sha256
+
+            meta = json.loads(meta_path.read_text())
+            meta.update(
+                sha256=file_sha256(model_dir / "model.onnx"),
+                defect_threshold=points.ok_threshold,
+                operating_points={"ok_threshold": points.ok_threshold, "ng_threshold": points.ng_threshold},
+                calibration=calibration,
+            )
+            meta_path.write_text(json.dumps(meta, indent=1, default=float))
     for name, f in per_set.items():
         console.print(
             f"{name}: missed {f['misses']}/{f['defects']} ({f['miss_rate']:.3%}), auto-NG false calls "

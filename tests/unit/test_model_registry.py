@@ -36,7 +36,15 @@ def test_default_model_is_registered_with_card_metadata_and_hash() -> None:
     assert model.info.classes == CLASSES and len(CLASSES) == 13
     assert (d / "model.onnx").stat().st_size < 20 * 1024 * 1024
     card = (d / "model_card.md").read_text()
-    for needle in ("CC BY-NC-SA 4.0", "Apache-2.0", "Intended use", "Known limits", "eltrace model", "95 % upper bound", "REVIEW"):
+    for needle in (
+        "CC BY-NC-SA 4.0",
+        "Apache-2.0",
+        "Intended use",
+        "Known limits",
+        "eltrace model",
+        "95 % upper bound",
+        "REVIEW",
+    ):
         assert needle in card
     assert meta["metrics"]["synthetic-test"]["defects"] >= 2000  # enough defects for 0.3 % to be testable
 

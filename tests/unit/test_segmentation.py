@@ -35,3 +35,63 @@ def test_wrong_grid_is_refused_not_guessed() -> None:
 def test_blank_image_is_refused() -> None:
     with pytest.raises(SegmentationError, match="contrast"):
         segment(np.full((500, 3000), 0.5, np.float32), 1, 12)
+
+
+def _elpv() -> tuple[np.ndarray, np.ndarray]:
+    pytest.importorskip("elpv_dataset")
+    from elpv_dataset.utils import load_dataset
+
+    images, proba, _types = load_dataset()
+    return images, proba
+
+
+@pytest.mark.slow
+def test_every_real_elpv_cell_is_a_full_frame_cell() -> None:
+    from edge.acquisition.decode import to_unit_u8
+    from edge.segmentation.grid import detect_layout
+
+    images, _p = _elpv()
+    refused = []
+    for i, im in enumerate(images):
+        u8 = to_unit_u8(im)
+        assert detect_layout(u8) == "full-frame", i
+        try:
+            seg = segment(u8, 1, 1)
+        except SegmentationError as exc:
+            refused.append((i, str(exc)))
+            continue
+        assert seg.cells[0].box == (0, 0, 300, 300)
+    assert refused == []
+
+
+@pytest.mark.parametrize("rows, cols, gap, gap_level", [(1, 4, 3, 60), (2, 12, 4, 40), (1, 12, 6, 20), (2, 6, 2, 90)])
+def test_mosaics_of_real_cells_with_thin_faint_gaps_are_split_at_the_gaps(rows: int, cols: int, gap: int, gap_level: int) -> None:
+    images, _p = _elpv()
+    rng = np.random.default_rng(rows * 100 + cols)
+    img = np.full((rows * 300 + (rows - 1) * gap, cols * 300 + (cols - 1) * gap), gap_level, np.uint8)
+    truth = []
+    for r in range(rows):
+        for c in range(cols):
+            x, y = c * (300 + gap), r * (300 + gap)
+            img[y : y + 300, x : x + 300] = images[rng.integers(len(images))]
+            truth.append((x, y))
+    seg = segment(img, rows, cols)  # layout auto: detected as full-frame
+    worst = max(max(abs(cell.box[0] - x), abs(cell.box[1] - y)) for cell, (x, y) in zip(seg.cells, truth, strict=True))
+    assert worst <= 12  # px on 300 px cells
+
+
+def test_a_synthetic_string_cropped_at_its_cell_edges_is_full_frame() -> None:
+    img, truth = generate_string(31, recipe="half-2x12", defect_rate=0.1, megapixels=1.5, bit_depth=8, distort=False)
+    boxes = [c.box for c in truth.cells]
+    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    x1, y1 = max(b[0] + b[2] for b in boxes), max(b[1] + b[3] for b in boxes)
+    crop = img[y0:y1, x0:x1]
+    seg = segment(crop, 2, 12, layout="auto")
+    worst = max(max(abs(c.box[0] - (b[0] - x0)), abs(c.box[1] - (b[1] - y0))) for c, b in zip(seg.cells, boxes, strict=True))
+    assert worst <= 4
+
+
+def test_noise_is_refused_not_judged_as_a_full_frame_grid() -> None:
+    noise = np.random.default_rng(0).integers(0, 256, (400, 2400), dtype=np.uint8)
+    with pytest.raises(SegmentationError, match="noise"):
+        segment(noise, 1, 12)
