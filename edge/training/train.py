@@ -231,7 +231,8 @@ def quantize_int8(src_dir: Path, dst_dir: Path, calib_cells: np.ndarray, *, vers
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self.batches = iter(range(0, len(calib_cells), 32))
+            # Whole batches only: the histogram calibrator stacks per-batch outputs and needs equal shapes.
+            self.batches = iter(range(0, len(calib_cells) - 31, 32))
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             i = next(self.batches, None)

@@ -64,10 +64,19 @@ def test_inspect_prints_one_json_line_per_image_and_overlays(tmp_path: Path) -> 
     )
     assert r.returncode == 0, r.stderr[-2000:]
     lines = [json.loads(x) for x in r.stdout.strip().splitlines()]
-    assert [x["verdict"] in ("OK", "NG") for x in lines[:2]] == [True, True]
+    assert [x["verdict"] in ("OK", "REVIEW", "NG") for x in lines[:2]] == [True, True]
+    assert all(c["decision"] in ("REVIEW", "NG") and 0 <= c["p_defect"] <= 1 for x in lines[:2] for c in x["cells"])
     assert lines[2]["verdict"] == "ERROR" and "image rejected" in lines[2]["error"]
     assert all("total" in x["timings_ms"] for x in lines)
     assert sorted(p.name for p in (tmp_path / "ov").iterdir()) == ["s0.overlay.png", "s1.overlay.png"]
+    # --json: the whole v2 result, every cell (OK ones too) with its decision, p(defect) and top class.
+    r = subprocess.run(
+        [sys.executable, "-m", "cli.main", "inspect", str(paths[0]), "--grid", "2x12", "--json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    full = json.loads(r.stdout.strip().splitlines()[-1])
+    assert full["schema_version"] == 2 and len(full["cells"]) == 24
+    assert all(c["decision"] in ("OK", "REVIEW", "NG") and c["p_defect"] is not None and c["top_class"] for c in full["cells"])
 
 
 def test_csv_import_command_is_all_or_nothing(tmp_path: Path) -> None:

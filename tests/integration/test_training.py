@@ -105,3 +105,23 @@ def test_unknown_labels_are_refused(tmp_path: Path) -> None:
     cv2.imwrite(str(tmp_path / "f" / "bubble" / "a.png"), np.full((80, 80), 150, np.uint8))
     with pytest.raises(ValueError, match="not in the class list"):
         factory_cells(tmp_path / "f", "folder")
+
+
+def test_int8_quantization_keeps_the_metadata_and_the_scores(tmp_path: Path) -> None:
+    """Static INT8 of a real (tiny) trained CNN: loadable by the edge, marked int8, scores close to float."""
+    from edge.training.train import quantize_int8
+
+    data = synthetic_cells(range(0, 4), megapixels=0.5, workers=1)
+    cfg = TrainConfig(epochs=1, batch=32, width=(4, 8, 8, 8), threads=1)
+    weights = train(data, tmp_path / "run", cfg)
+    export_onnx(weights, tmp_path / "f", name="t", version="0.1", defect_threshold=0.3, cfg=cfg, data_digest=data.digest())
+    quantize_int8(tmp_path / "f", tmp_path / "q", data.x[:64], version="0.1-int8")
+    f, q = CellClassifier.load(tmp_path / "f"), CellClassifier.load(tmp_path / "q")
+    assert q.info.version == "0.1-int8" and q.info.extra["precision"] == "int8" and q.info.classes == f.info.classes
+    import onnx
+
+    graph = onnx.load(str(tmp_path / "q" / "model.onnx")).graph
+    assert any(t.data_type == onnx.TensorProto.INT8 for t in graph.initializer)  # weights really are int8
+    assert any(n.op_type == "QuantizeLinear" for n in graph.node)
+    pf, pq = predict(f, data), predict(q, data)
+    assert np.abs(pf[:, 0] - pq[:, 0]).max() < 0.1
