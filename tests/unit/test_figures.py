@@ -27,5 +27,7 @@ def test_tables_and_notes_become_one_json_object_on_the_last_line() -> None:
         out.emit("edge")
     last = json.loads(buf.getvalue().strip().splitlines()[-1])
     assert last["bench"] == "edge" and last["figures"] == {"peak_rss_mb": 412.0}
-    assert last["tables"] == [{"title": "edge", "rows": [{"model": "2.0.0 (float)", "p50 ms": 98.0, "images/min": 3338.0, "share": 0.125}]}]
+    assert last["tables"] == [
+        {"title": "edge", "rows": [{"model": "2.0.0 (float)", "p50 ms": 98.0, "images/min": 3338.0, "share": 0.125}]}
+    ]
     assert last["notes"] == ["machine: x86_64"]
