@@ -207,9 +207,7 @@ def _calibrate_model(
         "figures_on_calibration_cells": per_set,
     }
     if station_rules is not None:
-        import json as _json
-
-        current = _json.loads(station_rules.read_text()) if station_rules.exists() else {}
+        current = json.loads(station_rules.read_text()) if station_rules.exists() else {}
         current.update(
             {
                 "ok_threshold": points.ok_threshold,
@@ -218,7 +216,7 @@ def _calibrate_model(
             }
         )
         current.pop("defect_threshold", None)
-        station_rules.write_text(_json.dumps(current, indent=1) + "\n")
+        station_rules.write_text(json.dumps(current, indent=1) + "\n")
     else:
         set_threshold(
             model_dir,

@@ -57,8 +57,6 @@ def score_through_inspector(model: CellClassifier, images: np.ndarray, *, grid: 
     An image the edge cannot judge is an ERROR: it gets p(defect) = 1 here (it goes to manual
     inspection, never passes), and is counted.
     """
-    from datetime import datetime as _dt
-
     from edge.pipeline import Inspector, Recipe
     from services.contracts import Grid
 
@@ -69,7 +67,7 @@ def score_through_inspector(model: CellClassifier, images: np.ndarray, *, grid: 
         ok, buf = cv2.imencode(".png", img)
         assert ok
         env = inspector.inspect(
-            buf.tobytes(), barcode=f"EVAL{i:06d}", string_position=1, recipe=recipe, captured_at=_dt.now(UTC)
+            buf.tobytes(), barcode=f"EVAL{i:06d}", string_position=1, recipe=recipe, captured_at=datetime.now(UTC)
         ).envelope
         if env.verdict == "ERROR":
             reasons.append(env.error or "")
