@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Request
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from api.web.csrf import CSRF_FIELD, CSRF_HEADER, SAFE_METHODS, check_csrf
+from api.csrf import CSRF_FIELD, CSRF_HEADER, SAFE_METHODS, check_csrf
 from services.core.db import transaction
 from services.core.errors import DomainError
 from services.core.settings import ApiSettings
@@ -18,7 +19,9 @@ from services.devices.service import AuthenticatedDevice, authenticate
 from services.imagestore.store import BlobStore
 from services.security.service import AuthFailed, Principal, Role, principal_from_token
 
+T = TypeVar("T")
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+SESSION_COOKIE = "eltrace_token"  # the pages' sign-in (httponly; state changes also need the CSRF token)
 
 
 class Forbidden(DomainError):
@@ -47,6 +50,19 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
+async def in_transaction(request: Request, fn: Callable[..., T], /, *args: object, **kwargs: object) -> T:
+    """For async handlers that stream a body first: fn(session, ...) in a worker thread, in one transaction.
+
+    The same rule as SessionDep (commit on success, roll back on any error), without blocking the event loop.
+    """
+
+    def call() -> T:
+        with transaction(request.app.state.sessions) as session:
+            return fn(session, *args, **kwargs)
+
+    return await run_in_threadpool(call)
+
+
 async def _submitted_csrf(request: Request) -> str | None:
     """The CSRF token of an unsafe request: the header (fetch) or the form field (a page's form post)."""
     if request.method in SAFE_METHODS:
@@ -68,13 +84,15 @@ def current_principal(
     """The person behind the bearer token (or the page session cookie)."""
     raw = token
     if not raw:
-        raw = request.cookies.get("eltrace_token")
+        raw = request.cookies.get(SESSION_COOKIE)
         if raw and request.method not in SAFE_METHODS:
             # A cookie rides along with any request the browser sends: state changes need the CSRF token too.
             check_csrf(request, submitted_csrf)
     if not raw:
         raise AuthFailed("authentication required")
-    return principal_from_token(session=session, token=raw, secret=get_settings(request).secret_key.get_secret_value())
+    principal = principal_from_token(session=session, token=raw, secret=get_settings(request).secret_key.get_secret_value())
+    request.state.principal = principal  # an error page rendered later still shows who is signed in
+    return principal
 
 
 def require(*roles: Role) -> Callable[..., Principal]:
@@ -101,6 +119,15 @@ def current_device(session: SessionDep, x_device_key: Annotated[str | None, Head
 
 
 ANY_PERSON = (Role.OPERATOR, Role.QUALITY_ENGINEER, Role.CUSTOMER_SERVICE)
+
+# Who may call a route, declared once (admin always passes): use these as the type of the caller parameter.
+AnyPerson = Annotated[Principal, Depends(require(*ANY_PERSON))]
+ReworkPerson = Annotated[Principal, Depends(require(Role.OPERATOR, Role.QUALITY_ENGINEER))]
+Engineer = Annotated[Principal, Depends(require(Role.QUALITY_ENGINEER))]
+Investigator = Annotated[Principal, Depends(require(Role.QUALITY_ENGINEER, Role.CUSTOMER_SERVICE))]
+Staff = Investigator  # complaints and 8D: customer service and quality engineers
+Admin = Annotated[Principal, Depends(require())]
+DeviceDep = Annotated[AuthenticatedDevice, Depends(current_device)]
 
 
 def line_scope(principal: Principal) -> str | None:

@@ -25,11 +25,11 @@ from services.core.logging import configure_logging
 from services.core.redis_server import RedisServer, free_port
 from services.core.settings import ApiSettings, IngestSettings
 from services.devices.service import provision_device
+from services.imports.rows import import_rows
 from services.ingest.consumer import IngestConsumer
 from services.inspection.orm import Inspection, Module
 from services.migrations.runner import upgrade
 from services.security.service import create_user
-from services.traceability.imports import import_rows
 
 RECIPE, GRID, ASPECT = "half-2x12", "2x12", 2.0
 STRINGS_PER_MODULE = 6

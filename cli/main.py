@@ -217,7 +217,7 @@ def import_cmd(
     from rich.table import Table
 
     from services.core.db import transaction
-    from services.traceability.imports import import_rows, parse_csv
+    from services.imports.rows import import_rows, parse_csv
 
     if kind not in ("products", "work_orders", "module_builds", "shipments"):
         console.print(f"[red]unknown kind {kind!r}[/]: products, work_orders, module_builds or shipments")

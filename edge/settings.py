@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -13,6 +14,10 @@ class EdgeSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ELTRACE_EDGE_", extra="ignore")
 
+    # The plant-wide ELTRACE_PROFILE works here too; outside the demo an edge must have its credentials.
+    profile: Literal["demo", "production", "test"] = Field(
+        default="demo", validation_alias=AliasChoices("ELTRACE_EDGE_PROFILE", "ELTRACE_PROFILE")
+    )
     device_id: str = "edge-1"
     station_id: str = "STR-EL-01"
     api_url: str = "http://127.0.0.1:8000"
@@ -40,3 +45,18 @@ class EdgeSettings(BaseSettings):
     threads: int = Field(default=2, ge=1)
     metrics_port: int | None = None  # Prometheus scrape port of this worker
     metrics_addr: str = "127.0.0.1"
+
+    @model_validator(mode="after")
+    def _credentials_outside_the_demo(self) -> EdgeSettings:
+        if self.profile == "demo":
+            return self
+        key = self.signing_key.get_secret_value()
+        if not key or not self.key_id or not self.api_key.get_secret_value():
+            raise ValueError("ELTRACE_EDGE_SIGNING_KEY, _KEY_ID and _API_KEY are required outside the demo profile")
+        try:
+            raw = bytes.fromhex(key)
+        except ValueError as exc:
+            raise ValueError("ELTRACE_EDGE_SIGNING_KEY must be hex, as printed by `eltrace devices add`") from exc
+        if len(raw) < 16:
+            raise ValueError("ELTRACE_EDGE_SIGNING_KEY is too short (at least 16 bytes)")
+        return self

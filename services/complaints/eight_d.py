@@ -60,18 +60,6 @@ FIRST_RESPONSE = ("D0", "D1", "D2", "D3")
 # Disciplines that a recurrence sends back to work (the cause was not the cause, or not removed).
 REOPENED_BY_RECURRENCE = ("D4", "D5", "D6", "D7", "D8")
 
-# Default due-date targets in hours after the case opened (ELTRACE_EIGHT_D_DUE_HOURS overrides).
-DEFAULT_DUE_HOURS = {
-    "D0": 48,
-    "D1": 48,
-    "D2": 48,
-    "D3": 48,
-    "D4": 7 * 24,
-    "D5": 14 * 24,
-    "D6": 14 * 24,
-    "D7": 25 * 24,
-    "D8": 30 * 24,
-}
 
 
 def _empty(value: Any) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from services.complaints.schemas import CaseStatus, DisciplineStatus
 from services.core.db import Base
 from services.core.time import UTCDateTime, utcnow
 
@@ -20,7 +21,7 @@ class EightDCase(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(20), unique=True)
     title: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(10), default="open")  # open | closed
+    status: Mapped[str] = mapped_column(String(10), default=CaseStatus.OPEN)  # CaseStatus
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # D0-D3 all completed
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -37,7 +38,7 @@ class Discipline(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("eight_d_case.id"))
     code: Mapped[str] = mapped_column(String(2))  # D0 .. D8
-    status: Mapped[str] = mapped_column(String(10), default="open")  # open | completed
+    status: Mapped[str] = mapped_column(String(10), default=DisciplineStatus.OPEN)  # DisciplineStatus
     owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

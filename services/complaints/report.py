@@ -9,7 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.complaints.orm import Complaint
-from services.complaints.views import CaseRead, ComplaintRead, EvidenceRow, complaint_read, evidence, get_case
+from services.complaints.schemas import CaseRead, ComplaintRead, EvidenceRow
+from services.complaints.views import complaint_read, evidence, get_case
 from services.core.time import utcnow
 
 

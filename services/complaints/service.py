@@ -15,19 +15,20 @@ from services.audit.service import record as audit
 from services.complaints import eight_d
 from services.complaints.orm import Attachment, Complaint, ComplaintModule, Discipline, EightDCase
 from services.complaints.orm import Sequence as NumberSequence
+from services.complaints.schemas import CaseStatus, Channel, DisciplineStatus, Severity, Symptom
+from services.contracts.result import BARCODE_PATTERN
 from services.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from services.core.time import utcnow
 from services.imagestore.store import BlobStore, sniff_content_type
 from services.inspection.orm import Module
 
-CHANNELS = ("email", "phone", "portal", "visit", "distributor")
-SEVERITIES = ("critical", "major", "minor")
-SYMPTOMS = ("power_loss", "hot_spot", "cell_crack", "snail_trail", "delamination", "pid", "broken_glass", "junction_box",
-            "frame", "visual", "other")  # fmt: skip
+CHANNELS = tuple(c.value for c in Channel)
+SEVERITIES = tuple(s.value for s in Severity)
+SYMPTOMS = tuple(s.value for s in Symptom)
 ATTACHMENT_TYPES = {"image/png", "image/jpeg", "image/tiff", "image/bmp", "application/pdf"}
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 MAX_BARCODES = 5000
-_BARCODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
+_BARCODE = re.compile(BARCODE_PATTERN)
 
 
 class Forbidden(DomainError):
@@ -102,7 +103,7 @@ def create_complaint(
         case = session.scalar(select(EightDCase).where(EightDCase.number == case_number))
         if case is None:
             raise NotFound(f"no 8D case {case_number}")
-        if case.status == "closed":
+        if case.status == CaseStatus.CLOSED:
             raise Conflict(f"8D case {case_number} is closed; reopen it first")
     complaint = Complaint(
         number=next_number(session, "C"),
@@ -134,11 +135,11 @@ def create_complaint(
 def open_case(*, session: Session, title: str, actor: str, due_hours: Mapping[str, int]) -> EightDCase:
     """A new 8D case with D0..D8 and their due dates."""
     now = utcnow()
-    case = EightDCase(number=next_number(session, "8D"), title=title[:200], status="open", opened_at=now, created_by=actor)
+    case = EightDCase(number=next_number(session, "8D"), title=title[:200], status=CaseStatus.OPEN, opened_at=now, created_by=actor)
     session.add(case)
     session.flush()
     for code in eight_d.CODES:
-        session.add(Discipline(case_id=case.id, code=code, status="open", due_at=now + timedelta(hours=due_hours[code]), data={}))
+        session.add(Discipline(case_id=case.id, code=code, status=DisciplineStatus.OPEN, due_at=now + timedelta(hours=due_hours[code]), data={}))
     audit(session=session, actor=actor, action="8d.open", entity="8d", entity_id=case.number, after={"title": case.title})
     return case
 
@@ -206,9 +207,9 @@ def save_discipline(
     """Save fields (merged), the owner or the due date of an open discipline."""
     case = _case(session, number, lock=True)
     d = _discipline(session, case, code)
-    if case.status == "closed":
+    if case.status == CaseStatus.CLOSED:
         raise Conflict(f"8D case {number} is closed; reopen it to change it")
-    if d.status == "completed":
+    if d.status == DisciplineStatus.COMPLETED:
         raise Conflict(f"{code} is completed; it cannot change unless the case is reopened")
     before = {"data": d.data, "owner": d.owner, "due_at": d.due_at.isoformat()}
     if data:
@@ -230,14 +231,14 @@ def complete_discipline(*, session: Session, number: str, code: str, actor: str,
     """Complete a discipline: required fields filled, the earlier ones completed; D8 needs a quality engineer's approval."""
     case = _case(session, number, lock=True)
     d = _discipline(session, case, code)
-    if case.status == "closed":
+    if case.status == CaseStatus.CLOSED:
         raise Conflict(f"8D case {number} is closed")
-    if d.status == "completed":
+    if d.status == DisciplineStatus.COMPLETED:
         raise Conflict(f"{code} is already completed")
     earlier = [x for x in eight_d.CODES[: eight_d.CODES.index(code)]]
     open_earlier = session.scalars(
         select(Discipline.code).where(
-            Discipline.case_id == case.id, Discipline.code.in_(earlier), Discipline.status != "completed"
+            Discipline.case_id == case.id, Discipline.code.in_(earlier), Discipline.status != DisciplineStatus.COMPLETED
         )
     ).all()
     if open_earlier:
@@ -250,10 +251,10 @@ def complete_discipline(*, session: Session, number: str, code: str, actor: str,
     if code == "D8" and not actor_is_quality_engineer:
         raise Forbidden("closing an 8D (D8) needs a quality engineer's approval")
     now = utcnow()
-    d.status, d.completed_at, d.completed_by = "completed", now, actor
+    d.status, d.completed_at, d.completed_by = DisciplineStatus.COMPLETED, now, actor
     if code == "D8":
         d.approved_by = actor
-        case.status, case.closed_at = "closed", now
+        case.status, case.closed_at = CaseStatus.CLOSED, now
     if code == "D3" and case.first_response_at is None:
         case.first_response_at = now
     audit(session=session, actor=actor, action="8d.complete", entity="8d", entity_id=f"{number}/{code}",
@@ -264,7 +265,7 @@ def complete_discipline(*, session: Session, number: str, code: str, actor: str,
 def reopen_case(*, session: Session, number: str, reason: str, actor: str, due_hours: Mapping[str, int]) -> EightDCase:
     """Recurrence: a closed case opens again; D4..D8 go back to work with new due dates from now."""
     case = _case(session, number, lock=True)
-    if case.status != "closed":
+    if case.status != CaseStatus.CLOSED:
         raise Conflict(f"8D case {number} is {case.status}; only a closed case is reopened")
     if not reason.strip():
         raise InvalidInput("reopening needs a reason (the recurrence)")
@@ -273,9 +274,9 @@ def reopen_case(*, session: Session, number: str, reason: str, actor: str, due_h
     for d in session.scalars(
         select(Discipline).where(Discipline.case_id == case.id, Discipline.code.in_(eight_d.REOPENED_BY_RECURRENCE))
     ):
-        d.status, d.completed_at, d.completed_by, d.approved_by = "open", None, None, None
+        d.status, d.completed_at, d.completed_by, d.approved_by = DisciplineStatus.OPEN, None, None, None
         d.due_at = now + timedelta(hours=due_hours[d.code] - first)
-    case.status, case.closed_at = "open", None
+    case.status, case.closed_at = CaseStatus.OPEN, None
     case.reopened_count += 1
     audit(session=session, actor=actor, action="8d.reopen", entity="8d", entity_id=number, before={"status": "closed"},
           after={"status": "open", "reopened": case.reopened_count}, reason=reason)  # fmt: skip
@@ -286,7 +287,7 @@ def link_complaint(*, session: Session, number: str, case_number: str, actor: st
     """Put a complaint under another (open) case: one 8D for several complaints with the same problem."""
     c = _complaint(session, number)
     case = _case(session, case_number)
-    if case.status == "closed":
+    if case.status == CaseStatus.CLOSED:
         raise Conflict(f"8D case {case_number} is closed")
     before = c.case_id
     c.case_id = case.id
@@ -298,7 +299,7 @@ def link_complaint(*, session: Session, number: str, case_number: str, actor: st
 def overdue(disciplines: Sequence[Discipline], now: datetime | None = None) -> list[str]:
     """Codes of the disciplines past their due date and not completed."""
     now = now or utcnow()
-    return [d.code for d in disciplines if d.status != "completed" and d.due_at < now]
+    return [d.code for d in disciplines if d.status != DisciplineStatus.COMPLETED and d.due_at < now]
 
 
 def count_complaints(session: Session) -> int:

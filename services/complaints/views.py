@@ -6,92 +6,30 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.complaints import eight_d
 from services.complaints.orm import Attachment, Complaint, ComplaintModule, Discipline, EightDCase
+from services.complaints.schemas import (
+    AttachmentRead,
+    CaseRead,
+    CaseStatus,
+    CaseSummary,
+    ComplaintRead,
+    DisciplineRead,
+    DisciplineStatus,
+    EvidenceRow,
+    FieldRead,
+)
 from services.complaints.service import overdue
 from services.core.errors import NotFound
 from services.core.time import utcnow
 from services.inspection.orm import Inspection, Module
+from services.inspection.schemas import ModuleStatus
 from services.traceability.containment import containment
 from services.traceability.orm import Shipment, WorkOrder
 from services.traceability.schemas import ContainmentQuery
-
-
-class AttachmentRead(BaseModel):
-    id: int
-    filename: str
-    content_type: str
-    size_bytes: int
-    sha256: str
-    uploaded_by: str
-    uploaded_at: datetime
-
-
-class ComplaintRead(BaseModel):
-    number: str
-    customer: str
-    project: str
-    site: str
-    received_at: datetime
-    channel: str
-    symptom: str
-    severity: str
-    description: str
-    justified: bool | None
-    judgement_reason: str | None
-    judged_by: str | None
-    case: str | None
-    barcodes: list[str]
-    unknown_barcodes: list[str]
-    attachments: list[AttachmentRead]
-    created_by: str
-    created_at: datetime
-
-
-class FieldRead(BaseModel):
-    name: str
-    label: str
-    kind: str
-    required: bool
-
-
-class DisciplineRead(BaseModel):
-    code: str
-    title: str
-    status: str
-    owner: str | None
-    due_at: datetime
-    overdue: bool
-    completed_at: datetime | None
-    completed_by: str | None
-    approved_by: str | None
-    fields: list[FieldRead]
-    data: dict[str, Any]
-    missing: list[str]
-
-
-class CaseSummary(BaseModel):
-    number: str
-    title: str
-    status: str
-    opened_at: datetime
-    first_response_at: datetime | None
-    closed_at: datetime | None
-    next_open: str | None
-    next_due_at: datetime | None
-    overdue: list[str]
-    owners: list[str]
-    complaints: list[str]
-
-
-class CaseRead(CaseSummary):
-    reopened_count: int
-    created_by: str
-    disciplines: list[DisciplineRead]
 
 
 def complaint_read(session: Session, c: Complaint) -> ComplaintRead:
@@ -132,7 +70,7 @@ def list_complaints(
 
 
 def _summary(case: EightDCase, ds: list[Discipline], complaints: list[str], now: datetime) -> dict[str, Any]:
-    nxt = next((d for d in sorted(ds, key=lambda d: eight_d.CODES.index(d.code)) if d.status != "completed"), None)
+    nxt = next((d for d in sorted(ds, key=lambda d: eight_d.CODES.index(d.code)) if d.status != DisciplineStatus.COMPLETED), None)
     return dict(
         number=case.number, title=case.title, status=case.status, opened_at=case.opened_at, first_response_at=case.first_response_at,
         closed_at=case.closed_at, next_open=nxt.code if nxt else None, next_due_at=nxt.due_at if nxt else None,
@@ -167,7 +105,7 @@ def list_cases(session: Session, *, status: str | None = None, owner: str | None
     if overdue_only:
         out = [c for c in out if c.overdue]
     far = datetime.max.replace(tzinfo=now.tzinfo)
-    out.sort(key=lambda c: (not c.overdue, c.status == "closed", c.next_due_at or far))
+    out.sort(key=lambda c: (not c.overdue, c.status == CaseStatus.CLOSED, c.next_due_at or far))
     return out
 
 
@@ -218,7 +156,8 @@ def case_module_ids(session: Session, number: str) -> list[int]:
     )
 
 
-LOCATION_OF_STATUS = {"SHIPPED": "customer", "STOCK": "warehouse", "WIP": "wip", "HOLD": "wip", "SCRAPPED": None}
+LOCATION_OF_STATUS = {ModuleStatus.SHIPPED: "customer", ModuleStatus.STOCK: "warehouse", ModuleStatus.WIP: "wip",
+                      ModuleStatus.HOLD: "wip", ModuleStatus.SCRAPPED: None}  # fmt: skip
 
 
 def d3_suspects(session: Session, number: str) -> dict[str, Any]:
@@ -250,18 +189,6 @@ def d3_suspects(session: Session, number: str) -> dict[str, Any]:
             by_location[loc] += n
     return {"query": q.model_dump(mode="json"), "total": result.total, "by_location": dict(by_location), "by_status": result.by_status,
             "by_customer": result.by_customer, "criteria": result.criteria}  # fmt: skip
-
-
-class EvidenceRow(BaseModel):
-    barcode: str
-    known: bool
-    product: str | None
-    work_order: str | None
-    string_el: str
-    stations: str
-    shifts: str
-    customer: str | None
-    shipped_at: datetime | None
 
 
 def evidence(session: Session, number: str) -> list[EvidenceRow]:

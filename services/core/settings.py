@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -66,10 +67,18 @@ class ApiSettings(CoreSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
-    max_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    # Body caps (see api/limits.py): every route takes max_json_bytes unless it names a larger cap.
+    max_json_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)  # an image, a complaint form with photos
+    max_csv_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)  # one MES / ERP import file
     page_size_max: int = Field(default=200, ge=1, le=1000)
-    # What the rework station accepts as a module barcode (the scanner types it + Enter).
-    barcode_regex: str = r"^[A-Z0-9][A-Z0-9\-]{5,40}$"
+    # Lifetime of a sign-in (bearer token and page cookie alike).
+    token_minutes: int = Field(default=30, ge=5, le=12 * 60)
+
+    @property
+    def token_ttl(self) -> timedelta:
+        """How long a sign-in lasts."""
+        return timedelta(minutes=self.token_minutes)
 
 
 class IngestSettings(CoreSettings):

@@ -120,11 +120,17 @@ def store_image(*, session: Session, blobs: BlobStore, data: bytes, expected_sha
     return row
 
 
-def load_image(*, session: Session, blobs: BlobStore, sha256: str) -> tuple[bytes, str]:
-    """Bytes and content type of a stored image."""
+def stored_image(session: Session, sha256: str) -> StoredImage:
+    """The row of a stored image (NotFound when there is none)."""
     row = session.get(StoredImage, sha256)
     if row is None:
         raise NotFound(f"image {sha256} not found")
+    return row
+
+
+def load_image(*, session: Session, blobs: BlobStore, sha256: str) -> tuple[bytes, str]:
+    """Bytes and content type of a stored image."""
+    row = stored_image(session, sha256)
     return blobs.get(sha256), row.content_type
 
 

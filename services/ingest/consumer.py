@@ -23,8 +23,7 @@ from services.core.logging import get_logger
 from services.core.settings import IngestSettings
 from services.devices import service as devices
 from services.ingest import metrics
-from services.inspection.service import record_results
-from services.rework.service import apply_results
+from services.ingest.store import store_batch
 
 log = get_logger("eltrace.ingest")
 
@@ -212,9 +211,7 @@ class IngestConsumer:
     def _store(self, items: list[tuple[ResultEnvelope, int]], entries: list[Entry]) -> list[Entry]:
         try:
             with metrics.BATCH_SECONDS.time(), transaction(self.sessions) as session:
-                new = record_results(session=session, items=items)
-                # The rework loop moves in the same transaction: a result and its consequences land together.
-                apply_results(session=session, result_ids=new, loop_limit=self.s.rework_loop_limit)
+                new = store_batch(session=session, items=items, loop_limit=self.s.rework_loop_limit)
         except OperationalError as exc:
             raise DatabaseUnavailable(str(exc)) from exc
         except DBAPIError as exc:

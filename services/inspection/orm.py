@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from services.core.db import Base
 from services.core.time import UTCDateTime, utcnow
+from services.inspection.schemas import ModuleStatus
 
 
 class Module(Base):
@@ -23,8 +24,8 @@ class Module(Base):
     # Production context (from the MES; NULL until it is imported).
     product_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
     work_order_id: Mapped[int | None] = mapped_column(ForeignKey("work_order.id"), nullable=True, index=True)
-    # Where the module is now: WIP, HOLD, STOCK, SHIPPED, SCRAPPED (see services/rework/status.py).
-    status: Mapped[str] = mapped_column(String(10), default="WIP", server_default="WIP")
+    # Where the module is now (ModuleStatus; the rework loop and the imports move it).
+    status: Mapped[str] = mapped_column(String(10), default=ModuleStatus.WIP, server_default=ModuleStatus.WIP.value)
     grade: Mapped[str] = mapped_column(String(2), default="A", server_default="A")
 
     inspections: Mapped[list[Inspection]] = relationship(back_populates="module", lazy="raise")

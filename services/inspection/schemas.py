@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Generic, TypeVar
+from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-T = TypeVar("T")
+
+class ModuleStatus(StrEnum):
+    """Where a module is: WIP -> STOCK (final EL OK) -> SHIPPED; HOLD while a quality engineer decides; SCRAPPED."""
+
+    WIP = "WIP"
+    STOCK = "STOCK"
+    HOLD = "HOLD"
+    SHIPPED = "SHIPPED"
+    SCRAPPED = "SCRAPPED"
 
 
 class _Read(BaseModel):
@@ -61,8 +69,34 @@ class ModuleRead(_Read):
     inspections: list[InspectionRead]
 
 
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    total: int
-    offset: int
-    limit: int
+
+
+class ModuleSummary(BaseModel):
+    """A module in a listing."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    barcode: str
+    created_at: datetime
+
+
+HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
+
+
+class ShiftIn(BaseModel):
+    """One shift of the plant's calendar, local wall-clock times."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9]{1,10}$")
+    start: str = Field(pattern=HHMM)
+    end: str = Field(pattern=HHMM)
+
+
+class ShiftCalendarIO(BaseModel):
+    """The plant's shift calendar as people read and write it (must cover 24 h exactly once)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    utc_offset_minutes: int = Field(ge=-840, le=840)
+    shifts: list[ShiftIn] = Field(min_length=1, max_length=6)

@@ -11,11 +11,12 @@ from sqlalchemy.orm import Session
 
 from services.contracts import CellDecision, ResultEnvelope
 from services.core.errors import NotFound
+from services.core.pagination import Page
 from services.core.time import utcnow
 from services.core.upsert import insert_ignore
 from services.inspection import repository as repo
 from services.inspection.orm import CellDefect, Inspection, Module
-from services.inspection.schemas import DefectRead, InspectionRead, ModuleRead, Page
+from services.inspection.schemas import DefectRead, InspectionRead, ModuleRead
 from services.inspection.shifts import load_calendar
 
 OK_CLASS = "ok"

@@ -9,8 +9,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from services.audit.service import record as audit
 from services.core.errors import InvalidInput
 from services.inspection.orm import ShiftPattern
+from services.inspection.schemas import ShiftCalendarIO, ShiftIn
 
 
 @dataclass(frozen=True)
@@ -80,4 +82,33 @@ def replace_calendar(*, session: Session, shifts: Sequence[Shift], utc_offset_mi
         ShiftPattern(name=s.name, start_minute=s.start_minute, end_minute=s.end_minute, utc_offset_minutes=utc_offset_minutes)
         for s in shifts
     )
+    return calendar
+
+
+def _hhmm(m: int) -> str:
+    return f"{m // 60:02d}:{m % 60:02d}"
+
+
+def _minutes(t: str) -> int:
+    h, m = t.split(":")
+    return int(h) * 60 + int(m)
+
+
+def calendar_io(session: Session) -> ShiftCalendarIO:
+    """The calendar in hours and minutes."""
+    cal = load_calendar(session)
+    shifts = [ShiftIn(name=s.name, start=_hhmm(s.start_minute), end=_hhmm(s.end_minute)) for s in cal.shifts]
+    return ShiftCalendarIO(utc_offset_minutes=cal.utc_offset_minutes, shifts=shifts)
+
+
+def set_calendar(*, session: Session, calendar: ShiftCalendarIO, actor: str) -> ShiftCalendarIO:
+    """Replace the calendar (audited); applies to results ingested from now on."""
+    before = calendar_io(session).model_dump()
+    replace_calendar(
+        session=session,
+        shifts=[Shift(s.name, _minutes(s.start), _minutes(s.end)) for s in calendar.shifts],
+        utc_offset_minutes=calendar.utc_offset_minutes,
+    )
+    audit(session=session, actor=actor, action="shifts.replace", entity="shift_calendar", entity_id="plant",
+          before=before, after=calendar.model_dump())  # fmt: skip
     return calendar

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import delete, func, insert, select
@@ -18,12 +18,13 @@ from services.core.errors import InvalidInput
 from services.core.time import utcnow
 from services.inspection.orm import Module
 from services.metrics.orm import PpmDefinition, ShipmentMonth
+from services.metrics.schemas import Attribution, DenominatorWindow, NumeratorStatus, PpmGroup
 from services.traceability.orm import Product, Shipment, WorkOrder
 
-GroupBy = Literal["customer", "product", "factory"]
-NUMERATORS = ("justified", "justified_or_open")
-WINDOWS = ("same_period", "trailing_12_months")
-ATTRIBUTIONS = ("complaint_date", "shipment_cohort")
+GroupBy = PpmGroup
+NUMERATORS = tuple(NumeratorStatus)
+WINDOWS = tuple(DenominatorWindow)
+ATTRIBUTIONS = tuple(Attribution)
 TARGET_PPM = 8.0
 
 
@@ -163,11 +164,11 @@ class PpmReport(BaseModel):
 
 
 def _group_key(group_by: GroupBy | None, customer: str, product: str, factory: str, series: dict[str, str]) -> str | None:
-    if group_by == "customer":
+    if group_by == PpmGroup.CUSTOMER:
         return customer
-    if group_by == "product":
+    if group_by == PpmGroup.PRODUCT:
         return series.get(product, product or "?")
-    if group_by == "factory":
+    if group_by == PpmGroup.FACTORY:
         return factory or "?"
     return None
 
@@ -194,7 +195,7 @@ def ppm(*, session: Session, first_month: str, last_month: str, group_by: GroupB
     for month, cust, prod, fac, n in session.execute(stmt):
         den[(month, _group_key(group_by, cust, prod, fac, series))] += int(n)
     # Numerator: complained modules of the counted complaints, with their shipment.
-    status = Complaint.justified.is_(True) if d.numerator_status == "justified" else Complaint.justified.is_not(False)
+    status = Complaint.justified.is_(True) if d.numerator_status == NumeratorStatus.JUSTIFIED else Complaint.justified.is_not(False)
     cstmt = (
         select(
             ComplaintModule.module_id,
@@ -222,7 +223,7 @@ def ppm(*, session: Session, first_month: str, last_month: str, group_by: GroupB
             continue
         if customer and cust != customer:
             continue
-        month = month_of(received) if d.attribution == "complaint_date" else month_of(shipped)
+        month = month_of(received) if d.attribution == Attribution.COMPLAINT_DATE else month_of(shipped)
         if since <= month <= last_month:
             num[(month, _group_key(group_by, cust, prod or "", fac or "", series))].add(mid)
     groups = sorted({g for _, g in den} | {g for _, g in num}, key=lambda g: g or "") or [None]
@@ -233,7 +234,7 @@ def ppm(*, session: Session, first_month: str, last_month: str, group_by: GroupB
             c = len(num.get((month, g), ()))
             s_same = den.get((month, g), 0)
             s_window = sum(den.get((w, g), 0) for w in window)
-            shipped = s_same if d.denominator_window == "same_period" else s_window
+            shipped = s_same if d.denominator_window == DenominatorWindow.SAME_PERIOD else s_window
             c12 = len(set().union(*(num.get((w, g), set()) for w in window)))
             if not (c or shipped or c12 or s_window) and group_by:
                 continue

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from services.core.db import Base
 from services.core.time import UTCDateTime, utcnow
+from services.rework.schemas import LoopState
 
 
 class ReworkLoop(Base):
@@ -29,7 +30,7 @@ class ReworkLoop(Base):
     module_id: Mapped[int] = mapped_column(ForeignKey("module.id"))
     string_position: Mapped[int] = mapped_column(SmallInteger)
     loop_no: Mapped[int] = mapped_column(SmallInteger)
-    state: Mapped[str] = mapped_column(String(10), default="open")
+    state: Mapped[str] = mapped_column(String(10), default=LoopState.OPEN)  # LoopState
     ng_inspection_id: Mapped[int] = mapped_column(ForeignKey("inspection.id"))
     retest_inspection_id: Mapped[int | None] = mapped_column(ForeignKey("inspection.id"), nullable=True)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -50,7 +51,7 @@ class Disposition(Base):
     defect_id: Mapped[int] = mapped_column(ForeignKey("cell_defect.id"))
     cls: Mapped[str] = mapped_column(String(40))
     model_version: Mapped[str] = mapped_column(String(50))
-    disposition: Mapped[str] = mapped_column(String(16))  # repaired | false_call | not_repairable
+    disposition: Mapped[str] = mapped_column(String(16))  # DispositionKind
     repair_code: Mapped[str | None] = mapped_column(String(30), nullable=True)
     new_cell_lot: Mapped[str | None] = mapped_column(String(60), nullable=True)
     actor: Mapped[str] = mapped_column(String(64))
@@ -65,11 +66,11 @@ class ModuleHold(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     module_id: Mapped[int] = mapped_column(ForeignKey("module.id"), index=True)
-    source: Mapped[str] = mapped_column(String(20))  # loop_limit | not_repairable | containment | manual
+    source: Mapped[str] = mapped_column(String(20))  # HoldSource
     reason: Mapped[str] = mapped_column(String(500))
     placed_by: Mapped[str] = mapped_column(String(64))
     placed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    decision: Mapped[str | None] = mapped_column(String(12), nullable=True)  # scrap | downgrade | use_as_is | release
+    decision: Mapped[str | None] = mapped_column(String(12), nullable=True)  # HoldOutcome
     decision_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     deviation_no: Mapped[str | None] = mapped_column(String(40), nullable=True)
     decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)

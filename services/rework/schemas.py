@@ -1,11 +1,115 @@
-"""Read models of the rework loop (station view, loops, holds, events)."""
+"""What the rework loop takes (dispositions, holds, decisions) and shows (station view, loops, holds, events)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+STATION_CODE = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,39}$"
+LOT_CODE = r"^[A-Za-z0-9][A-Za-z0-9._/\-]{0,59}$"
+
+
+class LoopState(StrEnum):
+    """A rework loop: open (NG cells to disposition) -> repaired (back to EL) -> closed | failed | held."""
+
+    OPEN = "open"
+    REPAIRED = "repaired"
+    CLOSED = "closed"
+    FAILED = "failed"
+    HELD = "held"
+
+
+ACTIVE_LOOP_STATES = (LoopState.OPEN, LoopState.REPAIRED)
+
+
+class DispositionKind(StrEnum):
+    """The operator's word on one flagged cell."""
+
+    REPAIRED = "repaired"
+    FALSE_CALL = "false_call"
+    NOT_REPAIRABLE = "not_repairable"
+
+
+class RepairCode(StrEnum):
+    """What was done to a repaired cell (REPLACE_CELL also needs the new cell's lot, scanned)."""
+
+    REPLACE_CELL = "REPLACE_CELL"
+    RESOLDER = "RESOLDER"
+    CLEAN = "CLEAN"
+
+
+class HoldSource(StrEnum):
+    """Why a module went on hold."""
+
+    MANUAL = "manual"
+    CONTAINMENT = "containment"
+    LOOP_LIMIT = "loop_limit"
+    NOT_REPAIRABLE = "not_repairable"
+
+
+class HoldOutcome(StrEnum):
+    """How a quality engineer ends a hold (release is not offered after a loop limit or a not-repairable cell)."""
+
+    SCRAP = "scrap"
+    DOWNGRADE = "downgrade"
+    USE_AS_IS = "use_as_is"
+    RELEASE = "release"
+
+
+HOLD_OUTCOME_WORDS: dict[HoldOutcome, str] = {
+    HoldOutcome.SCRAP: "scrap",
+    HoldOutcome.DOWNGRADE: "downgrade",
+    HoldOutcome.USE_AS_IS: "use as is (deviation)",
+    HoldOutcome.RELEASE: "release",
+}
+
+
+class StationState(StrEnum):
+    """What the rework station's state banner says for a scanned module."""
+
+    NG = "NG"
+    RETEST = "RETEST"
+    REVIEW = "REVIEW"
+    HOLD = "HOLD"
+    OK = "OK"
+    ERROR = "ERROR"
+    NONE = "NONE"
+    SCRAPPED = "SCRAPPED"
+
+
+# The banner's word per state (read from across the station).
+STATION_WORDS: dict[StationState, str] = {
+    StationState.NG: "NG - REWORK",
+    StationState.RETEST: "BACK TO EL",
+    StationState.REVIEW: "EL REVIEW",
+    StationState.HOLD: "HOLD",
+    StationState.OK: "OK",
+    StationState.ERROR: "MANUAL CHECK",
+    StationState.NONE: "NO RESULT",
+    StationState.SCRAPPED: "SCRAPPED",
+}
+
+
+class EventKind(StrEnum):
+    """What happened in a module's rework history."""
+
+    LOOP_OPENED = "loop_opened"
+    RETEST_REFUSED = "retest_refused"
+    RETEST_ERROR = "retest_error"
+    RETEST_REVIEW = "retest_review"
+    RETEST_NG = "retest_ng"
+    LOOP_CLOSED = "loop_closed"
+    LOOP_HELD = "loop_held"
+    REPAIR_RECORDED = "repair_recorded"
+    DISPOSITION = "disposition"
+    DISPOSITION_UNDONE = "disposition_undone"
+    HOLD_PLACED = "hold_placed"
+    HOLD_DECIDED = "hold_decided"
+    LATER_STAGE_FLAG = "later_stage_flag"
+    ESCAPE = "escape"
 
 
 class DispositionRead(BaseModel):
@@ -63,9 +167,6 @@ class StringImage(BaseModel):
     loop: LoopRead | None
 
 
-StationState = Literal["NG", "RETEST", "REVIEW", "HOLD", "OK", "ERROR", "NONE", "SCRAPPED"]
-
-
 class StationView(BaseModel):
     """What the rework station shows for a scanned barcode."""
 
@@ -114,3 +215,33 @@ class EscapeRead(BaseModel):
     found_at: datetime
     later_result_id: str
     stage: str
+
+
+class DispositionCreate(BaseModel):
+    """The operator's word on one NG (or confirmed REVIEW) cell."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    defect_id: int = Field(ge=1)
+    disposition: DispositionKind
+    repair_code: RepairCode | None = None
+    new_cell_lot: str | None = Field(default=None, max_length=60, pattern=LOT_CODE)
+    station: Annotated[str, Field(pattern=STATION_CODE)]
+
+
+class HoldCreate(BaseModel):
+    """Hold a module by hand."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class HoldDecision(BaseModel):
+    """How a quality engineer ends a hold."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: HoldOutcome
+    reason: str = Field(min_length=3, max_length=500)
+    deviation_no: str | None = Field(default=None, max_length=40)

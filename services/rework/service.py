@@ -23,23 +23,28 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from services.audit.service import record as audit
+from services.contracts import Stage, Verdict
 from services.core.errors import Conflict, InvalidInput, NotFound
 from services.core.time import utcnow
 from services.inspection.orm import CellDefect, Inspection, Module
 from services.inspection.repository import module_visible
+from services.inspection.schemas import ModuleStatus
 from services.rework.orm import Disposition, Escape, ModuleHold, ReworkEvent, ReworkLoop
+from services.rework.schemas import (
+    ACTIVE_LOOP_STATES,
+    DispositionKind,
+    EventKind,
+    HoldOutcome,
+    HoldSource,
+    LoopState,
+    RepairCode,
+)
 from services.traceability.orm import MaterialLot, ModuleMaterial, Shipment
+from services.traceability.schemas import LotKind, MaterialSource
 
-ACTIVE = ("open", "repaired")
-DISPOSITIONS = ("repaired", "false_call", "not_repairable")
-# Repair codes an operator can choose with one key; REPLACE_CELL also needs the new cell's lot (scanned).
-REPAIR_CODES: dict[str, str] = {
-    "REPLACE_CELL": "replace cell",
-    "RESOLDER": "re-solder ribbon",
-    "CLEAN": "clean surface",
-}
-HOLD_DECISIONS = ("scrap", "downgrade", "use_as_is", "release")
-STRING_EL = "string_el"
+DISPOSITIONS = tuple(DispositionKind)
+REPAIR_CODES = tuple(RepairCode)
+HOLD_DECISIONS = tuple(HoldOutcome)
 
 
 class StoredResult(Protocol):
@@ -86,7 +91,7 @@ def _open_loop(session: Session, insp: StoredResult, loop_no: int, actor: str) -
         module_id=insp.module_id,
         string_position=insp.string_position,
         loop_no=loop_no,
-        state="open",
+        state=LoopState.OPEN,
         ng_inspection_id=insp.id,
         opened_at=insp.captured_at,
     )
@@ -95,7 +100,7 @@ def _open_loop(session: Session, insp: StoredResult, loop_no: int, actor: str) -
     _event(
         session,
         module_id=insp.module_id,
-        kind="loop_opened",
+        kind=EventKind.LOOP_OPENED,
         actor=actor,
         station=insp.station_code,
         at=insp.captured_at,
@@ -108,16 +113,16 @@ def _hold(session: Session, module_id: int, *, source: str, reason: str, actor: 
     """Put a module on hold unless it already is (or is scrapped / shipped); returns the new hold."""
     module = session.get(Module, module_id)
     assert module is not None
-    if module.status in ("HOLD", "SCRAPPED", "SHIPPED"):
+    if module.status in (ModuleStatus.HOLD, ModuleStatus.SCRAPPED, ModuleStatus.SHIPPED):
         return None
     hold = ModuleHold(module_id=module_id, source=source, reason=reason, placed_by=actor)
     session.add(hold)
     before = module.status
-    module.status = "HOLD"
+    module.status = ModuleStatus.HOLD
     session.flush()
-    _event(session, module_id=module_id, kind="hold_placed", actor=actor, station=station, source=source, reason=reason)
+    _event(session, module_id=module_id, kind=EventKind.HOLD_PLACED, actor=actor, station=station, source=source, reason=reason)
     audit(session=session, actor=actor, action="hold.place", entity="module", entity_id=module.barcode,
-          before={"status": before}, after={"status": "HOLD", "source": source}, reason=reason)  # fmt: skip
+          before={"status": before}, after={"status": ModuleStatus.HOLD, "source": source}, reason=reason)  # fmt: skip
     return hold
 
 
@@ -145,11 +150,11 @@ def apply_results(*, session: Session, result_ids: Sequence[str], loop_limit: in
     busy = set(
         session.execute(
             select(ReworkLoop.module_id, ReworkLoop.string_position).where(
-                ReworkLoop.module_id.in_(module_ids), ReworkLoop.state.in_(ACTIVE)
+                ReworkLoop.module_id.in_(module_ids), ReworkLoop.state.in_(ACTIVE_LOOP_STATES)
             )
         ).all()
     )
-    ng_modules = {r.module_id for r in rows if r.verdict == "NG"}
+    ng_modules = {r.module_id for r in rows if r.verdict == Verdict.NG}
     last_loop: dict[tuple[int, int], int] = {}
     if ng_modules:
         last_loop = {
@@ -164,16 +169,16 @@ def apply_results(*, session: Session, result_ids: Sequence[str], loop_limit: in
     for insp in rows:
         actor = f"device:{insp.station_code}"
         pair = (insp.module_id, insp.string_position)
-        if insp.stage == STRING_EL and pair not in busy:
-            if insp.verdict == "NG":  # the common NG: a fresh loop, written with the batch
+        if insp.stage == Stage.STRING_EL and pair not in busy:
+            if insp.verdict == Verdict.NG:  # the common NG: a fresh loop, written with the batch
                 loop = ReworkLoop(module_id=insp.module_id, string_position=insp.string_position, loop_no=last_loop.get(pair, 0) + 1,
-                                  state="open", ng_inspection_id=insp.id, opened_at=insp.captured_at)  # fmt: skip
+                                  state=LoopState.OPEN, ng_inspection_id=insp.id, opened_at=insp.captured_at)  # fmt: skip
                 session.add(loop)
                 opened.append((loop, insp))
                 busy.add(pair)
             continue
         _announce(session, opened)
-        if insp.stage == STRING_EL:
+        if insp.stage == Stage.STRING_EL:
             _string_el_result(session, insp, loop_limit=loop_limit, actor=actor)
         else:
             _later_stage_result(session, insp, actor=actor)
@@ -186,7 +191,7 @@ def _announce(session: Session, opened: list[tuple[ReworkLoop, StoredResult]]) -
         return
     session.flush()
     for loop, insp in opened:
-        _event(session, module_id=insp.module_id, kind="loop_opened", actor=f"device:{insp.station_code}", station=insp.station_code,
+        _event(session, module_id=insp.module_id, kind=EventKind.LOOP_OPENED, actor=f"device:{insp.station_code}", station=insp.station_code,
                at=insp.captured_at, loop=loop)  # fmt: skip
     opened.clear()
 
@@ -194,7 +199,7 @@ def _announce(session: Session, opened: list[tuple[ReworkLoop, StoredResult]]) -
 def _active_loop(session: Session, module_id: int, string_position: int) -> ReworkLoop | None:
     return session.scalar(
         select(ReworkLoop)
-        .where(ReworkLoop.module_id == module_id, ReworkLoop.string_position == string_position, ReworkLoop.state.in_(ACTIVE))
+        .where(ReworkLoop.module_id == module_id, ReworkLoop.string_position == string_position, ReworkLoop.state.in_(ACTIVE_LOOP_STATES))
         .order_by(ReworkLoop.loop_no.desc())
         .limit(1)
     )
@@ -215,37 +220,37 @@ def _string_el_result(session: Session, insp: StoredResult, *, loop_limit: int, 
     loop = _active_loop(session, insp.module_id, insp.string_position)
     station = insp.station_code
     if loop is None:
-        if insp.verdict == "NG":
+        if insp.verdict == Verdict.NG:
             _open_loop(session, insp, _loops_so_far(session, insp.module_id, insp.string_position) + 1, actor)
         return
     if insp.id == loop.ng_inspection_id:
         return
-    if loop.state == "open":
+    if loop.state == LoopState.OPEN:
         # Interlock: without a recorded repair an image is not a loop step (it may be a double scan).
-        _event(session, module_id=insp.module_id, kind="retest_refused", actor=actor, station=station, at=insp.captured_at,
+        _event(session, module_id=insp.module_id, kind=EventKind.RETEST_REFUSED, actor=actor, station=station, at=insp.captured_at,
                loop=loop, result_id=insp.result_id, why="no repair recorded for this loop")  # fmt: skip
         return
-    if insp.verdict == "ERROR":
-        _event(session, module_id=insp.module_id, kind="retest_error", actor=actor, station=station, at=insp.captured_at,
+    if insp.verdict == Verdict.ERROR:
+        _event(session, module_id=insp.module_id, kind=EventKind.RETEST_ERROR, actor=actor, station=station, at=insp.captured_at,
                loop=loop, result_id=insp.result_id, why="image could not be judged; loop waits for a judgeable retest")  # fmt: skip
         return
-    if insp.verdict == "REVIEW":
+    if insp.verdict == Verdict.REVIEW:
         # Neither pass nor fail until an EL operator confirms the doubtful cells: the loop stays repaired.
-        _event(session, module_id=insp.module_id, kind="retest_review", actor=actor, station=station, at=insp.captured_at,
+        _event(session, module_id=insp.module_id, kind=EventKind.RETEST_REVIEW, actor=actor, station=station, at=insp.captured_at,
                loop=loop, result_id=insp.result_id, why="retest has cells for EL review; loop waits for the review")  # fmt: skip
         return
     loop.retest_inspection_id = insp.id
     loop.closed_at = insp.captured_at
-    if insp.verdict == "OK":
-        loop.state = "closed"
-        _event(session, module_id=insp.module_id, kind="loop_closed", actor=actor, station=station, at=insp.captured_at, loop=loop,
+    if insp.verdict == Verdict.OK:
+        loop.state = LoopState.CLOSED
+        _event(session, module_id=insp.module_id, kind=EventKind.LOOP_CLOSED, actor=actor, station=station, at=insp.captured_at, loop=loop,
                result_id=insp.result_id)  # fmt: skip
         return
-    loop.state = "failed"
-    _event(session, module_id=insp.module_id, kind="retest_ng", actor=actor, station=station, at=insp.captured_at, loop=loop,
+    loop.state = LoopState.FAILED
+    _event(session, module_id=insp.module_id, kind=EventKind.RETEST_NG, actor=actor, station=station, at=insp.captured_at, loop=loop,
            result_id=insp.result_id)  # fmt: skip
     if loop.loop_no >= loop_limit:
-        _hold(session, insp.module_id, source="loop_limit", actor=actor, station=station,
+        _hold(session, insp.module_id, source=HoldSource.LOOP_LIMIT, actor=actor, station=station,
               reason=f"string {insp.string_position} still NG after {loop.loop_no} rework loops (limit {loop_limit})")  # fmt: skip
     else:
         _open_loop(session, insp, loop.loop_no + 1, actor)
@@ -255,19 +260,19 @@ def _later_stage_result(session: Session, insp: StoredResult, *, actor: str) -> 
     module = session.get(Module, insp.module_id)
     assert module is not None
     open_loops = session.scalar(
-        select(func.count(ReworkLoop.id)).where(ReworkLoop.module_id == insp.module_id, ReworkLoop.state.in_(ACTIVE))
+        select(func.count(ReworkLoop.id)).where(ReworkLoop.module_id == insp.module_id, ReworkLoop.state.in_(ACTIVE_LOOP_STATES))
     )
-    if module.status == "HOLD" or open_loops:
-        why = "module is on hold" if module.status == "HOLD" else f"{open_loops} rework loop(s) still open"
-        _event(session, module_id=module.id, kind="later_stage_flag", actor=actor, station=insp.station_code, at=insp.captured_at,
+    if module.status == ModuleStatus.HOLD or open_loops:
+        why = "module is on hold" if module.status == ModuleStatus.HOLD else f"{open_loops} rework loop(s) still open"
+        _event(session, module_id=module.id, kind=EventKind.LATER_STAGE_FLAG, actor=actor, station=insp.station_code, at=insp.captured_at,
                string_position=insp.string_position, stage=insp.stage, result_id=insp.result_id, why=why)  # fmt: skip
     _record_escapes(session, insp)
-    if insp.stage == "final_el" and insp.verdict == "OK" and module.status == "WIP":
-        module.status = "STOCK"
+    if insp.stage == Stage.FINAL_EL and insp.verdict == Verdict.OK and module.status == ModuleStatus.WIP:
+        module.status = ModuleStatus.STOCK
 
 
 def _record_escapes(session: Session, insp: StoredResult) -> None:
-    if insp.verdict != "NG":
+    if insp.verdict != Verdict.NG:
         return
     ng_cells = session.execute(
         select(CellDefect.row, CellDefect.col, CellDefect.cls).where(CellDefect.inspection_id == insp.id, CellDefect.ng.is_(True))
@@ -280,8 +285,8 @@ def _record_escapes(session: Session, insp: StoredResult) -> None:
         .where(
             Inspection.module_id == insp.module_id,
             Inspection.string_position == insp.string_position,
-            Inspection.stage == STRING_EL,
-            Inspection.verdict != "ERROR",
+            Inspection.stage == Stage.STRING_EL,
+            Inspection.verdict != Verdict.ERROR,
             Inspection.captured_at <= insp.captured_at,
         )
         .order_by(Inspection.captured_at.desc(), Inspection.id.desc())
@@ -298,7 +303,7 @@ def _record_escapes(session: Session, insp: StoredResult) -> None:
             .where(
                 Inspection.module_id == insp.module_id,
                 Inspection.string_position == insp.string_position,
-                Inspection.stage == STRING_EL,
+                Inspection.stage == Stage.STRING_EL,
                 CellDefect.ng.is_(True),
             )
         ).all()
@@ -319,7 +324,7 @@ def _record_escapes(session: Session, insp: StoredResult) -> None:
                 found_at=insp.captured_at,
             )
         )
-        _event(session, module_id=insp.module_id, kind="escape", actor=f"device:{insp.station_code}", station=insp.station_code,
+        _event(session, module_id=insp.module_id, kind=EventKind.ESCAPE, actor=f"device:{insp.station_code}", station=insp.station_code,
                at=insp.captured_at, string_position=insp.string_position, row=row, col=col, cls=cls, stage=insp.stage)  # fmt: skip
 
 
@@ -338,17 +343,17 @@ def dispose(
 ) -> ReworkLoop:
     """Record one disposition; completing the last one moves the loop to repaired (or held)."""
     loop = _loop_for_update(session, loop_id, line)
-    if loop.state != "open":
+    if loop.state != LoopState.OPEN:
         raise Conflict(f"rework loop {loop_id} is {loop.state}; dispositions are only taken while it is open")
     if item.disposition not in DISPOSITIONS:
         raise InvalidInput(f"disposition must be one of {', '.join(DISPOSITIONS)}")
     defect = session.get(CellDefect, item.defect_id)
     if defect is None or defect.inspection_id != loop.ng_inspection_id or not defect.ng:
         raise InvalidInput(f"defect {item.defect_id} is not an NG cell of this loop's image")
-    if item.disposition == "repaired":
+    if item.disposition == DispositionKind.REPAIRED:
         if item.repair_code not in REPAIR_CODES:
             raise InvalidInput(f"a repair needs a repair code: one of {', '.join(REPAIR_CODES)}")
-        if item.repair_code == "REPLACE_CELL" and not (item.new_cell_lot or "").strip():
+        if item.repair_code == RepairCode.REPLACE_CELL and not (item.new_cell_lot or "").strip():
             raise InvalidInput("a replaced cell needs the new cell's lot (scan it)")
     elif item.repair_code or item.new_cell_lot:
         raise InvalidInput("repair code and cell lot belong to a repair only")
@@ -373,7 +378,7 @@ def dispose(
     )
     if lot:
         _consume_lot(session, loop.module_id, lot)
-    _event(session, module_id=loop.module_id, kind="disposition", actor=actor, station=station, at=now, loop=loop,
+    _event(session, module_id=loop.module_id, kind=EventKind.DISPOSITION, actor=actor, station=station, at=now, loop=loop,
            row=defect.row, col=defect.col, cls=defect.cls, disposition=item.disposition, repair_code=item.repair_code,
            new_cell_lot=lot)  # fmt: skip
     session.flush()
@@ -384,7 +389,7 @@ def dispose(
 def undo_last(*, session: Session, loop_id: int, actor: str, station: str, line: str | None = None) -> ReworkLoop:
     """Take back the loop's latest disposition (a mis-keyed one) before re-inspection; the undo itself is recorded."""
     loop = _loop_for_update(session, loop_id, line)
-    if loop.state not in ACTIVE:
+    if loop.state not in ACTIVE_LOOP_STATES:
         raise Conflict(
             f"rework loop {loop_id} is {loop.state}: a disposition can only be taken back before re-inspection or hold"
         )
@@ -407,7 +412,7 @@ def undo_last(*, session: Session, loop_id: int, actor: str, station: str, line:
         if lot_id is not None and not still_used:
             link = session.scalar(
                 select(ModuleMaterial).where(
-                    ModuleMaterial.module_id == loop.module_id, ModuleMaterial.lot_id == lot_id, ModuleMaterial.source == "rework"
+                    ModuleMaterial.module_id == loop.module_id, ModuleMaterial.lot_id == lot_id, ModuleMaterial.source == MaterialSource.REWORK
                 )
             )
             if link is not None:
@@ -415,11 +420,11 @@ def undo_last(*, session: Session, loop_id: int, actor: str, station: str, line:
     undone = {"row": defect.row, "col": defect.col, "cls": defect.cls, "disposition": last.disposition,
               "repair_code": last.repair_code, "new_cell_lot": last.new_cell_lot, "by": last.actor}  # fmt: skip
     session.delete(last)
-    if loop.state == "repaired":
-        loop.state, loop.repaired_at, loop.repaired_by, loop.repair_station = "open", None, None, None
+    if loop.state == LoopState.REPAIRED:
+        loop.state, loop.repaired_at, loop.repaired_by, loop.repair_station = LoopState.OPEN, None, None, None
     now = utcnow()
     _event(
-        session, module_id=loop.module_id, kind="disposition_undone", actor=actor, station=station, at=now, loop=loop, **undone
+        session, module_id=loop.module_id, kind=EventKind.DISPOSITION_UNDONE, actor=actor, station=station, at=now, loop=loop, **undone
     )
     barcode = session.scalar(select(Module.barcode).where(Module.id == loop.module_id)) or ""
     audit(session=session, actor=actor, action="rework.undo", entity="module", entity_id=barcode, before=undone,
@@ -438,7 +443,7 @@ def _loop_for_update(session: Session, loop_id: int, line: str | None) -> Rework
 def _consume_lot(session: Session, module_id: int, code: str) -> None:
     lot = session.scalar(select(MaterialLot).where(MaterialLot.code == code))
     if lot is None:
-        lot = MaterialLot(code=code, kind="cell", supplier="")
+        lot = MaterialLot(code=code, kind=LotKind.CELL, supplier="")
         session.add(lot)
         session.flush()
     elif lot.kind != "cell":
@@ -447,7 +452,7 @@ def _consume_lot(session: Session, module_id: int, code: str) -> None:
         select(ModuleMaterial.id).where(ModuleMaterial.module_id == module_id, ModuleMaterial.lot_id == lot.id)
     )
     if not exists:
-        session.add(ModuleMaterial(module_id=module_id, lot_id=lot.id, source="rework"))
+        session.add(ModuleMaterial(module_id=module_id, lot_id=lot.id, source=MaterialSource.REWORK))
 
 
 def _maybe_complete(session: Session, loop: ReworkLoop, *, actor: str, station: str, now: datetime) -> None:
@@ -458,16 +463,16 @@ def _maybe_complete(session: Session, loop: ReworkLoop, *, actor: str, station: 
     if len(done) < int(ng_total or 0):
         return
     loop.repaired_at, loop.repaired_by, loop.repair_station = now, actor, station
-    if "not_repairable" in done:
-        loop.state = "held"
+    if DispositionKind.NOT_REPAIRABLE in done:
+        loop.state = LoopState.HELD
         loop.closed_at = now
-        _event(session, module_id=loop.module_id, kind="loop_held", actor=actor, station=station, at=now, loop=loop)
-        _hold(session, loop.module_id, source="not_repairable", actor=actor, station=station,
+        _event(session, module_id=loop.module_id, kind=EventKind.LOOP_HELD, actor=actor, station=station, at=now, loop=loop)
+        _hold(session, loop.module_id, source=HoldSource.NOT_REPAIRABLE, actor=actor, station=station,
               reason=f"string {loop.string_position}: a defect was marked not repairable in loop {loop.loop_no}")  # fmt: skip
         return
     # Also a loop of false calls alone goes back to EL: the operator's word does not overrule an image unseen.
-    loop.state = "repaired"
-    _event(session, module_id=loop.module_id, kind="repair_recorded", actor=actor, station=station, at=now, loop=loop)
+    loop.state = LoopState.REPAIRED
+    _event(session, module_id=loop.module_id, kind=EventKind.REPAIR_RECORDED, actor=actor, station=station, at=now, loop=loop)
 
 
 def place_hold(
@@ -496,9 +501,9 @@ def decide_hold(
         raise InvalidInput(f"decision must be one of {', '.join(HOLD_DECISIONS)}")
     if not reason.strip():
         raise InvalidInput("a decision needs a reason")
-    if decision == "use_as_is" and not (deviation_no or "").strip():
+    if decision == HoldOutcome.USE_AS_IS and not (deviation_no or "").strip():
         raise InvalidInput("use as is needs a deviation number")
-    if decision == "release" and hold.source in ("loop_limit", "not_repairable"):
+    if decision == HoldOutcome.RELEASE and hold.source in (HoldSource.LOOP_LIMIT, HoldSource.NOT_REPAIRABLE):
         raise InvalidInput("a rework hold ends with scrap, downgrade or use as is, not a plain release")
     module = session.get(Module, hold.module_id, with_for_update=True)
     assert module is not None
@@ -511,17 +516,17 @@ def decide_hold(
             ModuleHold.module_id == module.id, ModuleHold.decision.is_(None), ModuleHold.id != hold.id
         )
     )
-    if decision == "scrap":
-        module.status = "SCRAPPED"
+    if decision == HoldOutcome.SCRAP:
+        module.status = ModuleStatus.SCRAPPED
         session.execute(
-            update(ReworkLoop).where(ReworkLoop.module_id == module.id, ReworkLoop.state.in_(ACTIVE)).values(state="held")
+            update(ReworkLoop).where(ReworkLoop.module_id == module.id, ReworkLoop.state.in_(ACTIVE_LOOP_STATES)).values(state=LoopState.HELD)
         )
     else:
-        if decision == "downgrade":
+        if decision == HoldOutcome.DOWNGRADE:
             module.grade = "B"
         if not other_open:
             module.status = _derived_status(session, module.id)
-    _event(session, module_id=module.id, kind="hold_decided", actor=actor, station="quality", at=now, decision=decision,
+    _event(session, module_id=module.id, kind=EventKind.HOLD_DECIDED, actor=actor, station="quality", at=now, decision=decision,
            reason=reason, deviation_no=hold.deviation_no)  # fmt: skip
     audit(session=session, actor=actor, action=f"hold.{decision}", entity="module", entity_id=module.barcode, before=before,
           after={"status": module.status, "grade": module.grade, "deviation_no": hold.deviation_no}, reason=reason)  # fmt: skip
@@ -531,10 +536,10 @@ def decide_hold(
 def _derived_status(session: Session, module_id: int) -> str:
     """Where a module is when nothing holds it: shipped, stock (final EL passed) or WIP."""
     if session.scalar(select(Shipment.id).where(Shipment.module_id == module_id)):
-        return "SHIPPED"
+        return ModuleStatus.SHIPPED
     final_ok = session.scalar(
         select(Inspection.id)
-        .where(Inspection.module_id == module_id, Inspection.stage == "final_el", Inspection.verdict == "OK")
+        .where(Inspection.module_id == module_id, Inspection.stage == Stage.FINAL_EL, Inspection.verdict == Verdict.OK)
         .limit(1)
     )
-    return "STOCK" if final_ok else "WIP"
+    return ModuleStatus.STOCK if final_ok else ModuleStatus.WIP

@@ -7,11 +7,14 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
+from services.contracts import Stage, Verdict
 from services.core.errors import NotFound
 from services.inspection.orm import CellDefect, Inspection, Module
 from services.inspection.repository import module_by_barcode
+from services.inspection.schemas import ModuleStatus
 from services.rework.orm import Disposition, Escape, ModuleHold, ReworkEvent, ReworkLoop
 from services.rework.schemas import (
+    ACTIVE_LOOP_STATES,
     DispositionRead,
     EscapeRead,
     EventRead,
@@ -22,7 +25,6 @@ from services.rework.schemas import (
     StationView,
     StringImage,
 )
-from services.rework.service import ACTIVE, STRING_EL
 
 
 def _disposition_read(d: Disposition) -> DispositionRead:
@@ -78,12 +80,12 @@ def station_view(*, session: Session, barcode: str, loop_limit: int, line: str |
     if module is None:
         raise NotFound(f"unknown barcode {barcode}: no EL result for it")
     loops = loops_of_module(session, module.id)
-    active = {lp.string_position: lp for lp in loops if lp.state in ACTIVE}
+    active = {lp.string_position: lp for lp in loops if lp.state in ACTIVE_LOOP_STATES}
     # The latest string EL image per string, and the NG image of each active loop.
     latest: dict[int, Inspection] = {}
     for insp in session.scalars(
         select(Inspection)
-        .where(Inspection.module_id == module.id, Inspection.stage == STRING_EL)
+        .where(Inspection.module_id == module.id, Inspection.stage == Stage.STRING_EL)
         .order_by(Inspection.captured_at, Inspection.id)
     ):
         latest[insp.string_position] = insp
@@ -156,28 +158,28 @@ def _open_defects(session: Session, active: dict[int, LoopRead], images: dict[st
 def _state(
     module: Module, latest: dict[int, Inspection], active: dict[int, LoopRead], defects: Sequence[LoopDefect]
 ) -> tuple[StationState, str]:
-    if module.status == "SCRAPPED":
-        return "SCRAPPED", "Module scrapped: do not rework."
-    if module.status == "HOLD":
-        return "HOLD", "Module on HOLD for the quality engineer: do not rework, put it in the hold area."
+    if module.status == ModuleStatus.SCRAPPED:
+        return StationState.SCRAPPED, "Module scrapped: do not rework."
+    if module.status == ModuleStatus.HOLD:
+        return StationState.HOLD, "Module on HOLD for the quality engineer: do not rework, put it in the hold area."
     pending = sum(1 for d in defects if d.disposition is None)
     if pending:
-        return "NG", f"{pending} defect(s) to disposition."
+        return StationState.NG, f"{pending} defect(s) to disposition."
     if active:
         strings = ", ".join(str(p) for p in sorted(active))
-        return "RETEST", f"Repair recorded. Send string {strings} back to EL for re-inspection."
+        return StationState.RETEST, f"Repair recorded. Send string {strings} back to EL for re-inspection."
     if not latest:
-        return "NONE", "No string EL result for this module yet."
-    errors = sorted(p for p, i in latest.items() if i.verdict == "ERROR")
+        return StationState.NONE, "No string EL result for this module yet."
+    errors = sorted(p for p, i in latest.items() if i.verdict == Verdict.ERROR)
     if errors:
-        return "ERROR", f"String {', '.join(map(str, errors))}: image could not be judged. Manual inspection."
-    review = sorted(p for p, i in latest.items() if i.verdict == "REVIEW")
+        return StationState.ERROR, f"String {', '.join(map(str, errors))}: image could not be judged. Manual inspection."
+    review = sorted(p for p, i in latest.items() if i.verdict == Verdict.REVIEW)
     if review:
         return (
-            "REVIEW",
+            StationState.REVIEW,
             f"String {', '.join(map(str, review))}: cells wait for EL review. No rework until the review confirms a defect.",
         )
-    return "OK", "OK: no open rework for this module."
+    return StationState.OK, "OK: no open rework for this module."
 
 
 def holds(session: Session, *, module_id: int | None = None, open_only: bool = False, limit: int = 200) -> list[HoldRead]:

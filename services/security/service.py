@@ -21,7 +21,6 @@ _HASHER = PasswordHasher()
 # A real hash to verify against when the user does not exist, so timing does not tell.
 _DUMMY_HASH = _HASHER.hash("not-a-real-password")
 TOKEN_ALGORITHM = "HS256"
-TOKEN_TTL = timedelta(minutes=30)
 MAX_FAILED = 5
 LOCKOUT = timedelta(minutes=15)
 
@@ -137,7 +136,7 @@ def login(*, session: Session, username: str, password: str) -> Principal:
     return Principal(user.id, user.username, Role(user.role), user.line)
 
 
-def issue_token(principal: Principal, *, secret: str, ttl: timedelta = TOKEN_TTL) -> str:
+def issue_token(principal: Principal, *, secret: str, ttl: timedelta) -> str:
     """A signed access token for the API."""
     now = utcnow()
     claims = {

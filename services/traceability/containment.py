@@ -9,13 +9,13 @@ from typing import Any
 from sqlalchemy import Select, literal, select, union_all
 from sqlalchemy.orm import Session
 
+from services.contracts import Stage
 from services.core.errors import InvalidInput
 from services.inspection.orm import Inspection, Module
 from services.traceability.orm import MaterialLot, ModuleMaterial, Shipment, WorkOrder
 from services.traceability.schemas import ContainmentQuery, ContainmentResult, ContainmentRow
 
 MAX_MODULES = 250_000
-STRING_EL = "string_el"
 
 
 def _criteria(session: Session, q: ContainmentQuery) -> tuple[list[tuple[str, Select[Any]]], list[str]]:
@@ -47,7 +47,7 @@ def _criteria(session: Session, q: ContainmentQuery) -> tuple[list[tuple[str, Se
         if ids and "station_shift" in q.share:
             for station, shift in session.execute(
                 select(Inspection.station_code, Inspection.shift)
-                .where(Inspection.module_id.in_(ids), Inspection.stage == STRING_EL, Inspection.shift.is_not(None))
+                .where(Inspection.module_id.in_(ids), Inspection.stage == Stage.STRING_EL, Inspection.shift.is_not(None))
                 .distinct()
             ).all():
                 crit.append((f"station {station} shift {shift}", _station_shift(station, shift)))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -16,12 +17,13 @@ from services.core.errors import InvalidInput
 from services.core.time import utcnow
 from services.core.upsert import insert_ignore
 from services.inspection.orm import Module
-from services.metrics.ppm import add_shipments
+from services.inspection.schemas import ModuleStatus
 from services.traceability.orm import MaterialLot, ModuleMaterial, Product, Shipment, WorkOrder
 from services.traceability.schemas import (
     LOT_KINDS,
     ImportKind,
     ImportReport,
+    MaterialSource,
     ModuleBuildIn,
     ProductIn,
     RowError,
@@ -31,6 +33,7 @@ from services.traceability.schemas import (
 
 MAX_ROWS = 200_000
 _CHUNK = 5_000
+Writer = Callable[..., list[Any]]  # (session, items, *, dry_run) -> row errors (dry run) or unchanged items
 MODELS: dict[str, type[BaseModel]] = {
     "products": ProductIn,
     "work_orders": WorkOrderIn,
@@ -67,9 +70,23 @@ def parse_csv(kind: ImportKind, text: str) -> tuple[list[dict[str, Any]], list[R
     return rows, errors
 
 
-def import_rows(*, session: Session, kind: ImportKind, rows: Sequence[dict[str, Any]], actor: str,
-                pre_errors: Sequence[RowError] = ()) -> ImportReport:  # fmt: skip
-    """Validate all rows (shape, references, conflicts); write them only when every row is good."""
+ShippedHook = Callable[[Session, Sequence[int]], None]
+
+
+def import_rows(
+    *,
+    session: Session,
+    kind: ImportKind,
+    rows: Sequence[dict[str, Any]],
+    actor: str,
+    pre_errors: Sequence[RowError] = (),
+    on_shipped: ShippedHook | None = None,
+) -> ImportReport:
+    """Validate all rows (shape, references, conflicts); write them only when every row is good.
+
+    on_shipped gets the ids of newly shipped modules, in the same transaction (the PPM roll-up
+    is a metrics concern: services.imports passes it in, so traceability never imports metrics).
+    """
     if len(rows) > MAX_ROWS:
         raise InvalidInput(f"more than {MAX_ROWS} rows: split the import")
     errors = list(pre_errors)
@@ -80,7 +97,9 @@ def import_rows(*, session: Session, kind: ImportKind, rows: Sequence[dict[str, 
         except ValidationError as exc:
             for e in exc.errors():
                 errors.append(RowError(row=n, field=".".join(str(p) for p in e["loc"]) or "*", message=e["msg"]))
-    writer = {"products": _products, "work_orders": _work_orders, "module_builds": _builds, "shipments": _shipments}[kind]
+    writers: dict[str, Writer] = {"products": _products, "work_orders": _work_orders, "module_builds": _builds,
+                                  "shipments": partial(_shipments, on_shipped=on_shipped)}  # fmt: skip
+    writer = writers[kind]
     errors += writer(session, items, dry_run=True)
     if errors:
         errors.sort(key=lambda e: e.row)
@@ -190,7 +209,7 @@ def _builds(session: Session, items: Sequence[tuple[int, ModuleBuildIn]], *, dry
             .values(work_order_id=orders[b.work_order][1], product_code=orders[b.work_order][2])
         )
     links = [
-        {"module_id": ids[b.barcode][1], "lot_id": lot_ids[code][1], "source": "build", "recorded_at": now}
+        {"module_id": ids[b.barcode][1], "lot_id": lot_ids[code][1], "source": MaterialSource.BUILD, "recorded_at": now}
         for _, b in items
         for code in b.lots.values()
     ]
@@ -199,7 +218,9 @@ def _builds(session: Session, items: Sequence[tuple[int, ModuleBuildIn]], *, dry
     return unchanged
 
 
-def _shipments(session: Session, items: Sequence[tuple[int, ShipmentIn]], *, dry_run: bool) -> list[Any]:
+def _shipments(
+    session: Session, items: Sequence[tuple[int, ShipmentIn]], *, dry_run: bool, on_shipped: ShippedHook | None = None
+) -> list[Any]:
     modules = _existing(session, Module.barcode, [s.barcode for _, s in items], Module.id, Module.status)
     shipped = {
         mid: (delivery, at)
@@ -215,7 +236,7 @@ def _shipments(session: Session, items: Sequence[tuple[int, ShipmentIn]], *, dry
             if m is None:
                 errs.append(RowError(row=n, field="barcode", message=f"unknown barcode {s.barcode}: never built or inspected"))
                 continue
-            if m[2] in ("HOLD", "SCRAPPED"):
+            if m[2] in (ModuleStatus.HOLD, ModuleStatus.SCRAPPED):
                 errs.append(RowError(row=n, field="barcode", message=f"module {s.barcode} is {m[2]}: it may not ship"))
             old = shipped.get(m[1])
             if old is not None and old[0] != s.delivery_no:
@@ -242,10 +263,11 @@ def _shipments(session: Session, items: Sequence[tuple[int, ShipmentIn]], *, dry
         session.execute(
             Module.__table__.update()
             .where(Module.__table__.c.id.in_([modules[s.barcode][1] for s in chunk]))
-            .values(status="SHIPPED")
+            .values(status=ModuleStatus.SHIPPED)
         )
-    add_shipments(session, [modules[s.barcode][1] for s in new])  # the PPM denominator roll-up, same transaction
+    if on_shipped is not None:
+        on_shipped(session, [modules[s.barcode][1] for s in new])
     return [s for _, s in items if modules[s.barcode][1] in shipped]
 
 
-__all__ = ["LOT_KINDS", "MAX_ROWS", "import_rows", "parse_csv"]
+__all__ = ["LOT_KINDS", "MAX_ROWS", "ShippedHook", "import_rows", "parse_csv"]

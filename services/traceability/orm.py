@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from services.core.db import Base
 from services.core.time import UTCDateTime, utcnow
+from services.traceability.schemas import MaterialSource
 
 
 class Product(Base):
@@ -59,7 +60,7 @@ class ModuleMaterial(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     module_id: Mapped[int] = mapped_column(ForeignKey("module.id"))
     lot_id: Mapped[int] = mapped_column(ForeignKey("material_lot.id"), index=True)
-    source: Mapped[str] = mapped_column(String(10), default="build")  # build | rework
+    source: Mapped[str] = mapped_column(String(10), default=MaterialSource.BUILD)  # MaterialSource
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

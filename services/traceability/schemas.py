@@ -1,19 +1,49 @@
-"""Production context in and out: MES / ERP rows, import reports, module record, containment."""
+"""Production context in and out: MES / ERP rows, import reports, containment."""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Literal
+from enum import StrEnum
+from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from services.contracts.result import BARCODE_PATTERN
-from services.inspection.schemas import InspectionRead
-from services.rework.schemas import EscapeRead, EventRead, HoldRead, LoopRead
 
 CODE = r"^[A-Za-z0-9][A-Za-z0-9._/\-]{0,59}$"
-LOT_KINDS = ("cell", "glass", "eva", "poe", "ribbon", "backsheet", "frame", "junction_box")
+
+
+class LotKind(StrEnum):
+    """The materials whose lots a module's build records."""
+
+    CELL = "cell"
+    GLASS = "glass"
+    EVA = "eva"
+    POE = "poe"
+    RIBBON = "ribbon"
+    BACKSHEET = "backsheet"
+    FRAME = "frame"
+    JUNCTION_BOX = "junction_box"
+
+
+LOT_KINDS = tuple(LotKind)
+
+
+class MaterialSource(StrEnum):
+    """How a lot got into a module: the MES build record, or a cell replaced at rework."""
+
+    BUILD = "build"
+    REWORK = "rework"
+
+
+class ImportKind(StrEnum):
+    """What an MES / ERP import carries (imported in this order: each refers to the ones before)."""
+
+    PRODUCTS = "products"
+    WORK_ORDERS = "work_orders"
+    MODULE_BUILDS = "module_builds"
+    SHIPMENTS = "shipments"
 
 
 class _In(BaseModel):
@@ -62,7 +92,6 @@ class ShipmentIn(_In):
     shipped_at: AwareDatetime
 
 
-ImportKind = Literal["products", "work_orders", "module_builds", "shipments"]
 
 
 class RowError(BaseModel):
@@ -82,51 +111,19 @@ class ImportReport(BaseModel):
     errors: list[RowError]
 
 
-class LotRead(BaseModel):
-    kind: str
-    code: str
-    supplier: str
-    source: str
+class ShareDim(StrEnum):
+    """What suspect modules may share with the rest of a containment result."""
 
-
-class ShipmentRead(BaseModel):
-    customer: str
-    delivery_no: str
-    site: str
-    shipped_at: datetime
-
-
-class ModuleRecord(BaseModel):
-    """Everything about one barcode: context, inspections, loops, holds, events, escapes, shipment."""
-
-    barcode: str
-    created_at: datetime
-    status: str
-    grade: str
-    product: str | None
-    series: str | None
-    work_order: str | None
-    factory: str | None
-    line: str | None
-    lots: list[LotRead]
-    shipment: ShipmentRead | None
-    latest_verdict_by_string: dict[int, str]
-    inspections: list[InspectionRead]
-    loops: list[LoopRead]
-    holds: list[HoldRead]
-    events: list[EventRead]
-    escapes: list[EscapeRead]
-    complaints: list[dict[str, object]] = Field(default_factory=list)
-
-
-ShareDim = Literal["work_order", "material_lot", "station_shift"]
+    WORK_ORDER = "work_order"
+    MATERIAL_LOT = "material_lot"
+    STATION_SHIFT = "station_shift"
 
 
 class ContainmentQuery(_In):
     """Given suspect barcodes (what they share) and / or direct criteria: the modules that match."""
 
     barcodes: list[str] = Field(default_factory=list, max_length=1000)
-    share: list[ShareDim] = Field(default_factory=lambda: ["work_order", "material_lot", "station_shift"])
+    share: list[ShareDim] = Field(default_factory=lambda: list(ShareDim))
     work_order: str | None = Field(default=None, max_length=40)
     lot: str | None = Field(default=None, max_length=60)
     station: str | None = Field(default=None, max_length=40)
@@ -156,3 +153,27 @@ class ContainmentResult(BaseModel):
     offset: int
     limit: int
     items: list[ContainmentRow]
+
+
+class ImportBody(BaseModel):
+    """MES / ERP rows as JSON (validated row by row by the import)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rows: list[dict[str, Any]] = Field(max_length=200_000)
+
+
+class ImportRejected(BaseModel):
+    """The usual error shape, plus the report listing every bad row."""
+
+    error: str
+    detail: str
+    report: ImportReport | None = None  # absent when the file itself is unusable (not UTF-8, no header, ...)
+
+
+class HoldResult(BaseModel):
+    """What holding a containment result did."""
+
+    matched: int
+    held: int
+    not_held: int = Field(description="already on hold, scrapped or shipped (shipped ones need a customer notification)")

@@ -14,8 +14,8 @@ from services.core.db import make_engine, make_sessionmaker, transaction
 from services.core.settings import ApiSettings
 from services.devices.service import provision_device
 from services.imagestore.store import DirectoryBlobStore, store_image
+from services.ingest.store import store_batch
 from services.inspection.service import record_results
-from services.rework.service import apply_results
 from services.security.service import create_user
 from tests.conftest import SECRET
 from tests.support.factories import make_envelope
@@ -41,7 +41,7 @@ def client(db_url: str, tmp_path: Path) -> TestClient:
             env, png = make_envelope("edge-t1", i)
             items.append((env, dev_id))
             store_image(session=s, blobs=blobs, data=png, expected_sha256=env.image.sha256)
-        apply_results(session=s, result_ids=record_results(session=s, items=items), loop_limit=2)  # as one ingest batch does
+        store_batch(session=s, items=items, loop_limit=2)
     c = TestClient(app)
     c.device_key = cred.api_key  # type: ignore[attr-defined]
     return c
@@ -124,6 +124,27 @@ def test_images_upload_and_download(client: TestClient) -> None:
     assert r.status_code == 200 and r.content == png and r.headers["content-type"] == "image/png"
     big = b"\x89PNG\r\n\x1a\n" + bytes(65 * 1024 * 1024)
     assert client.put(f"/api/v1/edge/images/{hashlib.sha256(big).hexdigest()}", content=big, headers=dev).status_code == 413
+    # A real 4 MP 16-bit string image is several MiB: above the JSON cap, inside the image cap.
+    large = png + bytes(3 * 1024 * 1024)  # PNG magic first; trailing bytes after IEND are kept as they are
+    assert client.put(f"/api/v1/edge/images/{hashlib.sha256(large).hexdigest()}", content=large, headers=dev).status_code == 204
+
+
+def test_body_caps_follow_their_settings(db_url: str, tmp_path: Path) -> None:
+    """Each route's cap is the setting it names: raising a setting raises exactly those caps."""
+    settings = ApiSettings(profile="test", database_url=db_url, secret_key=SECRET, data_dir=tmp_path,
+                           max_json_bytes=4096, max_csv_bytes=8192, max_upload_bytes=16384)  # fmt: skip
+    c = TestClient(create_app(settings))
+
+    def status(method: str, path: str, size: int) -> int:
+        return c.request(method, path, content=b"x" * size, headers={"Content-Type": "application/octet-stream"}).status_code
+
+    assert status("POST", "/api/v1/containment", 5000) == 413  # JSON route: max_json_bytes
+    assert status("POST", "/api/v1/containment", 3000) != 413
+    assert status("POST", "/api/v1/imports/products/csv", 9000) == 413  # CSV import: max_csv_bytes
+    assert status("POST", "/api/v1/imports/products/csv", 7000) != 413
+    assert status("PUT", f"/api/v1/edge/images/{'0' * 64}", 17000) == 413  # image: max_upload_bytes
+    assert status("PUT", f"/api/v1/edge/images/{'0' * 64}", 15000) != 413
+    assert status("POST", "/api/v1/complaints/C-2026-0001/attachments", 15000) != 413
 
 
 def test_confirmations_only_report_the_callers_own_stored_results(client: TestClient) -> None:
@@ -275,7 +296,7 @@ def test_role_matrix_every_role_on_every_route(client: TestClient) -> None:
 
 
 def test_password_spraying_from_one_address_is_throttled(client: TestClient) -> None:
-    from api.routers import auth
+    from api.auth import throttle as auth
 
     codes = [
         client.post("/api/v1/auth/token", data={"username": f"nobody{i}", "password": "guess-guess"}).status_code

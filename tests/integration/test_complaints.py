@@ -15,11 +15,11 @@ from services.complaints import views
 from services.core.db import make_engine, make_sessionmaker, transaction
 from services.core.errors import Conflict, InvalidInput, NotFound
 from services.core.time import UTCDateTime, set_clock
+from services.history.record import module_record
+from services.imports.rows import import_rows
 from services.inspection.orm import Module
 from services.metrics import ppm as metrics
 from services.metrics.orm import ShipmentMonth
-from services.traceability.history import module_record
-from services.traceability.imports import import_rows
 
 pytestmark = pytest.mark.timeout(300)
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -82,7 +82,7 @@ def test_a_complaint_lists_unknown_barcodes_and_starts_an_8d_with_due_dates(sess
     assert c.barcodes == ["MKNOWN0001", "MNEVER0001"] and c.unknown_barcodes == ["MNEVER0001"]
     with transaction(sessions) as s:  # the module's history shows the complaint and its case
         record = module_record(session=s, barcode="MKNOWN0001")
-    assert [(x["number"], x["case"], x["justified"]) for x in record.complaints] == [(number, case, None)]
+    assert [(x.number, x.case, x.justified) for x in record.complaints] == [(number, case, None)]
     assert {d.code: d.due_at - T0 for d in read.disciplines} == {k: timedelta(hours=h) for k, h in DUE.items()}
     for bad, msg in (({"barcodes": []}, "at least one"), ({"channel": "fax"}, "channel"),
                      ({"received_at": T0 + timedelta(days=2)}, "future"), ({"barcodes": ["not a barcode!"]}, "not barcodes")):  # fmt: skip

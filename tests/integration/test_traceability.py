@@ -15,14 +15,14 @@ from services.core.db import make_engine, make_sessionmaker, transaction
 from services.core.errors import InvalidInput
 from services.devices.orm import Device
 from services.devices.service import provision_device
+from services.imports.rows import import_rows, parse_csv
 from services.inspection.orm import CellDefect, Inspection, Module
 from services.inspection.shifts import Shift, ShiftCalendar, replace_calendar
+from services.metrics.dashboard import dashboard
 from services.rework import service as rw
 from services.rework import views
 from services.rework.orm import ModuleHold, ReworkLoop
 from services.traceability.containment import containment, module_ids_of
-from services.traceability.dashboard import dashboard
-from services.traceability.imports import import_rows, parse_csv
 from services.traceability.orm import Shipment, WorkOrder
 from services.traceability.schemas import ContainmentQuery
 from tests.conftest import SECRET

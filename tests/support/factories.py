@@ -10,8 +10,7 @@ from sqlalchemy.orm import Session
 
 from cli.benchdata import MODEL, T0, make_envelope, png_for, v2_cell
 from services.contracts import Box, CellDecision, CellResult, Grid, ImageRef, ResultEnvelope, Verdict, make_result_id
-from services.inspection.service import record_results
-from services.rework.service import apply_results
+from services.ingest.store import store_batch
 
 _seq = iter(range(10_000_000, 20_000_000))
 
@@ -81,9 +80,7 @@ def result(
 
 def ingest(session: Session, envs: Sequence[ResultEnvelope], device_row_id: int, loop_limit: int = 2) -> list[str]:
     """What one ingest batch does: store the results, then move the rework loop, in the caller's transaction."""
-    new = record_results(session=session, items=[(e, device_row_id) for e in envs])
-    apply_results(session=session, result_ids=new, loop_limit=loop_limit)
-    return new
+    return store_batch(session=session, items=[(e, device_row_id) for e in envs], loop_limit=loop_limit)
 
 
 def later(minutes: int) -> datetime:

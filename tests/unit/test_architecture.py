@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -23,3 +25,30 @@ def test_edge_contract_forbids_every_services_package_but_contracts() -> None:
     edge = next(c for c in cfg if c["source_modules"] == ["edge"])
     packages = {f"services.{p.name}" for p in (ROOT / "services").iterdir() if (p / "__init__.py").exists()}
     assert packages - {"services.contracts"} <= set(edge["forbidden_modules"])
+
+
+def _layers(container: str) -> list[set[str]]:
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    contract = next(c for c in cfg if c["type"] == "layers" and c["containers"] == [container])
+    return [{name.strip() for name in layer.split("|")} for layer in contract["layers"]]
+
+
+def test_every_domain_has_a_layer() -> None:
+    """A new services/ or api/ package must take its place in the layers, or a cycle through it would go unseen."""
+    for container in ("services", "api"):
+        named = set().union(*_layers(container))
+        packages = {p.name for p in (ROOT / container).iterdir() if (p / "__init__.py").exists()}
+        assert packages <= named, (container, packages - named)
+
+
+def test_the_layers_contract_breaks_on_a_cycle(tmp_path: Path) -> None:
+    """Negative control: one upward import (traceability -> rework, the cycle this contract removed) breaks the build."""
+    for name in ("services", "api", "edge", "cli"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__", "static", "templates"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    orm = tmp_path / "services" / "traceability" / "orm.py"
+    orm.write_text(orm.read_text() + "\nimport services.rework.orm  # noqa: E402,F401\n")
+    exe = Path(sys.executable).parent / "lint-imports"
+    r = subprocess.run([str(exe)], cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert r.returncode != 0
+    assert "service domains form layers" in r.stdout and "BROKEN" in r.stdout

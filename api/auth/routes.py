@@ -1,0 +1,39 @@
+"""Signing in over the API: username + password -> a short-lived bearer token (and the shared login throttle)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import BaseModel
+
+from api.auth.throttle import FailedLoginThrottle
+from api.deps import ERRORS, ErrorRead, SessionDep, get_settings
+from services.security.service import AuthFailed, issue_token, login
+
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses={**ERRORS, 429: {"model": ErrorRead}})
+
+class TokenRead(BaseModel):
+    """A bearer token and the role it carries."""
+
+    access_token: str
+    token_type: str = "bearer"
+    role: str
+
+
+@router.post("/token")
+def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep) -> TokenRead:
+    """Exchange a username and password for a bearer token (OAuth2 password flow)."""
+    addr = request.client.host if request.client else "unknown"
+    throttle: FailedLoginThrottle = request.app.state.login_throttle
+    throttle.check(addr)
+    try:
+        principal = login(session=session, username=form.username, password=form.password)
+    except AuthFailed:
+        throttle.failed(addr)
+        session.commit()  # the failed-login counter must persist, or there is no lockout
+        raise
+    settings = get_settings(request)
+    token = issue_token(principal, secret=settings.secret_key.get_secret_value(), ttl=settings.token_ttl)
+    return TokenRead(access_token=token, role=principal.role.value)

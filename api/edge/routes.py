@@ -1,0 +1,53 @@
+"""The edge devices' door: image upload, end-to-end confirmations, whoami (device key only, no person)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response
+
+from api.deps import ERRORS, DeviceDep, SessionDep, get_blobs, get_settings, in_transaction
+from api.limits import takes_upload
+from services.core.errors import InvalidInput, PayloadTooLarge
+from services.devices.schemas import ConfirmationQuery, ConfirmationRead, WhoAmI
+from services.imagestore.store import store_image
+from services.inspection.repository import confirmed_result_ids
+
+router = APIRouter(prefix="/api/v1/edge", tags=["edge"], responses=ERRORS)
+Sha = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
+
+
+@router.put("/images/{sha256}", status_code=204, response_class=Response)
+@takes_upload("max_upload_bytes")
+async def put_image(sha256: Sha, request: Request, device: DeviceDep) -> Response:
+    """Upload an image to the content-addressed store; the body must hash to `sha256`."""
+    cap = get_settings(request).max_upload_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > cap:
+        raise PayloadTooLarge(f"image over {cap} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise PayloadTooLarge(f"image over {cap} bytes")
+        chunks.append(chunk)
+    data = b"".join(chunks)
+    if not data:
+        raise InvalidInput("empty body")
+    blobs = get_blobs(request)
+    await in_transaction(request, lambda s: store_image(session=s, blobs=blobs, data=data, expected_sha256=sha256))
+    return Response(status_code=204)
+
+
+@router.post("/confirmations")
+def confirmations(body: ConfirmationQuery, session: SessionDep, device: DeviceDep) -> ConfirmationRead:
+    """Which of the device's results are stored, with their images: the edge may forget those."""
+    stored = confirmed_result_ids(session, device_id=device.id, result_ids=body.result_ids)
+    return ConfirmationRead(stored=sorted(stored))
+
+
+@router.get("/whoami")
+def whoami(device: DeviceDep) -> WhoAmI:
+    """The identity behind the device key (for commissioning a station)."""
+    return WhoAmI.model_validate(device)

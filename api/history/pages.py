@@ -1,0 +1,19 @@
+"""The module page: a module's whole life."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from api.deps import AnyPerson, SessionDep, line_scope
+from api.render import render
+from services.history.record import module_record
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/modules/{barcode}", response_class=HTMLResponse)
+def module_page(barcode: str, request: Request, session: SessionDep, user: AnyPerson) -> Response:
+    """Images with overlays, verdicts, loops, dispositions, context, lots, shipment (unknown barcode: the error page)."""
+    record = module_record(session=session, barcode=barcode[:64], line=line_scope(user))
+    return render(request, "module.html", user=user, record=record, error=None)

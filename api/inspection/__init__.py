@@ -1,0 +1,5 @@
+"""Inspections, modules, images and the shift calendar."""
+
+from api.inspection import pages, routes
+
+ROUTERS = (routes.router, pages.router,)

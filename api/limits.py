@@ -1,0 +1,54 @@
+"""Body caps, declared by the route that takes a large body and enforced before the body is read.
+
+Every route gets ApiSettings.max_json_bytes; a route marked @takes_upload("max_upload_bytes") gets that
+setting instead, so raising a setting raises exactly the caps of the routes that name it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+from fastapi import FastAPI, Request
+from starlette.routing import Match
+
+F = TypeVar("F", bound=Callable[..., Any])
+CAP_ATTR = "eltrace_body_cap_setting"
+
+
+def takes_upload(setting: str) -> Callable[[F], F]:
+    """Mark a route whose body may be as large as the ApiSettings field `setting` (put it under @router.post)."""
+
+    def mark(fn: F) -> F:
+        setattr(fn, CAP_ATTR, setting)
+        return fn
+
+    return mark
+
+
+def body_cap(app: FastAPI, request: Request) -> int:
+    """The cap on the request's body: the matching upload route's setting, else the JSON cap."""
+    settings = app.state.settings
+    for route in upload_routes(app):
+        match, _ = route.matches(request.scope)
+        if match is Match.FULL:
+            return int(getattr(settings, getattr(route.endpoint, CAP_ATTR)))
+    return int(settings.max_json_bytes)
+
+
+def _leaf_routes(routes: Iterable[Any]) -> Iterator[Any]:
+    # FastAPI may keep included routers as nodes (effective_candidates) instead of copying their routes.
+    for r in routes:
+        if hasattr(r, "effective_candidates"):
+            yield from _leaf_routes(r.effective_candidates())
+        else:
+            yield r
+
+
+def upload_routes(app: FastAPI) -> list[Any]:
+    """The routes marked with takes_upload (computed once per app)."""
+    cached: list[Any] | None = getattr(app.state, "upload_routes", None)
+    if cached is None:
+        cached = [r for r in _leaf_routes(app.routes) if hasattr(getattr(r, "endpoint", None), CAP_ATTR)]
+        app.state.upload_routes = cached
+    return cached

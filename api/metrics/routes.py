@@ -1,0 +1,86 @@
+"""Quality figures over JSON: the dashboard (yield, rework, false calls, escapes, p-charts) and complaint PPM."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from api.deps import ERRORS, Engineer, SessionDep, Staff, get_settings
+from services.core.errors import InvalidInput
+from services.core.time import utcnow
+from services.metrics import ppm as metrics
+from services.metrics.dashboard import Dashboard, dashboard
+from services.metrics.schemas import DefinitionCreate, DefinitionRead
+
+router = APIRouter(prefix="/api/v1", tags=["metrics"], responses=ERRORS)
+Month = Annotated[str, Query(pattern=r"^(19|20)\d{2}-(0[1-9]|1[0-2])$")]
+
+
+@router.get("/dashboard")
+def get_dashboard(
+    session: SessionDep,
+    p: Engineer,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    station: Annotated[str | None, Query(max_length=40)] = None,
+) -> Dashboard:
+    """Yield, rework rate, Pareto, loops, repair time, false calls and escapes, p-charts (default: last 14 days)."""
+    since, until = window(since, until)
+    return dashboard(session=session, since=since, until=until, station=station or None)
+
+
+def window(since: datetime | None, until: datetime | None, days: int = 14) -> tuple[datetime, datetime]:
+    """The dashboard window (since, until), aware; naive input (a date picker) is taken as UTC. Default: the last `days`."""
+
+    def aware(t: datetime) -> datetime:
+        return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+    end = aware(until) if until else utcnow()
+    return (aware(since) if since else end - timedelta(days=days)), end
+
+
+@router.get("/metrics/ppm")
+def get_ppm(
+    session: SessionDep,
+    p: Staff,
+    first: Month | None = None,
+    last: Month | None = None,
+    group_by: metrics.GroupBy | None = None,
+    version: Annotated[int | None, Query(ge=1, le=10_000)] = None,
+    customer: Annotated[str | None, Query(max_length=80)] = None,
+) -> metrics.PpmReport:
+    """Complaint PPM by month and rolling 12 months (default: the last 12 months), naming the definition version."""
+    last = last or metrics.month_of(utcnow())
+    first = first or metrics.shift_month(last, -11)
+    return metrics.ppm(session=session, first_month=first, last_month=last, group_by=group_by, version=version, customer=customer)
+
+
+@router.get("/metrics/response")
+def get_response(
+    request: Request, session: SessionDep, p: Staff, first: Month | None = None, last: Month | None = None
+) -> metrics.ResponseStats:
+    """Complaint counts and 8D response / closure times against the 48 h / 30 day targets."""
+    last = last or metrics.month_of(utcnow())
+    first = first or metrics.shift_month(last, -11)
+    due = get_settings(request).eight_d_due_hours
+    return metrics.response_stats(
+        session=session, first_month=first, last_month=last, first_response_h=due["D3"], closure_h=due["D8"]
+    )
+
+
+@router.get("/metrics/ppm-definitions")
+def list_definitions(session: SessionDep, p: Staff) -> list[DefinitionRead]:
+    """Every version of the PPM definition, newest first."""
+    return [DefinitionRead.model_validate(d) for d in metrics.definitions(session)]
+
+
+@router.post("/metrics/ppm-definitions", status_code=201)
+def create_definition(body: DefinitionCreate, session: SessionDep, p: Engineer) -> DefinitionRead:
+    """A new definition version (becomes the default; old versions stay selectable)."""
+    if not body.note.strip():
+        raise InvalidInput("say why the definition changes (note)")
+    d = metrics.new_definition(session=session, numerator_status=body.numerator_status, denominator_window=body.denominator_window,
+                               attribution=body.attribution, note=body.note, actor=p.username)  # fmt: skip
+    return DefinitionRead.model_validate(d)

@@ -1,0 +1,81 @@
+"""The one render helper of the pages, and their error story (post / redirect / get back with the reason)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from api.csrf import csrf_token, set_csrf_cookie
+from services.complaints.schemas import CaseStatus, DisciplineStatus, Severity
+from services.contracts import CellDecision, Verdict
+from services.core.errors import DomainError
+from services.inspection.schemas import ModuleStatus
+from services.metrics.schemas import PPM_GROUPS
+from services.rework.schemas import HOLD_OUTCOME_WORDS, STATION_WORDS, HoldOutcome, HoldSource, StationState
+from services.security.service import Role
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+# Templates compare with the vocabularies, never with string literals: a renamed value fails loudly here.
+templates.env.globals.update(
+    CaseStatus=CaseStatus,
+    CellDecision=CellDecision,
+    DisciplineStatus=DisciplineStatus,
+    HOLD_OUTCOME_WORDS=HOLD_OUTCOME_WORDS,
+    HoldOutcome=HoldOutcome,
+    HoldSource=HoldSource,
+    ModuleStatus=ModuleStatus,
+    PPM_GROUPS=PPM_GROUPS,
+    Role=Role,
+    STATION_WORDS=STATION_WORDS,
+    Severity=Severity,
+    StationState=StationState,
+    Verdict=Verdict,
+)
+
+
+def render(request: Request, name: str, status: int = 200, **ctx: object) -> Response:
+    """A page from templates/ with the CSRF token for its forms (and the cookie that goes with it)."""
+    ctx.setdefault("user", getattr(request.state, "principal", None))
+    response = templates.TemplateResponse(request, name, {"csrf": csrf_token(request), **ctx}, status_code=status)
+    set_csrf_cookie(request, response, secure=request.app.state.settings.profile == "production")
+    return response
+
+
+def back_url(path: str, detail: str, anchor: str = "") -> str:
+    """The page URL with the reason nothing was saved (shown by the page's error banner)."""
+    sep = "&" if "?" in path else "?"
+    return f"{path}{sep}{urlencode({'error': detail})}{'#' + anchor if anchor else ''}"
+
+
+def back_with_error(path: str, detail: str, anchor: str = "") -> Response:
+    """Post / redirect / get: back to the page, which shows why nothing was saved."""
+    return RedirectResponse(back_url(path, detail, anchor), status_code=303)
+
+
+class PageBack(Exception):
+    """A page's form post was refused: go back to `path` and say why (the request's transaction rolls back)."""
+
+    def __init__(self, path: str, detail: str, anchor: str = "") -> None:
+        super().__init__(detail)
+        self.url = back_url(path, detail, anchor)
+
+
+@contextmanager
+def back_on_error(path: str, anchor: str = "", prefix: str = "") -> Iterator[None]:
+    """Around a page's state change: a DomainError becomes a redirect back to `path` with its reason.
+
+    The exception leaves the handler, so the request's transaction is rolled back (nothing of a
+    refused change stays) before the redirect is sent.
+    """
+    try:
+        yield
+    except DomainError as exc:
+        raise PageBack(path, f"{prefix}{exc.detail}", anchor) from exc

@@ -1,0 +1,114 @@
+"""Rework pages: the station an operator works at (scan, see, disposition by key) and the holds list."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from api.deps import Engineer, ReworkPerson, SessionDep, get_settings, line_scope
+from api.render import PageBack, back_on_error, render
+from services.contracts.result import BARCODE_PATTERN
+from services.core.errors import NotFound
+from services.rework import service as rework
+from services.rework import views
+from services.rework.schemas import DispositionKind, RepairCode
+
+router = APIRouter(include_in_schema=False)
+STATION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,39}$")
+# One key per disposition at the station (U undoes the last one).
+KEYS: dict[str, tuple[DispositionKind, RepairCode | None]] = {
+    "S": (DispositionKind.REPAIRED, RepairCode.RESOLDER),
+    "C": (DispositionKind.REPAIRED, RepairCode.REPLACE_CELL),
+    "L": (DispositionKind.REPAIRED, RepairCode.CLEAN),
+    "F": (DispositionKind.FALSE_CALL, None),
+    "N": (DispositionKind.NOT_REPAIRABLE, None),
+}
+
+
+
+def _station(value: str | None) -> str:
+    return value if value and STATION_RE.match(value) else "REWORK"
+
+
+@router.get("/rework", response_class=HTMLResponse)
+def rework_page(
+    request: Request,
+    session: SessionDep,
+    user: ReworkPerson,
+    barcode: Annotated[str | None, Query(max_length=200)] = None,
+    station: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    """The rework station: scan (typed + Enter), see the NG cells on the image, disposition them by key."""
+    settings = get_settings(request)
+    ctx: dict[str, object] = {"user": user, "station": _station(station), "keys": KEYS, "view": None, "scan_error": None}
+    status = 200
+    if barcode is not None:
+        code = barcode.strip()
+        ctx["barcode"] = code
+        if not re.fullmatch(BARCODE_PATTERN, code):
+            ctx["scan_error"], status = f"“{code[:64]}” is not a module barcode. Scan the module label again.", 400
+        else:
+            try:
+                ctx["view"] = views.station_view(
+                    session=session, barcode=code, loop_limit=settings.rework_loop_limit, line=line_scope(user)
+                )
+            except NotFound:  # the scan's answer, shown in the station's state banner; other errors are errors
+                ctx["scan_error"], status = f"Unknown barcode {code}: no EL result for this module. Nothing was changed.", 404
+    ctx["error"] = request.query_params.get("error")
+    return render(request, "rework.html", status=status, **ctx)
+
+
+@router.post("/rework/dispose")
+def rework_dispose(
+    request: Request,
+    session: SessionDep,
+    user: ReworkPerson,
+    barcode: Annotated[str, Form(max_length=64)],
+    station: Annotated[str, Form(max_length=40)],
+    loop_id: Annotated[int, Form(ge=1, le=2**31 - 1)],
+    defect_id: Annotated[int, Form(ge=1, le=2**31 - 1)],
+    key: Annotated[str, Form(max_length=1)],
+    new_cell_lot: Annotated[str | None, Form(max_length=60)] = None,
+) -> Response:
+    """One key = one disposition; back to the station view (post / redirect / get)."""
+    station = _station(station)
+    back = f"/rework?{urlencode({'barcode': barcode, 'station': station})}"
+    if key != "U" and key not in KEYS:
+        raise PageBack(back, f"unknown key {key}")
+    with back_on_error(back):  # nothing of a refused disposition stays
+        if key == "U":
+            rework.undo_last(session=session, loop_id=loop_id, actor=user.username, station=station, line=line_scope(user))
+        else:
+            disposition, code = KEYS[key]
+            item = rework.DispositionInput(defect_id, disposition, code, (new_cell_lot or "").strip() or None if code else None)
+            rework.dispose(session=session, loop_id=loop_id, item=item, actor=user.username, station=station, line=line_scope(user))
+    return RedirectResponse(back, status_code=303)
+
+
+@router.get("/holds", response_class=HTMLResponse)
+def holds_page(request: Request, session: SessionDep, user: Engineer) -> Response:
+    """Held modules waiting for a quality engineer's decision."""
+    return render(
+        request, "holds.html", user=user, holds=views.holds(session, open_only=True), error=request.query_params.get("error")
+    )
+
+
+@router.post("/holds/{hold_id}/decision")
+def hold_decision_page(
+    hold_id: int,
+    session: SessionDep,
+    user: Engineer,
+    decision: Annotated[str, Form(max_length=12)],
+    reason: Annotated[str, Form(max_length=500)],
+    deviation_no: Annotated[str | None, Form(max_length=40)] = None,
+) -> Response:
+    """Scrap / downgrade / use as is / release, from the holds page."""
+    with back_on_error("/holds"):
+        rework.decide_hold(
+            session=session, hold_id=hold_id, decision=decision, reason=reason, actor=user.username, deviation_no=deviation_no
+        )
+    return RedirectResponse("/holds", status_code=303)

@@ -1,0 +1,255 @@
+"""Quality figures for the dashboard: yield, rework, Pareto, loops, repair time, field performance, p-chart."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta
+from statistics import median
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from services.contracts import Stage
+from services.core.errors import InvalidInput
+from services.inspection.orm import CellDefect, Inspection
+from services.rework.orm import Disposition, Escape, ReworkLoop
+
+MISS_TARGET = 0.003  # <= 0.3 % missed defects (the factory's target for the classifier)
+
+
+class RateRow(BaseModel):
+    key: str  # day, station or shift
+    inspected: int
+    first_pass_ok: int
+    ng: int
+    error: int
+    fpy: float | None
+    rework_rate: float | None
+
+
+class PPoint(BaseModel):
+    day: str
+    n: int
+    ng: int
+    p: float
+    ucl: float
+    lcl: float
+    out_of_control: bool
+
+
+class PChart(BaseModel):
+    station: str
+    p_bar: float
+    points: list[PPoint]
+
+
+class FieldRow(BaseModel):
+    day: str
+    dispositions: int
+    false_calls: int
+    false_call_rate: float | None
+    confirmed_defects: int
+    escapes: int
+    escape_rate: float | None
+
+
+class Dashboard(BaseModel):
+    since: datetime
+    until: datetime
+    station: str | None
+    by_day: list[RateRow]
+    by_station: list[RateRow]
+    by_shift: list[RateRow]
+    pareto: list[tuple[str, int]]
+    loops_per_module: dict[str, int]
+    repair_hours_median: float | None
+    repair_hours_p90: float | None
+    repair_by_day: list[tuple[str, float]]
+    field: list[FieldRow]
+    field_total: FieldRow
+    miss_target: float
+    p_charts: list[PChart]
+
+
+def _day(session: Session, col: Any) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", col), "YYYY-MM-DD")
+    return func.substr(col, 1, 10)  # SQLite stores UTC as 'YYYY-MM-DD HH:MM:SS.ffffff'
+
+
+def _first_pass(session: Session, since: datetime, until: datetime, station: str | None) -> Any:
+    """First string EL image of each (module, string) taken in the window: the first-pass population."""
+    first = (
+        select(func.min(Inspection.id).label("id"))
+        .where(Inspection.stage == Stage.STRING_EL, Inspection.captured_at >= since, Inspection.captured_at < until)
+        .group_by(Inspection.module_id, Inspection.string_position)
+    )
+    if station:
+        first = first.where(Inspection.station_code == station)
+    return first.subquery()
+
+
+def _first_pass_counts(session: Session, first: Any) -> list[tuple[str, str, str, str, int]]:
+    """(day, station, shift, verdict, strings) of the first-pass population: one scan, every breakdown comes from it."""
+    day = _day(session, Inspection.captured_at)
+    rows = session.execute(
+        select(
+            day.label("d"),
+            Inspection.station_code,
+            func.coalesce(Inspection.shift, "?").label("s"),
+            Inspection.verdict,
+            func.count(Inspection.id),
+        )  # fmt: skip
+        .join(first, first.c.id == Inspection.id)
+        .group_by("d", Inspection.station_code, "s", Inspection.verdict)
+    ).all()
+    return [(str(d), str(st), str(sh), str(v), int(n)) for d, st, sh, v, n in rows]
+
+
+def _rates(counts: list[tuple[str, str, str, str, int]], key: int) -> list[RateRow]:
+    """Yield and rework rate grouped by column `key` of the counts (0 day, 1 station, 2 shift)."""
+    agg: dict[str, Counter[str]] = defaultdict(Counter)
+    for row in counts:
+        agg[row[key]][row[3]] += row[4]
+    out = []
+    for k in sorted(agg):
+        c = agg[k]
+        n, ok, ng, err = sum(c.values()), c["OK"], c["NG"], c["ERROR"]
+        out.append(RateRow(key=k, inspected=n, first_pass_ok=ok, ng=ng, error=err, fpy=ok / n if n else None,
+                           rework_rate=ng / n if n else None))  # fmt: skip
+    return out
+
+
+def _p_charts(counts: list[tuple[str, str, str, str, int]]) -> list[PChart]:
+    per_day: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for d, st, _sh, verdict, n in counts:
+        if verdict == "ERROR":  # unjudged images are neither conforming nor not
+            continue
+        per_day[st][d][0] += n
+        per_day[st][d][1] += n if verdict == "NG" else 0
+    charts = []
+    for st in sorted(per_day):
+        pts = sorted((d, n, ng) for d, (n, ng) in per_day[st].items())
+        n_all, ng_all = sum(p[1] for p in pts), sum(p[2] for p in pts)
+        p_bar = ng_all / n_all if n_all else 0.0
+        points = []
+        for d, n, ng in pts:
+            # Limits vary with each day's sample size: p_bar +- 3 sqrt(p_bar (1 - p_bar) / n).
+            sigma = math.sqrt(p_bar * (1 - p_bar) / n) if n else 0.0
+            ucl, lcl = min(1.0, p_bar + 3 * sigma), max(0.0, p_bar - 3 * sigma)
+            p = ng / n if n else 0.0
+            points.append(PPoint(day=d, n=n, ng=ng, p=p, ucl=ucl, lcl=lcl, out_of_control=p > ucl or p < lcl))
+        charts.append(PChart(station=st, p_bar=p_bar, points=points))
+    return charts
+
+
+def _field(session: Session, since: datetime, until: datetime, station: str | None) -> tuple[list[FieldRow], FieldRow]:
+    dday = _day(session, Disposition.at)
+    dstmt = select(dday.label("d"), Disposition.disposition, func.count(Disposition.id)).where(
+        Disposition.at >= since, Disposition.at < until
+    )
+    if station:
+        dstmt = (
+            dstmt.join(ReworkLoop, ReworkLoop.id == Disposition.loop_id)
+            .join(Inspection, Inspection.id == ReworkLoop.ng_inspection_id)
+            .where(Inspection.station_code == station)
+        )
+    disp: dict[str, Counter[str]] = defaultdict(Counter)
+    for d, kind, n in session.execute(dstmt.group_by("d", Disposition.disposition)).all():
+        disp[str(d)][kind] += int(n)
+    eday = _day(session, Escape.found_at)
+    estmt = select(eday.label("d"), func.count(Escape.id)).where(Escape.found_at >= since, Escape.found_at < until)
+    if station:
+        estmt = estmt.join(Inspection, Inspection.id == Escape.string_inspection_id).where(Inspection.station_code == station)
+    esc = {str(d): int(n) for d, n in session.execute(estmt.group_by("d")).all()}
+
+    def row(day: str, c: Counter[str], e: int) -> FieldRow:
+        total = sum(c.values())
+        confirmed = c["repaired"] + c["not_repairable"]
+        return FieldRow(day=day, dispositions=total, false_calls=c["false_call"],
+                        false_call_rate=c["false_call"] / total if total else None, confirmed_defects=confirmed, escapes=e,
+                        escape_rate=e / (confirmed + e) if confirmed + e else None)  # fmt: skip
+
+    days = sorted(set(disp) | set(esc))
+    rows = [row(d, disp.get(d, Counter()), esc.get(d, 0)) for d in days]
+    total: Counter[str] = Counter()
+    for c in disp.values():
+        total.update(c)
+    return rows, row("all", total, sum(esc.values()))
+
+
+def dashboard(*, session: Session, since: datetime, until: datetime, station: str | None = None) -> Dashboard:
+    """Every dashboard figure for [since, until), optionally one station."""
+    if until <= since:
+        raise InvalidInput("until must be after since")
+    if until - since > timedelta(days=366):
+        raise InvalidInput("a dashboard covers at most 366 days")
+    first = _first_pass(session, since, until, station)
+    counts = _first_pass_counts(session, first)
+    by_day, by_station, by_shift = _rates(counts, 0), _rates(counts, 1), _rates(counts, 2)
+    pareto_stmt = (
+        select(CellDefect.cls, func.count(CellDefect.id))
+        .join(Inspection, Inspection.id == CellDefect.inspection_id)
+        .where(
+            Inspection.stage == Stage.STRING_EL,
+            Inspection.captured_at >= since,
+            Inspection.captured_at < until,
+            CellDefect.ng.is_(True),
+        )
+        .group_by(CellDefect.cls)
+        .order_by(func.count(CellDefect.id).desc())
+    )
+    if station:
+        pareto_stmt = pareto_stmt.where(Inspection.station_code == station)
+    pareto = [(c, int(n)) for c, n in session.execute(pareto_stmt).all()]
+    loop_stmt = select(ReworkLoop.module_id, func.max(ReworkLoop.loop_no)).where(
+        ReworkLoop.opened_at >= since, ReworkLoop.opened_at < until
+    )
+    if station:
+        loop_stmt = loop_stmt.join(
+            Inspection, and_(Inspection.id == ReworkLoop.ng_inspection_id, Inspection.station_code == station)
+        )
+    loops = Counter(int(n) for _, n in session.execute(loop_stmt.group_by(ReworkLoop.module_id)).all())
+    # Modules with a string EL image in the window: one range scan, not another pass over the first-pass population.
+    inspected = select(func.count(func.distinct(Inspection.module_id))).where(
+        Inspection.stage == Stage.STRING_EL, Inspection.captured_at >= since, Inspection.captured_at < until
+    )
+    if station:
+        inspected = inspected.where(Inspection.station_code == station)
+    modules_inspected = session.scalar(inspected) or 0
+    loops_per_module = {"0": int(modules_inspected) - sum(loops.values())} | {str(k): loops[k] for k in sorted(loops)}
+    rep_stmt = select(ReworkLoop.opened_at, ReworkLoop.repaired_at).where(
+        ReworkLoop.repaired_at >= since, ReworkLoop.repaired_at < until
+    )
+    if station:
+        rep_stmt = rep_stmt.join(
+            Inspection, and_(Inspection.id == ReworkLoop.ng_inspection_id, Inspection.station_code == station)
+        )
+    hours_by_day: dict[str, list[float]] = defaultdict(list)
+    hours: list[float] = []
+    for opened, repaired in session.execute(rep_stmt).all():
+        h = (repaired - opened).total_seconds() / 3600
+        hours.append(h)
+        hours_by_day[repaired.date().isoformat()].append(h)
+    hours.sort()
+    field_rows, field_total = _field(session, since, until, station)
+    return Dashboard(
+        since=since,
+        until=until,
+        station=station,
+        by_day=by_day,
+        by_station=by_station,
+        by_shift=by_shift,
+        pareto=pareto,
+        loops_per_module=loops_per_module,
+        repair_hours_median=median(hours) if hours else None,
+        repair_hours_p90=hours[min(len(hours) - 1, int(0.9 * len(hours)))] if hours else None,
+        repair_by_day=[(d, median(v)) for d, v in sorted(hours_by_day.items())],
+        field=field_rows,
+        field_total=field_total,
+        miss_target=MISS_TARGET,
+        p_charts=_p_charts(counts),
+    )
