@@ -99,6 +99,8 @@ class ComplaintRead(BaseModel):
 class FieldRead(BaseModel):
     """A field of a discipline's form."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     name: str
     label: str
     kind: str

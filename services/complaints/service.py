@@ -8,11 +8,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.audit.service import record as audit
 from services.complaints import eight_d
+from services.complaints import repository as repo
 from services.complaints.orm import Attachment, Complaint, ComplaintModule, Discipline, EightDCase
 from services.complaints.orm import Sequence as NumberSequence
 from services.complaints.schemas import CaseStatus, Channel, DisciplineStatus, Severity, Symptom
@@ -20,7 +20,6 @@ from services.contracts.result import BARCODE_PATTERN
 from services.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from services.core.time import utcnow
 from services.imagestore.store import BlobStore, sniff_content_type
-from services.inspection.orm import Module
 
 CHANNELS = tuple(c.value for c in Channel)
 SEVERITIES = tuple(s.value for s in Severity)
@@ -41,7 +40,7 @@ class Forbidden(DomainError):
 def next_number(session: Session, prefix: str) -> str:
     """C-2026-0001, 8D-2026-0001: per prefix and year, under a row lock so two requests never share one."""
     name = f"{prefix}-{utcnow().year}"
-    row = session.get(NumberSequence, name, with_for_update=True)
+    row = repo.sequence_for_update(session, name)
     if row is None:
         row = NumberSequence(name=name, value=0)
         session.add(row)
@@ -100,7 +99,7 @@ def create_complaint(
         raise InvalidInput(f"not barcodes: {', '.join(bad[:10])}")
     case = None
     if case_number:
-        case = session.scalar(select(EightDCase).where(EightDCase.number == case_number))
+        case = repo.case_by_number(session, case_number)
         if case is None:
             raise NotFound(f"no 8D case {case_number}")
         if case.status == CaseStatus.CLOSED:
@@ -119,7 +118,7 @@ def create_complaint(
     )
     session.add(complaint)
     session.flush()
-    known = dict(session.execute(select(Module.barcode, Module.id).where(Module.barcode.in_(codes))).all()) if codes else {}
+    known = repo.module_ids_by_barcode(session, codes)
     session.add_all(ComplaintModule(complaint_id=complaint.id, barcode=b, module_id=known.get(b)) for b in codes)
     unknown = [b for b in codes if b not in known]
     if case is None:
@@ -178,15 +177,14 @@ def add_attachment(*, session: Session, blobs: BlobStore, number: str, filename:
 
 
 def _complaint(session: Session, number: str) -> Complaint:
-    c = session.scalar(select(Complaint).where(Complaint.number == number))
+    c = repo.complaint_by_number(session, number)
     if c is None:
         raise NotFound(f"no complaint {number}")
     return c
 
 
 def _case(session: Session, number: str, *, lock: bool = False) -> EightDCase:
-    stmt = select(EightDCase).where(EightDCase.number == number)
-    case = session.scalar(stmt.with_for_update() if lock else stmt)
+    case = repo.case_by_number(session, number, for_update=lock)
     if case is None:
         raise NotFound(f"no 8D case {number}")
     return case
@@ -195,7 +193,7 @@ def _case(session: Session, number: str, *, lock: bool = False) -> EightDCase:
 def _discipline(session: Session, case: EightDCase, code: str) -> Discipline:
     if code not in eight_d.BY_CODE:
         raise NotFound(f"no discipline {code} (D0..D8)")
-    d = session.scalar(select(Discipline).where(Discipline.case_id == case.id, Discipline.code == code))
+    d = repo.discipline(session, case.id, code)
     assert d is not None
     return d
 
@@ -236,11 +234,7 @@ def complete_discipline(*, session: Session, number: str, code: str, actor: str,
     if d.status == DisciplineStatus.COMPLETED:
         raise Conflict(f"{code} is already completed")
     earlier = [x for x in eight_d.CODES[: eight_d.CODES.index(code)]]
-    open_earlier = session.scalars(
-        select(Discipline.code).where(
-            Discipline.case_id == case.id, Discipline.code.in_(earlier), Discipline.status != DisciplineStatus.COMPLETED
-        )
-    ).all()
+    open_earlier = repo.open_disciplines(session, case.id, earlier)
     if open_earlier:
         raise Conflict(f"{code} comes after {', '.join(sorted(open_earlier))}: complete those first")
     missing = eight_d.missing_fields(code, d.data)
@@ -271,15 +265,15 @@ def reopen_case(*, session: Session, number: str, reason: str, actor: str, due_h
         raise InvalidInput("reopening needs a reason (the recurrence)")
     now = utcnow()
     first = max(due_hours[c] for c in eight_d.FIRST_RESPONSE)
-    for d in session.scalars(
-        select(Discipline).where(Discipline.case_id == case.id, Discipline.code.in_(eight_d.REOPENED_BY_RECURRENCE))
-    ):
+    for d in repo.disciplines_of(session, [case.id]).get(case.id, []):
+        if d.code not in eight_d.REOPENED_BY_RECURRENCE:
+            continue
         d.status, d.completed_at, d.completed_by, d.approved_by = DisciplineStatus.OPEN, None, None, None
         d.due_at = now + timedelta(hours=due_hours[d.code] - first)
     case.status, case.closed_at = CaseStatus.OPEN, None
     case.reopened_count += 1
-    audit(session=session, actor=actor, action="8d.reopen", entity="8d", entity_id=number, before={"status": "closed"},
-          after={"status": "open", "reopened": case.reopened_count}, reason=reason)  # fmt: skip
+    audit(session=session, actor=actor, action="8d.reopen", entity="8d", entity_id=number, before={"status": CaseStatus.CLOSED},
+          after={"status": CaseStatus.OPEN, "reopened": case.reopened_count}, reason=reason)  # fmt: skip
     return case
 
 
@@ -304,4 +298,4 @@ def overdue(disciplines: Sequence[Discipline], now: datetime | None = None) -> l
 
 def count_complaints(session: Session) -> int:
     """Number of complaints."""
-    return int(session.scalar(select(func.count(Complaint.id))) or 0)
+    return repo.complaint_count(session)

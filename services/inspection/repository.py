@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from services.core.errors import NotFound
 from services.devices.orm import Device, Station
 from services.imagestore.orm import StoredImage
 from services.inspection.orm import CellDefect, Inspection, Module
@@ -28,6 +29,19 @@ def module_by_barcode(session: Session, barcode: str, *, line: str | None = None
     if line is not None:
         stmt = stmt.where(Module.id.in_(_visible_modules(line)))
     return session.scalar(stmt)
+
+
+def module_by_id(session: Session, module_id: int, *, for_update: bool = False) -> Module:
+    """A module by id, optionally row-locked (NotFound when there is none)."""
+    row = session.get(Module, module_id, with_for_update=for_update)
+    if row is None:
+        raise NotFound(f"no module {module_id}")
+    return row
+
+
+def defect_by_id(session: Session, defect_id: int) -> CellDefect | None:
+    """A judged cell by id."""
+    return session.get(CellDefect, defect_id)
 
 
 def module_visible(session: Session, module_id: int, *, line: str) -> bool:

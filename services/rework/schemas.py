@@ -113,6 +113,10 @@ class EventKind(StrEnum):
 
 
 class DispositionRead(BaseModel):
+    """One operator disposition."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     defect_id: int
     disposition: str
     repair_code: str | None
@@ -139,6 +143,8 @@ class LoopDefect(BaseModel):
 
 
 class LoopRead(BaseModel):
+    """One rework loop of a string."""
+
     id: int
     string_position: int
     loop_no: int
@@ -183,6 +189,8 @@ class StationView(BaseModel):
 
 
 class HoldRead(BaseModel):
+    """A hold and, once made, its decision."""
+
     id: int
     barcode: str
     source: str
@@ -197,6 +205,10 @@ class HoldRead(BaseModel):
 
 
 class EventRead(BaseModel):
+    """One step of a module's rework history."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     kind: str
     string_position: int | None
     loop_id: int | None
@@ -207,6 +219,8 @@ class EventRead(BaseModel):
 
 
 class EscapeRead(BaseModel):
+    """A defect a later EL stage found in a cell string EL passed."""
+
     string_position: int
     row: int
     col: int

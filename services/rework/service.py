@@ -19,16 +19,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from services.audit.service import record as audit
 from services.contracts import Stage, Verdict
 from services.core.errors import Conflict, InvalidInput, NotFound
 from services.core.time import utcnow
-from services.inspection.orm import CellDefect, Inspection, Module
+from services.inspection import repository as inspection_repo
 from services.inspection.repository import module_visible
 from services.inspection.schemas import ModuleStatus
+from services.rework import repository as repo
 from services.rework.orm import Disposition, Escape, ModuleHold, ReworkEvent, ReworkLoop
 from services.rework.schemas import (
     ACTIVE_LOOP_STATES,
@@ -39,7 +39,8 @@ from services.rework.schemas import (
     LoopState,
     RepairCode,
 )
-from services.traceability.orm import MaterialLot, ModuleMaterial, Shipment
+from services.traceability import repository as traceability_repo
+from services.traceability.orm import MaterialLot, ModuleMaterial
 from services.traceability.schemas import LotKind, MaterialSource
 
 DISPOSITIONS = tuple(DispositionKind)
@@ -111,8 +112,7 @@ def _open_loop(session: Session, insp: StoredResult, loop_no: int, actor: str) -
 
 def _hold(session: Session, module_id: int, *, source: str, reason: str, actor: str, station: str) -> ModuleHold | None:
     """Put a module on hold unless it already is (or is scrapped / shipped); returns the new hold."""
-    module = session.get(Module, module_id)
-    assert module is not None
+    module = inspection_repo.module_by_id(session, module_id)
     if module.status in (ModuleStatus.HOLD, ModuleStatus.SCRAPPED, ModuleStatus.SHIPPED):
         return None
     hold = ModuleHold(module_id=module_id, source=source, reason=reason, placed_by=actor)
@@ -130,41 +130,13 @@ def apply_results(*, session: Session, result_ids: Sequence[str], loop_limit: in
     """Run the loop for newly stored results (same transaction as the insert, oldest capture first)."""
     if not result_ids:
         return
-    rows = session.execute(
-        select(
-            Inspection.id,
-            Inspection.module_id,
-            Inspection.string_position,
-            Inspection.stage,
-            Inspection.verdict,
-            Inspection.captured_at,
-            Inspection.station_code,
-            Inspection.result_id,
-        )  # fmt: skip
-        .where(Inspection.result_id.in_(result_ids))
-        .order_by(Inspection.captured_at, Inspection.id)
-    ).all()
+    rows = repo.stored_results(session, result_ids)
     # Ingest batches are 1,000 results: a fixed number of queries per batch, not per result. Only strings
     # that already have an active loop (few) take the per-result path below.
     module_ids = {r.module_id for r in rows}
-    busy = set(
-        session.execute(
-            select(ReworkLoop.module_id, ReworkLoop.string_position).where(
-                ReworkLoop.module_id.in_(module_ids), ReworkLoop.state.in_(ACTIVE_LOOP_STATES)
-            )
-        ).all()
-    )
+    busy = repo.active_strings(session, module_ids)
     ng_modules = {r.module_id for r in rows if r.verdict == Verdict.NG}
-    last_loop: dict[tuple[int, int], int] = {}
-    if ng_modules:
-        last_loop = {
-            (m, p): int(n)
-            for m, p, n in session.execute(
-                select(ReworkLoop.module_id, ReworkLoop.string_position, func.max(ReworkLoop.loop_no))
-                .where(ReworkLoop.module_id.in_(ng_modules))
-                .group_by(ReworkLoop.module_id, ReworkLoop.string_position)
-            ).all()
-        }
+    last_loop = repo.last_loop_numbers(session, ng_modules) if ng_modules else {}
     opened: list[tuple[ReworkLoop, StoredResult]] = []
     for insp in rows:
         actor = f"device:{insp.station_code}"
@@ -196,32 +168,12 @@ def _announce(session: Session, opened: list[tuple[ReworkLoop, StoredResult]]) -
     opened.clear()
 
 
-def _active_loop(session: Session, module_id: int, string_position: int) -> ReworkLoop | None:
-    return session.scalar(
-        select(ReworkLoop)
-        .where(ReworkLoop.module_id == module_id, ReworkLoop.string_position == string_position, ReworkLoop.state.in_(ACTIVE_LOOP_STATES))
-        .order_by(ReworkLoop.loop_no.desc())
-        .limit(1)
-    )
-
-
-def _loops_so_far(session: Session, module_id: int, string_position: int) -> int:
-    return int(
-        session.scalar(
-            select(func.count(ReworkLoop.id)).where(
-                ReworkLoop.module_id == module_id, ReworkLoop.string_position == string_position
-            )
-        )
-        or 0
-    )
-
-
 def _string_el_result(session: Session, insp: StoredResult, *, loop_limit: int, actor: str) -> None:
-    loop = _active_loop(session, insp.module_id, insp.string_position)
+    loop = repo.active_loop(session, insp.module_id, insp.string_position)
     station = insp.station_code
     if loop is None:
         if insp.verdict == Verdict.NG:
-            _open_loop(session, insp, _loops_so_far(session, insp.module_id, insp.string_position) + 1, actor)
+            _open_loop(session, insp, repo.loop_count(session, insp.module_id, insp.string_position) + 1, actor)
         return
     if insp.id == loop.ng_inspection_id:
         return
@@ -257,11 +209,8 @@ def _string_el_result(session: Session, insp: StoredResult, *, loop_limit: int, 
 
 
 def _later_stage_result(session: Session, insp: StoredResult, *, actor: str) -> None:
-    module = session.get(Module, insp.module_id)
-    assert module is not None
-    open_loops = session.scalar(
-        select(func.count(ReworkLoop.id)).where(ReworkLoop.module_id == insp.module_id, ReworkLoop.state.in_(ACTIVE_LOOP_STATES))
-    )
+    module = inspection_repo.module_by_id(session, insp.module_id)
+    open_loops = repo.active_loop_count(session, insp.module_id)
     if module.status == ModuleStatus.HOLD or open_loops:
         why = "module is on hold" if module.status == ModuleStatus.HOLD else f"{open_loops} rework loop(s) still open"
         _event(session, module_id=module.id, kind=EventKind.LATER_STAGE_FLAG, actor=actor, station=insp.station_code, at=insp.captured_at,
@@ -274,40 +223,15 @@ def _later_stage_result(session: Session, insp: StoredResult, *, actor: str) -> 
 def _record_escapes(session: Session, insp: StoredResult) -> None:
     if insp.verdict != Verdict.NG:
         return
-    ng_cells = session.execute(
-        select(CellDefect.row, CellDefect.col, CellDefect.cls).where(CellDefect.inspection_id == insp.id, CellDefect.ng.is_(True))
-    ).all()
+    ng_cells = repo.ng_cells(session, insp.id)
     if not ng_cells:
         return
     # The last judged string EL image of this string before the later stage: the model's final word.
-    string_insp = session.scalar(
-        select(Inspection)
-        .where(
-            Inspection.module_id == insp.module_id,
-            Inspection.string_position == insp.string_position,
-            Inspection.stage == Stage.STRING_EL,
-            Inspection.verdict != Verdict.ERROR,
-            Inspection.captured_at <= insp.captured_at,
-        )
-        .order_by(Inspection.captured_at.desc(), Inspection.id.desc())
-        .limit(1)
-    )
+    string_insp = repo.last_judged_string_el(session, insp.module_id, insp.string_position, until=insp.captured_at)
     if string_insp is None:
         return
     # A cell string EL flagged at any time (and that was repaired since) is not a miss: only never-flagged cells count.
-    ever_flagged = {
-        (r, c)
-        for r, c in session.execute(
-            select(CellDefect.row, CellDefect.col)
-            .join(Inspection, Inspection.id == CellDefect.inspection_id)
-            .where(
-                Inspection.module_id == insp.module_id,
-                Inspection.string_position == insp.string_position,
-                Inspection.stage == Stage.STRING_EL,
-                CellDefect.ng.is_(True),
-            )
-        ).all()
-    }
+    ever_flagged = repo.cells_ever_flagged(session, insp.module_id, insp.string_position)
     for row, col, cls in ng_cells:
         if (row, col) in ever_flagged:
             continue
@@ -347,7 +271,7 @@ def dispose(
         raise Conflict(f"rework loop {loop_id} is {loop.state}; dispositions are only taken while it is open")
     if item.disposition not in DISPOSITIONS:
         raise InvalidInput(f"disposition must be one of {', '.join(DISPOSITIONS)}")
-    defect = session.get(CellDefect, item.defect_id)
+    defect = inspection_repo.defect_by_id(session, item.defect_id)
     if defect is None or defect.inspection_id != loop.ng_inspection_id or not defect.ng:
         raise InvalidInput(f"defect {item.defect_id} is not an NG cell of this loop's image")
     if item.disposition == DispositionKind.REPAIRED:
@@ -357,9 +281,9 @@ def dispose(
             raise InvalidInput("a replaced cell needs the new cell's lot (scan it)")
     elif item.repair_code or item.new_cell_lot:
         raise InvalidInput("repair code and cell lot belong to a repair only")
-    if session.scalar(select(Disposition.id).where(Disposition.loop_id == loop.id, Disposition.defect_id == defect.id)):
+    if repo.disposition_exists(session, loop.id, defect.id):
         raise Conflict(f"string {loop.string_position} cell {defect.row}-{defect.col} is already dispositioned in this loop")
-    model_version = session.scalar(select(Inspection.model_version).where(Inspection.id == loop.ng_inspection_id)) or ""
+    model_version = repo.model_version_of(session, loop.ng_inspection_id)
     now = utcnow()
     lot = (item.new_cell_lot or "").strip() or None
     session.add(
@@ -393,28 +317,16 @@ def undo_last(*, session: Session, loop_id: int, actor: str, station: str, line:
         raise Conflict(
             f"rework loop {loop_id} is {loop.state}: a disposition can only be taken back before re-inspection or hold"
         )
-    last = session.scalars(
-        select(Disposition).where(Disposition.loop_id == loop.id).order_by(Disposition.id.desc()).limit(1)
-    ).first()
+    last = repo.last_disposition(session, loop.id)
     if last is None:
         raise Conflict("nothing to undo in this loop")
-    defect = session.get(CellDefect, last.defect_id)
-    assert defect is not None
+    defect = inspection_repo.defect_by_id(session, last.defect_id)
+    if defect is None:
+        raise NotFound(f"defect {last.defect_id} of the disposition is gone")
     if last.new_cell_lot:
-        lot_id = session.scalar(select(MaterialLot.id).where(MaterialLot.code == last.new_cell_lot))
-        still_used = session.scalar(
-            select(func.count(Disposition.id))
-            .join(ReworkLoop, ReworkLoop.id == Disposition.loop_id)
-            .where(
-                ReworkLoop.module_id == loop.module_id, Disposition.new_cell_lot == last.new_cell_lot, Disposition.id != last.id
-            )
-        )
-        if lot_id is not None and not still_used:
-            link = session.scalar(
-                select(ModuleMaterial).where(
-                    ModuleMaterial.module_id == loop.module_id, ModuleMaterial.lot_id == lot_id, ModuleMaterial.source == MaterialSource.REWORK
-                )
-            )
+        lot = traceability_repo.lot_by_code(session, last.new_cell_lot)
+        if lot is not None and not repo.lot_used_elsewhere(session, loop.module_id, last.new_cell_lot, besides=last.id):
+            link = traceability_repo.module_lot_link(session, loop.module_id, lot.id, source=MaterialSource.REWORK)
             if link is not None:
                 session.delete(link)
     undone = {"row": defect.row, "col": defect.col, "cls": defect.cls, "disposition": last.disposition,
@@ -426,7 +338,7 @@ def undo_last(*, session: Session, loop_id: int, actor: str, station: str, line:
     _event(
         session, module_id=loop.module_id, kind=EventKind.DISPOSITION_UNDONE, actor=actor, station=station, at=now, loop=loop, **undone
     )
-    barcode = session.scalar(select(Module.barcode).where(Module.id == loop.module_id)) or ""
+    barcode = inspection_repo.module_by_id(session, loop.module_id).barcode
     audit(session=session, actor=actor, action="rework.undo", entity="module", entity_id=barcode, before=undone,
           after={"loop": loop.id, "state": loop.state})  # fmt: skip
     return loop
@@ -434,33 +346,27 @@ def undo_last(*, session: Session, loop_id: int, actor: str, station: str, line:
 
 def _loop_for_update(session: Session, loop_id: int, line: str | None) -> ReworkLoop:
     """The loop, row-locked; outside the caller's line it does not exist for them (404, as for modules)."""
-    loop = session.get(ReworkLoop, loop_id, with_for_update=True)
+    loop = repo.loop_for_update(session, loop_id)
     if loop is None or (line is not None and not module_visible(session, loop.module_id, line=line)):
         raise NotFound(f"no rework loop {loop_id}")
     return loop
 
 
 def _consume_lot(session: Session, module_id: int, code: str) -> None:
-    lot = session.scalar(select(MaterialLot).where(MaterialLot.code == code))
+    lot = traceability_repo.lot_by_code(session, code)
     if lot is None:
         lot = MaterialLot(code=code, kind=LotKind.CELL, supplier="")
         session.add(lot)
         session.flush()
-    elif lot.kind != "cell":
+    elif lot.kind != LotKind.CELL:
         raise InvalidInput(f"lot {code} is a {lot.kind} lot, not a cell lot")
-    exists = session.scalar(
-        select(ModuleMaterial.id).where(ModuleMaterial.module_id == module_id, ModuleMaterial.lot_id == lot.id)
-    )
-    if not exists:
+    if traceability_repo.module_lot_link(session, module_id, lot.id) is None:
         session.add(ModuleMaterial(module_id=module_id, lot_id=lot.id, source=MaterialSource.REWORK))
 
 
 def _maybe_complete(session: Session, loop: ReworkLoop, *, actor: str, station: str, now: datetime) -> None:
-    ng_total = session.scalar(
-        select(func.count(CellDefect.id)).where(CellDefect.inspection_id == loop.ng_inspection_id, CellDefect.ng.is_(True))
-    )
-    done = session.scalars(select(Disposition.disposition).where(Disposition.loop_id == loop.id)).all()
-    if len(done) < int(ng_total or 0):
+    done = repo.dispositions_of_loop(session, loop.id)
+    if len(done) < repo.ng_cell_count(session, loop.ng_inspection_id):
         return
     loop.repaired_at, loop.repaired_by, loop.repair_station = now, actor, station
     if DispositionKind.NOT_REPAIRABLE in done:
@@ -492,7 +398,7 @@ def decide_hold(
     *, session: Session, hold_id: int, decision: str, reason: str, actor: str, deviation_no: str | None = None
 ) -> ModuleHold:
     """A quality engineer ends a hold: scrap, downgrade, use as is (under a deviation) or release."""
-    hold = session.get(ModuleHold, hold_id, with_for_update=True)
+    hold = repo.hold_for_update(session, hold_id)
     if hold is None:
         raise NotFound(f"no hold {hold_id}")
     if hold.decision is not None:
@@ -505,22 +411,15 @@ def decide_hold(
         raise InvalidInput("use as is needs a deviation number")
     if decision == HoldOutcome.RELEASE and hold.source in (HoldSource.LOOP_LIMIT, HoldSource.NOT_REPAIRABLE):
         raise InvalidInput("a rework hold ends with scrap, downgrade or use as is, not a plain release")
-    module = session.get(Module, hold.module_id, with_for_update=True)
-    assert module is not None
+    module = inspection_repo.module_by_id(session, hold.module_id, for_update=True)
     before = {"status": module.status, "grade": module.grade}
     now = utcnow()
     hold.decision, hold.decision_reason, hold.decided_by, hold.decided_at = decision, reason, actor, now
     hold.deviation_no = (deviation_no or "").strip() or None
-    other_open = session.scalar(
-        select(func.count(ModuleHold.id)).where(
-            ModuleHold.module_id == module.id, ModuleHold.decision.is_(None), ModuleHold.id != hold.id
-        )
-    )
+    other_open = repo.other_open_holds(session, module.id, besides=hold.id)
     if decision == HoldOutcome.SCRAP:
         module.status = ModuleStatus.SCRAPPED
-        session.execute(
-            update(ReworkLoop).where(ReworkLoop.module_id == module.id, ReworkLoop.state.in_(ACTIVE_LOOP_STATES)).values(state=LoopState.HELD)
-        )
+        repo.hold_active_loops(session, module.id)
     else:
         if decision == HoldOutcome.DOWNGRADE:
             module.grade = "B"
@@ -535,11 +434,6 @@ def decide_hold(
 
 def _derived_status(session: Session, module_id: int) -> str:
     """Where a module is when nothing holds it: shipped, stock (final EL passed) or WIP."""
-    if session.scalar(select(Shipment.id).where(Shipment.module_id == module_id)):
+    if traceability_repo.shipment_of_module(session, module_id) is not None:
         return ModuleStatus.SHIPPED
-    final_ok = session.scalar(
-        select(Inspection.id)
-        .where(Inspection.module_id == module_id, Inspection.stage == Stage.FINAL_EL, Inspection.verdict == Verdict.OK)
-        .limit(1)
-    )
-    return ModuleStatus.STOCK if final_ok else ModuleStatus.WIP
+    return ModuleStatus.STOCK if repo.final_el_passed(session, module_id) else ModuleStatus.WIP

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
-from services.contracts import Stage, Verdict
+from services.contracts import Verdict
 from services.core.errors import NotFound
-from services.inspection.orm import CellDefect, Inspection, Module
-from services.inspection.repository import module_by_barcode
+from services.core.reads import read
+from services.inspection.orm import Inspection, Module
+from services.inspection.repository import module_by_barcode, module_by_id
 from services.inspection.schemas import ModuleStatus
-from services.rework.orm import Disposition, Escape, ModuleHold, ReworkEvent, ReworkLoop
+from services.rework import repository as repo
 from services.rework.schemas import (
     ACTIVE_LOOP_STATES,
     DispositionRead,
@@ -27,49 +27,14 @@ from services.rework.schemas import (
 )
 
 
-def _disposition_read(d: Disposition) -> DispositionRead:
-    return DispositionRead(
-        defect_id=d.defect_id,
-        disposition=d.disposition,
-        repair_code=d.repair_code,
-        new_cell_lot=d.new_cell_lot,
-        actor=d.actor,
-        station=d.station,
-        at=d.at,
-    )
-
-
 def loops_of_module(session: Session, module_id: int) -> list[LoopRead]:
     """Every loop of a module (string, loop number), with its dispositions."""
-    ng, rt = aliased(Inspection), aliased(Inspection)
-    rows = session.execute(
-        select(ReworkLoop, ng.result_id, rt.result_id)
-        .join(ng, ng.id == ReworkLoop.ng_inspection_id)
-        .outerjoin(rt, rt.id == ReworkLoop.retest_inspection_id)
-        .where(ReworkLoop.module_id == module_id)
-        .order_by(ReworkLoop.string_position, ReworkLoop.loop_no)
-    ).all()
+    rows = repo.loops_of_module(session, module_id)
     disp: dict[int, list[DispositionRead]] = {}
-    if rows:
-        for d in session.scalars(
-            select(Disposition).where(Disposition.loop_id.in_([r[0].id for r in rows])).order_by(Disposition.at, Disposition.id)
-        ):
-            disp.setdefault(d.loop_id, []).append(_disposition_read(d))
+    for d in repo.dispositions_of_loops(session, [r[0].id for r in rows]):
+        disp.setdefault(d.loop_id, []).append(DispositionRead.model_validate(d))
     return [
-        LoopRead(
-            id=loop.id,
-            string_position=loop.string_position,
-            loop_no=loop.loop_no,
-            state=loop.state,
-            opened_at=loop.opened_at,
-            repaired_at=loop.repaired_at,
-            repaired_by=loop.repaired_by,
-            repair_station=loop.repair_station,
-            closed_at=loop.closed_at,
-            ng_result_id=ng_rid,
-            retest_result_id=rt_rid,
-            dispositions=disp.get(loop.id, []),
-        )
+        read(LoopRead, loop, ng_result_id=ng_rid, retest_result_id=rt_rid, dispositions=disp.get(loop.id, []))
         for loop, ng_rid, rt_rid in rows
     ]
 
@@ -82,17 +47,8 @@ def station_view(*, session: Session, barcode: str, loop_limit: int, line: str |
     loops = loops_of_module(session, module.id)
     active = {lp.string_position: lp for lp in loops if lp.state in ACTIVE_LOOP_STATES}
     # The latest string EL image per string, and the NG image of each active loop.
-    latest: dict[int, Inspection] = {}
-    for insp in session.scalars(
-        select(Inspection)
-        .where(Inspection.module_id == module.id, Inspection.stage == Stage.STRING_EL)
-        .order_by(Inspection.captured_at, Inspection.id)
-    ):
-        latest[insp.string_position] = insp
-    loop_images = {
-        i.result_id: i
-        for i in session.scalars(select(Inspection).where(Inspection.result_id.in_([lp.ng_result_id for lp in active.values()])))
-    }
+    latest: dict[int, Inspection] = {i.string_position: i for i in repo.string_el_images(session, module.id)}
+    loop_images = repo.inspections_by_result_id(session, [lp.ng_result_id for lp in active.values()])
     strings: list[StringImage] = []
     for pos in sorted(latest):
         lp = active.get(pos)
@@ -132,7 +88,7 @@ def _open_defects(session: Session, active: dict[int, LoopRead], images: dict[st
         return []
     done = {d.defect_id: d for lp in active.values() for d in lp.dispositions}
     out = []
-    for d in session.scalars(select(CellDefect).where(CellDefect.inspection_id.in_(by_insp), CellDefect.ng.is_(True))):
+    for d in repo.ng_defects_of(session, list(by_insp)):
         lp = by_insp[d.inspection_id]
         box = d.defect_box or [d.box_x, d.box_y, d.box_w, d.box_h]
         out.append(
@@ -184,80 +140,24 @@ def _state(
 
 def holds(session: Session, *, module_id: int | None = None, open_only: bool = False, limit: int = 200) -> list[HoldRead]:
     """Holds, newest first (of one module, or every open one)."""
-    stmt = select(ModuleHold, Module.barcode).join(Module, Module.id == ModuleHold.module_id)
-    if module_id is not None:
-        stmt = stmt.where(ModuleHold.module_id == module_id)
-    if open_only:
-        stmt = stmt.where(ModuleHold.decision.is_(None))
-    rows = session.execute(stmt.order_by(ModuleHold.id.desc()).limit(limit)).all()
-    return [
-        HoldRead(
-            id=h.id,
-            barcode=b,
-            source=h.source,
-            reason=h.reason,
-            placed_by=h.placed_by,
-            placed_at=h.placed_at,
-            decision=h.decision,
-            decision_reason=h.decision_reason,
-            deviation_no=h.deviation_no,
-            decided_by=h.decided_by,
-            decided_at=h.decided_at,
-        )
-        for h, b in rows
-    ]
+    return [read(HoldRead, h, barcode=b) for h, b in repo.holds(session, module_id=module_id, open_only=open_only, limit=limit)]
 
 
 def count_open_holds(session: Session) -> int:
     """Holds waiting for a decision."""
-    return int(session.scalar(select(func.count(ModuleHold.id)).where(ModuleHold.decision.is_(None))) or 0)
+    return repo.count_open_holds(session)
 
 
 def events_of_module(session: Session, module_id: int) -> list[EventRead]:
-    """The loop's transitions for one module, oldest first."""
-    rows = session.scalars(
-        select(ReworkEvent).where(ReworkEvent.module_id == module_id).order_by(ReworkEvent.id)
-    )  # causal order (device clocks and server clock differ)
-    return [
-        EventRead(
-            kind=e.kind,
-            string_position=e.string_position,
-            loop_id=e.loop_id,
-            actor=e.actor,
-            station=e.station,
-            at=e.at,
-            detail=e.detail,
-        )  # fmt: skip
-        for e in rows
-    ]
+    """The loop's transitions for one module, in causal order."""
+    return [EventRead.model_validate(e) for e in repo.events_of_module(session, module_id)]
 
 
 def escapes_of_module(session: Session, module_id: int) -> list[EscapeRead]:
     """Defects later EL stages found in cells string EL passed."""
-    rows = session.execute(
-        select(Escape, Inspection.result_id, Inspection.stage)
-        .join(Inspection, Inspection.id == Escape.later_inspection_id)
-        .where(Escape.module_id == module_id)
-        .order_by(Escape.found_at)
-    ).all()
-    return [
-        EscapeRead(
-            string_position=e.string_position,
-            row=e.row,
-            col=e.col,
-            cls=e.cls,
-            model_version=e.model_version,
-            found_at=e.found_at,
-            later_result_id=rid,
-            stage=stage,
-        )  # fmt: skip
-        for e, rid, stage in rows
-    ]
+    return [read(EscapeRead, e, later_result_id=rid, stage=stage) for e, rid, stage in repo.escapes_of_module(session, module_id)]
 
 
 def barcode_of(session: Session, module_id: int) -> str:
     """A module's barcode."""
-    barcode = session.scalar(select(Module.barcode).where(Module.id == module_id))
-    if barcode is None:
-        raise NotFound(f"no module {module_id}")
-    return barcode
+    return module_by_id(session, module_id).barcode

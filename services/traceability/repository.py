@@ -34,3 +34,16 @@ def lots_of_module(session: Session, module_id: int) -> Sequence[tuple[ModuleMat
 def shipment_of_module(session: Session, module_id: int) -> Shipment | None:
     """The module's shipment, if it left the factory."""
     return session.scalar(select(Shipment).where(Shipment.module_id == module_id))
+
+
+def lot_by_code(session: Session, code: str) -> MaterialLot | None:
+    """A material lot by its code."""
+    return session.scalar(select(MaterialLot).where(MaterialLot.code == code))
+
+
+def module_lot_link(session: Session, module_id: int, lot_id: int, *, source: str | None = None) -> ModuleMaterial | None:
+    """The record that a lot is built into a module (of one source, when given)."""
+    stmt = select(ModuleMaterial).where(ModuleMaterial.module_id == module_id, ModuleMaterial.lot_id == lot_id)
+    if source is not None:
+        stmt = stmt.where(ModuleMaterial.source == source)
+    return session.scalar(stmt)
