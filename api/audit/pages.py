@@ -7,7 +7,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from api.deps import Engineer, SessionDep
 from api.render import render
-from services.audit.service import entries
+from services.audit.repository import entries
 
 router = APIRouter(include_in_schema=False)
 

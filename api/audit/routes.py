@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import ERRORS, Engineer, SessionDep
+from services.audit.repository import entries
 from services.audit.schemas import AuditRead
-from services.audit.service import entries
 from services.core.pagination import Page
 
 router = APIRouter(prefix="/api/v1", tags=["audit"], responses=ERRORS)

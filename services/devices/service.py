@@ -8,7 +8,6 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.audit.service import record
@@ -16,6 +15,7 @@ from services.contracts import derive_signing_key
 from services.contracts.result import DEVICE_PATTERN
 from services.core.errors import Conflict, InvalidInput, NotFound
 from services.core.time import utcnow
+from services.devices import repository as repo
 from services.devices.orm import Device, DeviceKey, Station
 
 
@@ -46,7 +46,7 @@ def _hash_key(api_key: str) -> str:
 
 def ensure_station(*, session: Session, code: str, name: str = "", factory: str = "", line: str = "") -> Station:
     """Get or create a station by code."""
-    station = session.scalar(select(Station).where(Station.code == code))
+    station = repo.station_by_code(session, code)
     if station is None:
         station = Station(code=code, name=name or code, factory=factory, line=line)
         session.add(station)
@@ -69,7 +69,7 @@ def provision_device(
     """Register a device at a station and issue its first key."""
     if not re.fullmatch(DEVICE_PATTERN, code):
         raise InvalidInput(f"device id must match {DEVICE_PATTERN}")
-    if session.scalar(select(Device.id).where(Device.code == code)) is not None:
+    if repo.device_by_code(session, code) is not None:
         raise Conflict(f"device {code!r} already exists")
     station = ensure_station(session=session, code=station_code)
     device = Device(code=code, station_id=station.id)
@@ -91,14 +91,15 @@ def rotate_key(
     *, session: Session, code: str, master_secret: bytes, revoke_old: bool = False, actor: str = "system"
 ) -> DeviceCredentials:
     """Issue a new key; old keys stay valid (outbox drains) until revoked."""
-    device = session.scalar(select(Device).where(Device.code == code))
+    device = repo.device_by_code(session, code)
     if device is None:
         raise NotFound(f"device {code!r} not found")
-    station = session.get(Station, device.station_id)
-    assert station is not None
+    station = repo.station(session, device.station_id)
+    if station is None:
+        raise NotFound(f"station of device {code!r} not found")
     revoked = []
     if revoke_old:
-        for key in session.scalars(select(DeviceKey).where(DeviceKey.device_id == device.id, DeviceKey.revoked_at.is_(None))):
+        for key in repo.active_keys(session, device.id):
             key.revoked_at = utcnow()
             revoked.append(key.key_id)
     cred = _new_key(session=session, device=device, station_code=station.code, master_secret=master_secret)
@@ -118,12 +119,7 @@ def authenticate(*, session: Session, api_key: str) -> AuthenticatedDevice | Non
     parts = api_key.split("_", 2)
     if len(parts) != 3 or parts[0] != "eltd":
         return None
-    row = session.execute(
-        select(DeviceKey.api_key_hash, DeviceKey.key_id, Device.id, Device.code, Station.code)
-        .join(Device, Device.id == DeviceKey.device_id)
-        .join(Station, Station.id == Device.station_id)
-        .where(DeviceKey.key_id == parts[1], DeviceKey.revoked_at.is_(None), Device.active.is_(True))
-    ).first()
+    row = repo.live_key(session, parts[1])
     if row is None or not hmac.compare_digest(row[0], _hash_key(api_key)):
         return None
     return AuthenticatedDevice(id=row[2], code=row[3], station_code=row[4], key_id=row[1])
@@ -131,15 +127,11 @@ def authenticate(*, session: Session, api_key: str) -> AuthenticatedDevice | Non
 
 def active_signing_keys(*, session: Session, master_secret: bytes) -> dict[tuple[str, str], bytes]:
     """(device code, key id) -> signing key, for every active key of every active device."""
-    rows = session.execute(
-        select(Device.code, DeviceKey.key_id)
-        .join(DeviceKey, DeviceKey.device_id == Device.id)
-        .where(DeviceKey.revoked_at.is_(None), Device.active.is_(True))
-    ).all()
+    rows = repo.live_key_ids(session)
     return {(code, kid): derive_signing_key(master_secret, code, kid) for code, kid in rows}
 
 
 def device_ids_by_code(*, session: Session) -> dict[str, tuple[int, str]]:
     """device code -> (device row id, station code)."""
-    rows = session.execute(select(Device.code, Device.id, Station.code).join(Station, Station.id == Device.station_id)).all()
+    rows = repo.devices_with_stations(session)
     return {code: (did, st) for code, did, st in rows}

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from services.core.errors import NotFound
+from services.core.upsert import insert_ignore
 from services.devices.orm import Device, Station
 from services.imagestore.orm import StoredImage
-from services.inspection.orm import CellDefect, Inspection, Module
+from services.inspection.orm import CellDefect, Inspection, Module, ShiftPattern
 
 
 def _line_stations(line: str) -> Select:  # type: ignore[type-arg]
@@ -144,3 +146,72 @@ def image_visible(session: Session, sha256: str, *, line: str) -> bool:
     """Whether an image belongs to an inspection at a station of `line`."""
     stmt = select(Inspection.id).where(Inspection.image_sha256 == sha256, Inspection.station_code.in_(_line_stations(line)))
     return session.scalar(stmt.limit(1)) is not None
+
+
+def shift_patterns(session: Session) -> Sequence[ShiftPattern]:
+    """The plant's daily shift pattern, by start time."""
+    return session.scalars(select(ShiftPattern).order_by(ShiftPattern.start_minute)).all()
+
+
+def replace_shift_patterns(session: Session, patterns: Sequence[ShiftPattern]) -> None:
+    """The new daily pattern replaces the old one."""
+    session.execute(delete(ShiftPattern))
+    session.add_all(patterns)
+
+
+# ---- writes of one ingest batch -------------------------------------------------------------------
+
+
+def ensure_modules(session: Session, barcodes: Sequence[str], *, created_at: datetime) -> dict[str, int]:
+    """Create the modules not seen before (concurrent batches may race: duplicates are ignored); ids by barcode."""
+    session.execute(insert_ignore(session, Module.__table__, ["barcode"]), [{"barcode": b, "created_at": created_at} for b in barcodes])
+    return {b: mid for b, mid in session.execute(select(Module.barcode, Module.id).where(Module.barcode.in_(barcodes))).all()}
+
+
+def insert_inspections(session: Session, rows: list[dict[str, object]]) -> list[tuple[int, str]]:
+    """Insert inspection rows, skipping result_ids already stored; (id, result_id) of those inserted."""
+    if session.get_bind().dialect.name == "postgresql":
+        return _copy_insert_inspections(session, rows)
+    stmt = insert_ignore(session, Inspection.__table__, ["result_id"]).returning(
+        Inspection.__table__.c.id, Inspection.__table__.c.result_id
+    )
+    return [(int(r[0]), str(r[1])) for r in session.execute(stmt, rows).all()]
+
+
+def insert_defects(session: Session, rows: list[dict[str, object]]) -> None:
+    """Insert the judged non-OK cells of new inspections."""
+    if rows:
+        session.execute(CellDefect.__table__.insert(), rows)
+
+
+_COPY_COLUMNS = [c.name for c in Inspection.__table__.columns if c.name != "id"]
+_JSON_COLUMNS = {"timings_ms", "cell_scores"}
+
+
+def _copy_insert_inspections(session: Session, rows: list[dict[str, object]]) -> list[tuple[int, str]]:
+    """PostgreSQL: COPY the batch into a temporary table, then one INSERT ... SELECT ... ON CONFLICT.
+
+    A 1,000-row multi-VALUES statement has 24,000 placeholders that the driver parses in Python
+    on every batch; COPY streams the rows and roughly halves the time per batch (see bench ingest).
+    """
+    cols = ", ".join(f'"{c}"' for c in _COPY_COLUMNS)
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cur:
+        cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS ingest_inspection ON COMMIT DELETE ROWS AS "
+            f"SELECT {cols} FROM inspection WITH NO DATA"
+        )
+        with cur.copy(f"COPY ingest_inspection ({cols}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([_json_or_none(row[c]) if c in _JSON_COLUMNS else row[c] for c in _COPY_COLUMNS])
+        cur.execute(
+            f"INSERT INTO inspection ({cols}) SELECT {cols} FROM ingest_inspection "
+            "ON CONFLICT (result_id) DO NOTHING RETURNING id, result_id"
+        )
+        inserted = [(int(r[0]), str(r[1])) for r in cur.fetchall()]
+        cur.execute("TRUNCATE ingest_inspection")  # the same connection may run the next batch in this transaction
+    return inserted
+
+
+def _json_or_none(value: object) -> str | None:
+    return None if value is None else json.dumps(value)

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from services.audit.service import record as audit
 from services.core.errors import InvalidInput
+from services.inspection import repository as repo
 from services.inspection.orm import ShiftPattern
 from services.inspection.schemas import ShiftCalendarIO, ShiftIn
 
@@ -62,7 +62,7 @@ class ShiftCalendar:
 
 def load_calendar(session: Session) -> ShiftCalendar:
     """The configured calendar, or the default one when none is configured."""
-    rows = session.scalars(select(ShiftPattern).order_by(ShiftPattern.start_minute)).all()
+    rows = repo.shift_patterns(session)
     if not rows:
         return ShiftCalendar()
     return ShiftCalendar(
@@ -77,11 +77,11 @@ def replace_calendar(*, session: Session, shifts: Sequence[Shift], utc_offset_mi
     if len({s.name for s in shifts}) != len(shifts):
         raise InvalidInput("shift names must be unique")
     calendar = ShiftCalendar(tuple(shifts), utc_offset_minutes)
-    session.execute(delete(ShiftPattern))
-    session.add_all(
-        ShiftPattern(name=s.name, start_minute=s.start_minute, end_minute=s.end_minute, utc_offset_minutes=utc_offset_minutes)
-        for s in shifts
-    )
+    repo.replace_shift_patterns(
+        session,
+        [ShiftPattern(name=s.name, start_minute=s.start_minute, end_minute=s.end_minute, utc_offset_minutes=utc_offset_minutes)
+         for s in shifts],
+    )  # fmt: skip
     return calendar
 
 

@@ -9,13 +9,13 @@ from enum import StrEnum
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.audit.service import record
 from services.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from services.core.time import utcnow
 from services.security.orm import User
+from services.security.repository import user_by_name
 
 _HASHER = PasswordHasher()
 # A real hash to verify against when the user does not exist, so timing does not tell.
@@ -59,7 +59,7 @@ def create_user(
         raise InvalidInput(f"unknown role {role!r}")
     if len(password) < 10:
         raise InvalidInput("password must have at least 10 characters")
-    if session.scalar(select(User.id).where(User.username == username)) is not None:
+    if user_by_name(session, username) is not None:
         raise Conflict(f"user {username!r} exists")
     user = User(username=username, password_hash=_HASHER.hash(password), role=role, line=line)
     session.add(user)
@@ -72,7 +72,7 @@ def create_user(
 
 def set_password(*, session: Session, username: str, password: str, actor: str = "system") -> None:
     """Reset a password and clear any lockout."""
-    user = session.scalar(select(User).where(User.username == username))
+    user = user_by_name(session, username)
     if user is None:
         raise NotFound(f"user {username!r} not found")
     if len(password) < 10:
@@ -85,7 +85,7 @@ def set_password(*, session: Session, username: str, password: str, actor: str =
 
 def set_active(*, session: Session, username: str, active: bool, actor: str = "system") -> None:
     """Enable or disable an account."""
-    user = session.scalar(select(User).where(User.username == username))
+    user = user_by_name(session, username)
     if user is None:
         raise NotFound(f"user {username!r} not found")
     record(
@@ -102,7 +102,7 @@ def set_active(*, session: Session, username: str, active: bool, actor: str = "s
 
 def login(*, session: Session, username: str, password: str) -> Principal:
     """Check a password; MAX_FAILED failures lock the account for LOCKOUT. Caller commits either way."""
-    user = session.scalar(select(User).where(User.username == username))
+    user = user_by_name(session, username)
     if user is None:
         try:
             _HASHER.verify(_DUMMY_HASH, password)
@@ -156,7 +156,7 @@ def principal_from_token(*, session: Session, token: str, secret: str) -> Princi
         claims = jwt.decode(token, secret, algorithms=[TOKEN_ALGORITHM], options={"require": ["exp", "sub"]})
     except jwt.PyJWTError as exc:
         raise AuthFailed(f"invalid token: {exc}") from exc
-    user = session.scalar(select(User).where(User.username == claims["sub"]))
+    user = user_by_name(session, str(claims["sub"]))
     if user is None or not user.active:
         raise AuthFailed("user unknown or disabled")
     return Principal(user.id, user.username, Role(user.role), user.line)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -52,3 +53,27 @@ def test_the_layers_contract_breaks_on_a_cycle(tmp_path: Path) -> None:
     r = subprocess.run([str(exe)], cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tmp_path)})
     assert r.returncode != 0
     assert "service domains form layers" in r.stdout and "BROKEN" in r.stdout
+
+
+# Read models whose whole job is one reporting query (and two bulk writers); everything else queries
+# through its domain's repository.py. Shrink this list, never grow it.
+QUERY_MODULES = {
+    "services/metrics/dashboard.py",
+    "services/metrics/ppm.py",
+    "services/traceability/containment.py",
+    "services/traceability/imports.py",
+    "services/imagestore/store.py",
+}
+
+
+def test_queries_live_in_repositories() -> None:
+    """A select() outside a repository (or the listed query modules) fails: services keep to rules and state changes."""
+    offenders = []
+    for path in sorted((ROOT / "services").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if path.name == "repository.py" or rel in QUERY_MODULES or "/migrations/" in rel:
+            continue
+        text = path.read_text()
+        if re.search(r"\bselect\(", text) or "session.get(" in text:
+            offenders.append(rel)
+    assert not offenders, offenders

@@ -1,0 +1,57 @@
+"""Queries on stations, devices and their keys (SQLAlchemy 2 select())."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Row, select
+from sqlalchemy.orm import Session
+
+from services.devices.orm import Device, DeviceKey, Station
+
+
+def station_by_code(session: Session, code: str) -> Station | None:
+    """A station by its code."""
+    return session.scalar(select(Station).where(Station.code == code))
+
+
+def station(session: Session, station_id: int) -> Station | None:
+    """A station by id."""
+    return session.get(Station, station_id)
+
+
+def device_by_code(session: Session, code: str) -> Device | None:
+    """A device by its code."""
+    return session.scalar(select(Device).where(Device.code == code))
+
+
+def active_keys(session: Session, device_id: int) -> Sequence[DeviceKey]:
+    """The device's keys that are not revoked."""
+    return session.scalars(select(DeviceKey).where(DeviceKey.device_id == device_id, DeviceKey.revoked_at.is_(None))).all()
+
+
+def live_key(session: Session, key_id: str) -> Row[Any] | None:
+    """(api key hash, key id, device id, device code, station code) of an unrevoked key of an active device."""
+    stmt = (
+        select(DeviceKey.api_key_hash, DeviceKey.key_id, Device.id, Device.code, Station.code)
+        .join(Device, Device.id == DeviceKey.device_id)
+        .join(Station, Station.id == Device.station_id)
+        .where(DeviceKey.key_id == key_id, DeviceKey.revoked_at.is_(None), Device.active.is_(True))
+    )
+    return session.execute(stmt).first()
+
+
+def live_key_ids(session: Session) -> Sequence[Row[Any]]:
+    """(device code, key id) of every unrevoked key of every active device."""
+    stmt = (
+        select(Device.code, DeviceKey.key_id)
+        .join(DeviceKey, DeviceKey.device_id == Device.id)
+        .where(DeviceKey.revoked_at.is_(None), Device.active.is_(True))
+    )
+    return session.execute(stmt).all()
+
+
+def devices_with_stations(session: Session) -> Sequence[Row[Any]]:
+    """(device code, device id, station code) of every device."""
+    return session.execute(select(Device.code, Device.id, Station.code).join(Station, Station.id == Device.station_id)).all()
