@@ -71,8 +71,15 @@ def _empty(title: str, cls: str) -> Markup:
     )
 
 
-def bar_chart(title: str, items: Sequence[tuple[str, float]], *, percent: bool = False, cumulative: bool = False,
-              lines: Sequence[Line] = (), cls: str = "bar") -> Markup:  # fmt: skip
+def bar_chart(
+    title: str,
+    items: Sequence[tuple[str, float]],
+    *,
+    percent: bool = False,
+    cumulative: bool = False,
+    lines: Sequence[Line] = (),
+    cls: str = "bar",
+) -> Markup:
     """Vertical bars; `cumulative` adds the Pareto curve (share of the total, right scale)."""
     if not items:
         return _empty(title, cls)
@@ -102,8 +109,15 @@ def bar_chart(title: str, items: Sequence[tuple[str, float]], *, percent: bool =
     return Markup("".join(parts) + "</svg>")
 
 
-def line_chart(title: str, labels: Sequence[str], series: dict[str, Sequence[float | None]], *, percent: bool = False,
-               lines: Sequence[Line] = (), cls: str = "line") -> Markup:  # fmt: skip
+def line_chart(
+    title: str,
+    labels: Sequence[str],
+    series: dict[str, Sequence[float | None]],
+    *,
+    percent: bool = False,
+    lines: Sequence[Line] = (),
+    cls: str = "line",
+) -> Markup:
     """One polyline per series over shared x labels (None = no data that day)."""
     values = [v for s in series.values() for v in s if v is not None]
     if not labels or not values:
@@ -123,8 +137,15 @@ def line_chart(title: str, labels: Sequence[str], series: dict[str, Sequence[flo
     return Markup("".join(parts) + "</svg>")
 
 
-def p_chart(title: str, days: Sequence[str], p: Sequence[float], ucl: Sequence[float], lcl: Sequence[float], p_bar: float,
-            flagged: Sequence[bool]) -> Markup:  # fmt: skip
+def p_chart(
+    title: str,
+    days: Sequence[str],
+    p: Sequence[float],
+    ucl: Sequence[float],
+    lcl: Sequence[float],
+    p_bar: float,
+    flagged: Sequence[bool],
+) -> Markup:
     """A p-chart: NG proportion per day, centre line, stepped 3-sigma limits, out-of-control points in red."""
     if not days:
         return _empty(title, "pchart")

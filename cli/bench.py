@@ -14,9 +14,9 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
+from cli.servers.redis import RedisServer
 from services.contracts import encode_message
 from services.core.db import make_engine, make_sessionmaker, transaction
-from services.core.redis_server import RedisServer
 from services.core.settings import IngestSettings
 from services.devices.service import provision_device
 from services.ingest.consumer import IngestConsumer
@@ -60,7 +60,7 @@ def _throughput(url: str, redis_url: str, n: int, batch: int) -> float:
     con = IngestConsumer(
         redis_url=redis_url,
         session_factory=sessions,
-        master_secret=SECRET.encode(),  # type: ignore[arg-type]
+        master_secret=SECRET.encode(),
         settings=IngestSettings(
             profile="test", database_url=url, redis_url=redis_url, secret_key=SecretStr(SECRET), batch_size=batch, block_ms=10
         ),
@@ -98,7 +98,7 @@ def _steady_latency(url: str, redis_url: str, rate: int, seconds: int) -> tuple[
     con = IngestConsumer(
         redis_url=redis_url,
         session_factory=sessions,
-        master_secret=SECRET.encode(),  # type: ignore[arg-type]
+        master_secret=SECRET.encode(),
         settings=IngestSettings(
             profile="test",
             database_url=url,
@@ -142,10 +142,10 @@ def bench_ingest(*, results: int, rate: int, seconds: int, postgres: bool, conso
     pg = None
     dbs["sqlite"] = lambda name: f"sqlite:///{tmp / (name + '.db')}"
     if postgres:
-        from cli.pg_server import PostgresServer
+        from cli.servers.postgres import PostgresServer
 
         pg = PostgresServer().init(durable=True).start()  # fsync on: figures a factory can trust
-        dbs["postgresql"] = lambda name: pg.create_database(name)  # type: ignore[union-attr]
+        dbs["postgresql"] = lambda name: pg.create_database(name)
     console.print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; Redis {rs.url} (AOF everysec)")
     table = Table(title="ingest throughput: XADD backlog of N signed results -> committed rows (results/s)")
     table.add_column("database")

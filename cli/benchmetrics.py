@@ -76,7 +76,7 @@ def _generate(url: str, n: int, complaints: int, console: Console) -> None:
         conn.execute("SET synchronous_commit = off")
         for name, sql in steps:
             t = time.perf_counter()
-            conn.execute(re.sub(r"%(?!\()", "%%", sql), {"t0": t0})  # type: ignore[arg-type]
+            conn.execute(re.sub(r"%(?!\()", "%%", sql), {"t0": t0})
             console.print(f"  {name}: {time.perf_counter() - t:.1f} s")
 
 
@@ -86,10 +86,9 @@ def bench_metrics(*, modules: int, complaints: int, samples: int, console: Conso
     import psycopg
 
     from api.main import create_app
-    from cli.pg_server import PostgresServer
-    from cli.runtime import ServerThread
+    from cli.servers.http import ServerThread, free_port
+    from cli.servers.postgres import PostgresServer
     from services.core.db import make_engine, make_sessionmaker, transaction
-    from services.core.redis_server import free_port
     from services.core.settings import ApiSettings
     from services.metrics.ppm import rebuild_rollup
     from services.migrations.runner import upgrade
@@ -104,8 +103,10 @@ def bench_metrics(*, modules: int, complaints: int, samples: int, console: Conso
     try:
         url = pg.create_database("benchm")
         upgrade(url)
-        console.print(f"generating {modules:,} shipped modules over 3 years ({CUSTOMERS} customers, 3 products, 3 factories), "
-                      f"{complaints} complaints")  # fmt: skip
+        console.print(
+            f"generating {modules:,} shipped modules over 3 years ({CUSTOMERS} customers, 3 products, 3 factories), "
+            f"{complaints} complaints"
+        )
         t = time.perf_counter()
         _generate(url, modules, complaints, console)
         sessions = make_sessionmaker(make_engine(url))
@@ -113,8 +114,10 @@ def bench_metrics(*, modules: int, complaints: int, samples: int, console: Conso
         with transaction(sessions) as s:
             total = rebuild_rollup(s)
             create_user(session=s, username="qe", password="bench-password-0123", role="quality_engineer")
-        console.print(f"  shipment roll-up rebuilt from {total:,} shipments: {time.perf_counter() - t_roll:.1f} s "
-                      f"(kept incrementally by every shipment import)")  # fmt: skip
+        console.print(
+            f"  shipment roll-up rebuilt from {total:,} shipments: {time.perf_counter() - t_roll:.1f} s "
+            f"(kept incrementally by every shipment import)"
+        )
         console.print(f"  generation total {time.perf_counter() - t:.0f} s")
         settings = ApiSettings(profile="test", database_url=url, secret_key="bench-secret-" + "x" * 32, data_dir=tmp / "api")
         port = free_port()
@@ -132,7 +135,7 @@ def bench_metrics(*, modules: int, complaints: int, samples: int, console: Conso
 
         def baseline() -> None:
             raw.execute("""SELECT to_char(s.shipped_at AT TIME ZONE 'UTC', 'YYYY-MM'), s.customer, m.product_code, count(*)
-                           FROM shipment s JOIN module m ON m.id = s.module_id GROUP BY 1, 2, 3""").fetchall()  # fmt: skip
+                           FROM shipment s JOIN module m ON m.id = s.module_id GROUP BY 1, 2, 3""").fetchall()
 
         api("customer")
         groups = itertools.cycle(["customer", "product", "factory", None])
@@ -151,9 +154,13 @@ def bench_metrics(*, modules: int, complaints: int, samples: int, console: Conso
             table.add_row(name, str(len(xs)), f"{p50:.1f}", f"{p95:.1f}", f"{mx:.1f}", "p95 < 300 ms" if k == 0 else "")
         console.print(table)
         last = [r for r in rows["rows"] if r["month"] == "2026-10"][:3]
-        console.print(f"definition v{rows['definition_version']}; {len(rows['rows'])} rows; e.g. " + "; ".join(
-            f"{r['group']} {r['month']}: {r['ppm'] if r['ppm'] is None else round(r['ppm'], 1)} ppm (12 m {round(r['rolling12_ppm'] or 0, 1)})"
-            for r in last))  # fmt: skip
+        console.print(
+            f"definition v{rows['definition_version']}; {len(rows['rows'])} rows; e.g. "
+            + "; ".join(
+                f"{r['group']} {r['month']}: {r['ppm'] if r['ppm'] is None else round(r['ppm'], 1)} ppm (12 m {round(r['rolling12_ppm'] or 0, 1)})"
+                for r in last
+            )
+        )
         size = raw.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()[0]  # type: ignore[index]
         from cli.bench import _peak_rss_mb
 

@@ -21,8 +21,20 @@ from rich.table import Table
 WO_SIZE = 2000
 STATIONS = 9
 NG_PER_MILLE = 8  # per string at string EL: ~4.7 % of 6-string modules need rework (the factory's < 5 %)
-CLASSES = ["crack", "star_crack", "broken_cell", "finger_interruption", "pseudo_soldering", "black_core", "dark_spot",
-           "dark_cell", "dead_cell", "scratch", "edge_chip", "black_edge"]  # fmt: skip
+CLASSES = [
+    "crack",
+    "star_crack",
+    "broken_cell",
+    "finger_interruption",
+    "pseudo_soldering",
+    "black_core",
+    "dark_spot",
+    "dark_cell",
+    "dead_cell",
+    "scratch",
+    "edge_chip",
+    "black_edge",
+]
 
 
 def _generate(url: str, n: int, console: Console) -> dict[str, float]:
@@ -161,11 +173,13 @@ def _generate(url: str, n: int, console: Console) -> dict[str, float]:
         for name, sql in steps:
             t = time.perf_counter()
             # psycopg placeholders are %(name)s; the SQL's own modulo operators must be doubled.
-            conn.execute(re.sub(r"%(?!\()", "%%", sql), {"t0": t0, "t_end": t_end})  # type: ignore[arg-type]
+            conn.execute(re.sub(r"%(?!\()", "%%", sql), {"t0": t0, "t_end": t_end})
             timings[name] = time.perf_counter() - t
             console.print(f"  {name}: {timings[name]:.1f} s")
-        counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in  # type: ignore[index]
-                  ("module", "inspection", "cell_defect", "rework_loop", "module_material", "shipment")}  # fmt: skip
+        counts = {
+            t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("module", "inspection", "cell_defect", "rework_loop", "module_material", "shipment")
+        }
         size = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()[0]  # type: ignore[index]
     console.print("  rows: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()) + f"; database size {size}")
     return timings
@@ -191,10 +205,9 @@ def bench_queries(*, modules: int, samples: int, browser: bool, console: Console
     import psycopg
 
     from api.main import create_app
-    from cli.pg_server import PostgresServer
-    from cli.runtime import ServerThread
+    from cli.servers.http import ServerThread, free_port
+    from cli.servers.postgres import PostgresServer
     from services.core.db import make_engine, make_sessionmaker, transaction
-    from services.core.redis_server import free_port
     from services.core.settings import ApiSettings
     from services.migrations.runner import upgrade
     from services.security.service import create_user
@@ -237,16 +250,22 @@ def bench_queries(*, modules: int, samples: int, browser: bool, console: Console
             assert r.status_code == 200, r.text
 
         def raw_history(b: str) -> None:
-            raw.execute("SELECT i.*, d.* FROM inspection i LEFT JOIN cell_defect d ON d.inspection_id = i.id "
-                        "WHERE i.module_id = (SELECT id FROM module WHERE barcode = %s)", (b,)).fetchall()  # fmt: skip
+            raw.execute(
+                "SELECT i.*, d.* FROM inspection i LEFT JOIN cell_defect d ON d.inspection_id = i.id "
+                "WHERE i.module_id = (SELECT id FROM module WHERE barcode = %s)",
+                (b,),
+            ).fetchall()
 
         def contain(wo: str) -> None:
             r = http.post("/api/v1/containment", json={"work_order": wo})
             assert r.status_code == 200 and r.json()["total"] > 0, r.text
 
         def raw_contain(wo: str) -> None:
-            raw.execute("SELECT m.barcode, m.status, s.customer FROM module m LEFT JOIN shipment s ON s.module_id = m.id "
-                        "WHERE m.work_order_id = (SELECT id FROM work_order WHERE code = %s)", (wo,)).fetchall()  # fmt: skip
+            raw.execute(
+                "SELECT m.barcode, m.status, s.customer FROM module m LEFT JOIN shipment s ON s.module_id = m.id "
+                "WHERE m.work_order_id = (SELECT id FROM work_order WHERE code = %s)",
+                (wo,),
+            ).fetchall()
 
         def contain_suspect(b: str) -> None:
             r = http.post("/api/v1/containment", json={"barcodes": [b]})
@@ -317,12 +336,21 @@ def _browser_scan(console: Console, base: str, password: str, barcodes: list[str
     with transaction(sessions) as s:
         store_image(session=s, blobs=DirectoryBlobStore(settings.resolved_image_dir()), data=data, expected_sha256=sha)  # type: ignore[attr-defined]
     # These modules' NG images become the real picture (fresh per module: no preview cached yet for the first).
-    raw.execute("UPDATE inspection SET image_sha256 = %s, image_width = %s, image_height = %s WHERE module_id IN "  # type: ignore[attr-defined]
-                "(SELECT id FROM module WHERE barcode = ANY(%s))", (sha, w, h, barcodes))  # fmt: skip
-    raw.execute("UPDATE rework_loop SET state = 'open', repaired_at = NULL, closed_at = NULL, retest_inspection_id = NULL "  # type: ignore[attr-defined]
-                "WHERE module_id IN (SELECT id FROM module WHERE barcode = ANY(%s))", (barcodes,))  # fmt: skip
-    raw.execute("DELETE FROM disposition WHERE loop_id IN (SELECT l.id FROM rework_loop l JOIN module m ON m.id = l.module_id "  # type: ignore[attr-defined]
-                "WHERE m.barcode = ANY(%s))", (barcodes,))  # fmt: skip
+    raw.execute(
+        "UPDATE inspection SET image_sha256 = %s, image_width = %s, image_height = %s WHERE module_id IN "
+        "(SELECT id FROM module WHERE barcode = ANY(%s))",
+        (sha, w, h, barcodes),
+    )
+    raw.execute(
+        "UPDATE rework_loop SET state = 'open', repaired_at = NULL, closed_at = NULL, retest_inspection_id = NULL "
+        "WHERE module_id IN (SELECT id FROM module WHERE barcode = ANY(%s))",
+        (barcodes,),
+    )
+    raw.execute(
+        "DELETE FROM disposition WHERE loop_id IN (SELECT l.id FROM rework_loop l JOIN module m ON m.id = l.module_id "
+        "WHERE m.barcode = ANY(%s))",
+        (barcodes,),
+    )
     from playwright.sync_api import sync_playwright
 
     times: list[float] = []
@@ -344,5 +372,7 @@ def _browser_scan(console: Console, base: str, password: str, barcodes: list[str
             times.append(float(page.evaluate("document.body.dataset.scanToOverlayMs")) / 1000)
         b.close()
     p50, p95, mx = _pct(times)
-    console.print(f"rework page scan-to-overlay in headless Chromium ({len(times)} scans, 4 MP image, first one uncached): "
-                  f"p50 {p50:.0f} ms, p95 {p95:.0f} ms, max {mx:.0f} ms (target < 1000 ms); median {statistics.median(times) * 1000:.0f} ms")  # fmt: skip
+    console.print(
+        f"rework page scan-to-overlay in headless Chromium ({len(times)} scans, 4 MP image, first one uncached): "
+        f"p50 {p50:.0f} ms, p95 {p95:.0f} ms, max {mx:.0f} ms (target < 1000 ms); median {statistics.median(times) * 1000:.0f} ms"
+    )

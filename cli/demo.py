@@ -17,12 +17,14 @@ from rich.table import Table
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cli.runtime import ServerThread, build_edge, models_root, port_free
+from cli.runtime import models_root
+from cli.servers.http import ServerThread, free_port, port_free
+from cli.servers.redis import RedisServer
 from edge.settings import EdgeSettings
 from edge.training.synthetic import generate_string, write_string
+from edge.wiring import build_edge
 from services.core.db import make_engine, make_sessionmaker, transaction
 from services.core.logging import configure_logging
-from services.core.redis_server import RedisServer, free_port
 from services.core.settings import ApiSettings, IngestSettings
 from services.devices.service import provision_device
 from services.imports.rows import import_rows
@@ -287,8 +289,17 @@ def _against_truth(session: Session, truth: dict[tuple[str, int], set[tuple[int,
     by_insp: dict[int, dict[tuple[int, int], str]] = {}
     for iid, r, c, decision in cells:
         by_insp.setdefault(iid, {})[(r, c)] = decision
-    out = {"judged_strings": 0, "ng_strings": 0, "true_defect_strings": 0, "ng_cells": 0, "false_ng_cells": 0,
-           "defective_cells": 0, "missed_cells": 0, "review_cells": 0, "review_true": 0}  # fmt: skip
+    out = {
+        "judged_strings": 0,
+        "ng_strings": 0,
+        "true_defect_strings": 0,
+        "ng_cells": 0,
+        "false_ng_cells": 0,
+        "defective_cells": 0,
+        "missed_cells": 0,
+        "review_cells": 0,
+        "review_true": 0,
+    }
     for barcode, pos, verdict, iid in rows:
         true = truth.get((barcode, pos))
         if true is None or verdict == "ERROR":

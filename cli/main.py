@@ -256,7 +256,7 @@ def ppm_rollup_cmd() -> None:
 def redis_cmd() -> None:
     """Run the embedded Redis server (AOF persistence) in the foreground."""
     from cli.runtime import EMBEDDED_REDIS_PORT
-    from services.core.redis_server import RedisServer
+    from cli.servers.redis import RedisServer
 
     s = _core()
     server = RedisServer(s.data_dir / "redis", port=EMBEDDED_REDIS_PORT).start()
@@ -311,8 +311,8 @@ def ingest_cmd() -> None:
 @app.command("edge")
 def edge_cmd() -> None:
     """Run an edge worker: watch a folder, judge each image, publish through the outbox."""
-    from cli.runtime import build_edge
     from edge.settings import EdgeSettings
+    from edge.wiring import build_edge
 
     s = EdgeSettings()
     configure_logging()

@@ -23,7 +23,7 @@ def _width(text: str) -> tuple[int, int, int, int]:
     parts = tuple(int(v) for v in text.split(","))
     if len(parts) != 4:
         raise typer.BadParameter("four comma-separated channel counts, e.g. 12,24,48,96")
-    return parts  # type: ignore[return-value]
+    return parts
 
 
 @model_app.command("train")
@@ -460,15 +460,13 @@ def inspect_cmd(
     import cv2
 
     from cli.runtime import models_root
-    from edge.inference.model import CellClassifier, resolve_model_dir
-    from edge.inference.rules import DecisionRules
+    from edge.inference.model import resolve_model_dir
     from edge.overlay import render_overlay
-    from edge.pipeline import Inspector, Recipe
+    from edge.pipeline import Recipe
+    from edge.wiring import load_inspector
     from services.contracts import Grid
 
-    model = CellClassifier.load(model_dir or resolve_model_dir(models_root()))
-    rules = DecisionRules.for_model(model.info)
-    inspector = Inspector(model, rules, device_id="local", station_id="local")
+    inspector = load_inspector(model_dir or resolve_model_dir(models_root()))
     rec = Recipe(recipe, Grid.parse(grid), cell_aspect, layout=layout)
     for path in images:
         try:
@@ -532,11 +530,11 @@ def bench_edge(*, images: int, seconds: float, console: Console, versions: list[
 
     from cli.runtime import models_root
     from edge.acquisition.decode import decode
-    from edge.inference.model import CellClassifier, resolve_model_dir
-    from edge.inference.rules import DecisionRules
+    from edge.inference.model import resolve_model_dir
     from edge.overlay import render_overlay
     from edge.pipeline import Inspector, Recipe
     from edge.training.synthetic import generate_string
+    from edge.wiring import load_inspector
     from services.contracts import Grid
 
     root = models_root()
@@ -570,9 +568,8 @@ def bench_edge(*, images: int, seconds: float, console: Console, versions: list[
         baseline.add_row(f"{name}: decode only (floor)", f"{np.percentile(dec, 50):.0f}", f"{np.percentile(dec, 95):.0f}")
     summary: dict[str, dict[str, float]] = {}
     for model_dir in dirs:
-        model = CellClassifier.load(model_dir)
-        model.warm_up()
-        inspector = Inspector(model, DecisionRules.for_model(model.info), device_id="bench", station_id="bench")
+        inspector = load_inspector(model_dir, device_id="bench", station_id="bench", warm_up=True)
+        model = inspector.classifier
         label = f"{model.info.version} ({'int8' if model.info.extra.get('precision') == 'int8' else 'float'}, "
         label += f"{(model_dir / 'model.onnx').stat().st_size / 1e6:.1f} MB)"
 
@@ -597,9 +594,15 @@ def bench_edge(*, images: int, seconds: float, console: Console, versions: list[
                 for k in ("decode", "segment", "preprocess", "infer", "decide", "overlay")
             }
             table.add_row(
-                label, name, "single", str(len(single)), f"{np.percentile(e2e, 50):.0f}", f"{np.percentile(e2e, 95):.0f}",
-                f"{60000 / e2e.mean():.0f}", ", ".join(f"{k} {v:.0f}" for k, v in stages.items()),
-            )  # fmt: skip
+                label,
+                name,
+                "single",
+                str(len(single)),
+                f"{np.percentile(e2e, 50):.0f}",
+                f"{np.percentile(e2e, 95):.0f}",
+                f"{60000 / e2e.mean():.0f}",
+                ", ".join(f"{k} {v:.0f}" for k, v in stages.items()),
+            )
             t0, done, lat = time.perf_counter(), 0, []
             while time.perf_counter() - t0 < seconds:
                 lat.append(run(files[done % len(files)])["e2e"])
@@ -607,9 +610,15 @@ def bench_edge(*, images: int, seconds: float, console: Console, versions: list[
             el = time.perf_counter() - t0
             lat_a = np.array(lat)
             table.add_row(
-                label, name, f"sustained {seconds:.0f} s", str(done), f"{np.percentile(lat_a, 50):.0f}",
-                f"{np.percentile(lat_a, 95):.0f}", f"{done / el * 60:.0f}", "",
-            )  # fmt: skip
+                label,
+                name,
+                f"sustained {seconds:.0f} s",
+                str(done),
+                f"{np.percentile(lat_a, 50):.0f}",
+                f"{np.percentile(lat_a, 95):.0f}",
+                f"{done / el * 60:.0f}",
+                "",
+            )
             summary[f"{model.info.version}/{name}"] = {
                 "sustained_p50_ms": float(np.percentile(lat_a, 50)),
                 "sustained_p95_ms": float(np.percentile(lat_a, 95)),

@@ -9,13 +9,14 @@ import hashlib
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 import numpy as np
 
 from edge.acquisition.decode import DecodedImage, ImageRejected, decode, sniff, to_unit_u8
 from edge.inference.model import CellClassifier
 from edge.inference.rules import DecisionRules
-from edge.segmentation.grid import SegmentationError, segment
+from edge.segmentation.grid import Segmentation, SegmentationError, segment
 from services.contracts import (
     Box,
     CellDecision,
@@ -143,7 +144,7 @@ class Inspector:
                 content_type=(decoded.content_type if decoded else sniff(data)) or "application/octet-stream",
                 width=decoded.pixels.shape[1] if decoded else None,
                 height=decoded.pixels.shape[0] if decoded else None,
-                bit_depth=decoded.bit_depth if decoded else None,  # type: ignore[arg-type]
+                bit_depth=decoded.bit_depth if decoded else None,
                 uploaded=keep is not None and (decoded is not None or sniff(data) is not None),
             )
             env = ResultEnvelope(
@@ -153,96 +154,142 @@ class Inspector:
 
         if refuse is not None:
             return error(refuse)
-
-        def judge() -> Outcome:
-            nonlocal decoded
-            try:
-                decoded = decode(data)
-            except ImageRejected as exc:
-                return error(f"image rejected: {exc}")
-            except Exception as exc:  # noqa: BLE001 - a decoder bug on odd bytes is still only this image's problem
-                return error(f"image rejected: decoder failed ({type(exc).__name__}: {exc})")
-            timings["decode"] = (time.perf_counter() - t0) * 1000
-            t = time.perf_counter()
-            try:
-                img = to_unit_u8(decoded.pixels)
-                seg = segment(img, recipe.grid.rows, recipe.grid.cols, cell_aspect=recipe.cell_aspect, layout=recipe.layout)
-            except SegmentationError as exc:
-                return error(f"segmentation: {exc}")
-            except Exception as exc:  # noqa: BLE001 - see inspect(): an unforeseen image must not crash the worker
-                return error(f"segmentation failed: {type(exc).__name__}: {exc}")
-            timings["segment"] = (time.perf_counter() - t) * 1000
-            t = time.perf_counter()
-            try:
-                batch = self.classifier.preprocess([c.pixels for c in seg.cells])
-            except Exception as exc:  # noqa: BLE001
-                return error(f"preprocess failed: {type(exc).__name__}: {exc}")
-            timings["preprocess"] = (time.perf_counter() - t) * 1000
-            t = time.perf_counter()
-            try:
-                probs, heat = self.classifier.run(batch)
-            except Exception as exc:  # noqa: BLE001 - a model failure must still produce a result
-                return error(f"inference failed: {type(exc).__name__}: {exc}")
-            timings["infer"] = (time.perf_counter() - t) * 1000
-            t = time.perf_counter()
-            if not np.all(np.isfinite(probs)) or probs.shape != (len(seg.cells), len(self.classifier.info.classes)):
-                return error("inference produced non-finite or misshapen scores")
-            try:
-                decisions = self.rules.decide(probs, heat)
-            except Exception as exc:  # noqa: BLE001
-                return error(f"decision failed: {type(exc).__name__}: {exc}")
-            cells: list[CellResult] = []
-            for crop, d in zip(seg.cells, decisions, strict=True):
-                bx, by, bw, bh = crop.box
-                dbox = None
-                if d.defect_box is not None and heat is not None:
-                    hh, hw = heat.shape[1:]
-                    x, y, w, h = d.defect_box
-                    dbox = Box(
-                        x=bx + int(x * bw / hw),
-                        y=by + int(y * bh / hh),
-                        w=max(1, int(w * bw / hw)),
-                        h=max(1, int(h * bh / hh)),
-                    )
-                cells.append(
-                    CellResult(
-                        row=crop.row,
-                        col=crop.col,
-                        cls=d.cls,
-                        score=round(min(1.0, max(0.0, d.score)), 5),
-                        ng=d.ng,
-                        box=Box(x=bx, y=by, w=bw, h=bh),
-                        defect_box=dbox,
-                        decision=CellDecision(d.decision),
-                        p_defect=round(d.p_defect, 5),
-                        top_class=d.top_class,
-                        top_score=round(d.top_score, 5),
-                    )
-                )
-            timings["decide"] = (time.perf_counter() - t) * 1000
-            timings["total"] = (time.perf_counter() - t0) * 1000
-            if any(c.ng for c in cells):
-                verdict = Verdict.NG
-            elif any(c.decision is CellDecision.REVIEW for c in cells):
-                verdict = Verdict.REVIEW
-            else:
-                verdict = Verdict.OK
-            ref = ImageRef(
-                sha256=sha,
-                size_bytes=len(data),
-                content_type=decoded.content_type,
-                width=decoded.pixels.shape[1],
-                height=decoded.pixels.shape[0],
-                bit_depth=decoded.bit_depth,  # type: ignore[arg-type]
-                uploaded=keep is not None,
-            )
-            env = ResultEnvelope(**common, verdict=verdict, cells=cells, timings_ms=_round(timings), image=ref)
-            return Outcome(env, keep, decoded)
-
         try:
-            return judge()
+            decoded = self.decode(data)
+            timings["decode"] = (time.perf_counter() - t0) * 1000  # from the start: hashing included
+            with Profile(
+                timings,
+                "segment",
+                known=SegmentationError,
+                known_reason="segmentation: {exc}",
+                failed="segmentation failed: {type}: {exc}",
+            ):
+                seg = self.segment(decoded, recipe)
+            with Profile(timings, "preprocess"):
+                batch = self.preprocess(seg)
+            with Profile(timings, "infer", failed="inference failed: {type}: {exc}"):
+                probs, heat = self.infer(batch, len(seg.cells))
+            with Profile(timings, "decide", failed="decision failed: {type}: {exc}"):
+                cells, verdict = self.postprocess(seg, probs, heat)
+        except StageFailed as exc:
+            return error(exc.reason)
         except Exception as exc:  # noqa: BLE001 - whatever a strange image triggers, it is this image's ERROR
             return error(f"could not judge the image ({type(exc).__name__}: {exc})")
+        timings["total"] = (time.perf_counter() - t0) * 1000
+        ref = ImageRef(
+            sha256=sha,
+            size_bytes=len(data),
+            content_type=decoded.content_type,
+            width=decoded.pixels.shape[1],
+            height=decoded.pixels.shape[0],
+            bit_depth=decoded.bit_depth,
+            uploaded=keep is not None,
+        )
+        env = ResultEnvelope(**common, verdict=verdict, cells=cells, timings_ms=_round(timings), image=ref)
+        return Outcome(env, keep, decoded)
+
+    # ---- the stages: decode + segment -> preprocess -> infer -> postprocess ----------------------
+
+    def decode(self, data: bytes) -> DecodedImage:
+        """Bytes -> pixels (uint8 or uint16), refusing what is not a sane image."""
+        try:
+            return decode(data)
+        except ImageRejected as exc:
+            raise StageFailed(f"image rejected: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - a decoder bug on odd bytes is still only this image's problem
+            raise StageFailed(f"image rejected: decoder failed ({type(exc).__name__}: {exc})") from exc
+
+    def segment(self, decoded: DecodedImage, recipe: Recipe) -> Segmentation:
+        """The recipe's cell grid found in the image."""
+        img = to_unit_u8(decoded.pixels)
+        return segment(img, recipe.grid.rows, recipe.grid.cols, cell_aspect=recipe.cell_aspect, layout=recipe.layout)
+
+    def preprocess(self, seg: Segmentation) -> np.ndarray:
+        """Cell crops -> the model's input batch (N, 1, H, W) float32."""
+        return self.classifier.preprocess([c.pixels for c in seg.cells])
+
+    def infer(self, batch: np.ndarray, n_cells: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Class probabilities (N, C) and heat maps (N, h, w) or None; refuses non-finite or misshapen output."""
+        probs, heat = self.classifier.run(batch)
+        if not np.all(np.isfinite(probs)) or probs.shape != (n_cells, len(self.classifier.info.classes)):
+            raise StageFailed("inference produced non-finite or misshapen scores")
+        return probs, heat
+
+    def postprocess(self, seg: Segmentation, probs: np.ndarray, heat: np.ndarray | None) -> tuple[list[CellResult], Verdict]:
+        """Per-cell OK / REVIEW / NG with boxes in image pixels, and the string verdict."""
+        decisions = self.rules.decide(probs, heat)
+        cells: list[CellResult] = []
+        for crop, d in zip(seg.cells, decisions, strict=True):
+            bx, by, bw, bh = crop.box
+            dbox = None
+            if d.defect_box is not None and heat is not None:
+                hh, hw = heat.shape[1:]
+                x, y, w, h = d.defect_box
+                dbox = Box(
+                    x=bx + int(x * bw / hw), y=by + int(y * bh / hh), w=max(1, int(w * bw / hw)), h=max(1, int(h * bh / hh))
+                )
+            cells.append(
+                CellResult(
+                    row=crop.row,
+                    col=crop.col,
+                    cls=d.cls,
+                    score=round(min(1.0, max(0.0, d.score)), 5),
+                    ng=d.ng,
+                    box=Box(x=bx, y=by, w=bw, h=bh),
+                    defect_box=dbox,
+                    decision=CellDecision(d.decision),
+                    p_defect=round(d.p_defect, 5),
+                    top_class=d.top_class,
+                    top_score=round(d.top_score, 5),
+                )
+            )
+        if any(c.ng for c in cells):
+            return cells, Verdict.NG
+        if any(c.decision is CellDecision.REVIEW for c in cells):
+            return cells, Verdict.REVIEW
+        return cells, Verdict.OK
+
+
+class StageFailed(Exception):
+    """A stage could not do its part for this image; the reason goes into the ERROR result."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Profile:
+    """Times one stage into timings[name] (ms) and turns its failure into StageFailed with a reason.
+
+    known: the stage's own error type, reported as known_reason; anything else is a bug on an odd
+    image, reported as failed. Either way it is this image's ERROR, never the worker's crash.
+    """
+
+    def __init__(
+        self,
+        timings: dict[str, float],
+        name: str,
+        *,
+        known: type[Exception] | None = None,
+        known_reason: str = "{exc}",
+        failed: str | None = None,
+    ) -> None:
+        self.timings, self.name, self.known, self.known_reason = timings, name, known, known_reason
+        self.failed = failed or f"{name} failed: {{type}}: {{exc}}"
+
+    def __enter__(self) -> Profile:
+        self.t = time.perf_counter()
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, exc: BaseException | None, tb: object) -> Literal[False]:
+        if exc is None:
+            self.timings[self.name] = (time.perf_counter() - self.t) * 1000
+            return False
+        if isinstance(exc, StageFailed) or not isinstance(exc, Exception):
+            return False
+        if self.known is not None and isinstance(exc, self.known):
+            raise StageFailed(self.known_reason.format(exc=exc)) from exc
+        raise StageFailed(self.failed.format(type=type(exc).__name__, exc=exc)) from exc
 
 
 def _round(t: dict[str, float]) -> dict[str, float]:

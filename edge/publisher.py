@@ -8,6 +8,7 @@ never trimmed here: MAXLEN would drop results nobody has read yet.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import redis
 import structlog
@@ -71,7 +72,10 @@ class Publisher:
             return 0
         pipe = self.r.pipeline(transaction=False)
         for row in ready:
-            pipe.xadd(self.stream, encode_body(row.body.encode(), key_id=self.key_id, key=self.key))
+            fields: dict[Any, Any] = encode_body(
+                row.body.encode(), key_id=self.key_id, key=self.key
+            )  # redis-py wants its own key type
+            pipe.xadd(self.stream, fields)
         pipe.execute()  # raises on a Redis error: nothing is marked, all is re-sent
         ids = [row.result_id for row in ready]
         if self.confirm:

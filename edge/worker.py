@@ -92,9 +92,14 @@ class FolderWorker:
                 cap = self._capture(path)
                 data = path.read_bytes()
                 out = self.inspector.unjudged(
-                    data, barcode=cap.barcode, string_position=cap.string_position, recipe=cap.recipe,
-                    captured_at=cap.captured_at, stage=self.stage, reason=reason,
-                )  # fmt: skip
+                    data,
+                    barcode=cap.barcode,
+                    string_position=cap.string_position,
+                    recipe=cap.recipe,
+                    captured_at=cap.captured_at,
+                    stage=self.stage,
+                    reason=reason,
+                )
                 self.outbox.add(out.envelope, out.image_bytes)
             except RejectedInput as exc:
                 reason = f"{reason}; {exc}"
@@ -121,7 +126,7 @@ class FolderWorker:
         if not re.fullmatch(BARCODE_PATTERN, barcode):
             raise RejectedInput(f"barcode {barcode!r} is malformed")
         try:
-            pos = int(meta.get("string_position", 1))  # type: ignore[arg-type]
+            pos = _as_int(meta.get("string_position", 1))
         except (TypeError, ValueError) as exc:
             raise RejectedInput("string_position is not a number") from exc
         if not 1 <= pos <= 64:
@@ -131,7 +136,7 @@ class FolderWorker:
             try:
                 recipe = Recipe(
                     name=str(meta["recipe"])[:60],
-                    grid=Grid(rows=int(meta["rows"]), cols=int(meta["cols"])),  # type: ignore[arg-type]
+                    grid=Grid(rows=_as_int(meta["rows"]), cols=_as_int(meta["cols"])),
                     cell_aspect=self.default_recipe.cell_aspect if str(meta["recipe"]) == self.default_recipe.name else None,
                     layout=str(meta.get("layout", self.default_recipe.layout)),
                 )
@@ -238,3 +243,10 @@ class FolderWorker:
             heartbeat.touch()
             if self.scan_once() == 0:
                 stop.wait(poll_s)
+
+
+def _as_int(value: object) -> int:
+    """A sidecar's number (JSON int, float or text); anything else is a TypeError."""
+    if isinstance(value, int | float | str):
+        return int(value)
+    raise TypeError(f"not a number: {value!r}")

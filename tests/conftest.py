@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from cli.pg_server import PostgresServer
-from cli.runtime import ServerThread
+from cli.servers.http import ServerThread, free_port
+from cli.servers.postgres import PostgresServer
+from cli.servers.redis import RedisServer
 from services.core.db import make_engine, make_sessionmaker, transaction
-from services.core.redis_server import RedisServer, free_port
 from services.core.settings import ApiSettings, IngestSettings
 from services.devices.service import DeviceCredentials, provision_device
 from services.migrations.runner import upgrade

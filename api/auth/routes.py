@@ -14,6 +14,7 @@ from services.security.service import AuthFailed, issue_token, login
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses={**ERRORS, 429: {"model": ErrorRead}})
 
+
 class TokenRead(BaseModel):
     """A bearer token and the role it carries."""
 

@@ -2,4 +2,7 @@
 
 from api.complaints import pages, routes
 
-ROUTERS = (routes.router, pages.router,)
+ROUTERS = (
+    routes.router,
+    pages.router,
+)

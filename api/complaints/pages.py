@@ -27,9 +27,21 @@ def complaints_page(request: Request, session: SessionDep, user: Staff) -> Respo
     mine = views.list_cases(session, status="open", owner=user.username)
     open_cases = views.list_cases(session, status="open")
     recent, total = views.list_complaints(session, limit=30)
-    return render(request, "complaints.html", user=user, mine=mine, open_cases=open_cases, recent=recent, total=total,
-                   today=utcnow().strftime("%Y-%m-%dT%H:%M"), channels=service.CHANNELS, symptoms=service.SYMPTOMS,
-                   severities=service.SEVERITIES, error=request.query_params.get("error"), form={})  # fmt: skip
+    return render(
+        request,
+        "complaints.html",
+        user=user,
+        mine=mine,
+        open_cases=open_cases,
+        recent=recent,
+        total=total,
+        today=utcnow().strftime("%Y-%m-%dT%H:%M"),
+        channels=service.CHANNELS,
+        symptoms=service.SYMPTOMS,
+        severities=service.SEVERITIES,
+        error=request.query_params.get("error"),
+        form={},
+    )
 
 
 @router.post("/complaints")
@@ -58,15 +70,28 @@ def _create_complaint(
 ) -> tuple[str, list[str]]:
     """The complaint and its photos, all or nothing."""
     c, unknown = service.create_complaint(
-        session=session, customer=str(form.get("customer") or ""), project=str(form.get("project") or ""),
-        site=str(form.get("site") or ""), received_at=received, channel=str(form.get("channel") or ""),
-        symptom=str(form.get("symptom") or ""), severity=str(form.get("severity") or ""),
-        description=str(form.get("description") or ""), barcodes=service.parse_barcodes(text), actor=user.username,
+        session=session,
+        customer=str(form.get("customer") or ""),
+        project=str(form.get("project") or ""),
+        site=str(form.get("site") or ""),
+        received_at=received,
+        channel=str(form.get("channel") or ""),
+        symptom=str(form.get("symptom") or ""),
+        severity=str(form.get("severity") or ""),
+        description=str(form.get("description") or ""),
+        barcodes=service.parse_barcodes(text),
+        actor=user.username,
         due_hours=get_settings(request).eight_d_due_hours,
-    )  # fmt: skip
+    )
     for f in files:
-        service.add_attachment(session=session, blobs=get_blobs(request), number=c.number, filename=f.filename or "attachment",
-                               data=f.file.read(service.MAX_ATTACHMENT_BYTES + 1), actor=user.username)  # fmt: skip
+        service.add_attachment(
+            session=session,
+            blobs=get_blobs(request),
+            number=c.number,
+            filename=f.filename or "attachment",
+            data=f.file.read(service.MAX_ATTACHMENT_BYTES + 1),
+            actor=user.username,
+        )
     return c.number, unknown
 
 
@@ -96,8 +121,16 @@ def case_page(number: str, request: Request, session: SessionDep, user: Staff) -
     """Work the disciplines of a case: fields, owner, due date, save / complete; D3 suspects from traceability."""
     case = views.get_case(session, number[:20])
     suspects = views.d3_suspects(session, case.number)
-    return render(request, "case.html", user=user, case=case, suspects=suspects, locations=eight_d.LOCATIONS,
-                   error=request.query_params.get("error"), now=utcnow())  # fmt: skip
+    return render(
+        request,
+        "case.html",
+        user=user,
+        case=case,
+        suspects=suspects,
+        locations=eight_d.LOCATIONS,
+        error=request.query_params.get("error"),
+        now=utcnow(),
+    )
 
 
 def _lines(text: str) -> list[str]:
@@ -123,8 +156,13 @@ def form_data(code: str, form: Any) -> dict[str, Any]:
             rows = []
             for loc in eight_d.LOCATIONS:
                 vals = {k: str(form.get(f"c_{loc}_{k}") or "").strip() for k in ("suspect", "checked", "bad")}
-                rows.append({"location": loc, **{k: int(v) if v.isdigit() else v for k, v in vals.items()},
-                             "verified": form.get(f"c_{loc}_verified") == "on"})  # fmt: skip
+                rows.append(
+                    {
+                        "location": loc,
+                        **{k: int(v) if v.isdigit() else v for k, v in vals.items()},
+                        "verified": form.get(f"c_{loc}_verified") == "on",
+                    }
+                )
             data[f.name] = rows
         elif key in form:
             data[f.name] = str(form.get(key) or "")
@@ -146,13 +184,26 @@ async def discipline_submit(number: str, code: str, request: Request, user: Staf
         raise PageBack(case_url, f"{code}: {exc}", code) from exc
     with back_on_error(case_url, code, prefix=f"{code}: "):
         # Two transactions on purpose: what was typed is saved even when completing it is refused.
-        await in_transaction(request, lambda s: service.save_discipline(
-            session=s, number=number, code=code, actor=user.username, data=form_data(code, form),
-            owner=str(form.get("owner") or ""), due_at=due_at))  # fmt: skip
+        await in_transaction(
+            request,
+            lambda s: service.save_discipline(
+                session=s,
+                number=number,
+                code=code,
+                actor=user.username,
+                data=form_data(code, form),
+                owner=str(form.get("owner") or ""),
+                due_at=due_at,
+            ),
+        )
         if form.get("action") == "complete":
             qe = user.role in (Role.QUALITY_ENGINEER, Role.ADMIN)
-            await in_transaction(request, lambda s: service.complete_discipline(
-                session=s, number=number, code=code, actor=user.username, actor_is_quality_engineer=qe))  # fmt: skip
+            await in_transaction(
+                request,
+                lambda s: service.complete_discipline(
+                    session=s, number=number, code=code, actor=user.username, actor_is_quality_engineer=qe
+                ),
+            )
     return RedirectResponse(f"{case_url}#{quote(code)}", status_code=303)
 
 
@@ -162,8 +213,11 @@ def case_reopen(
 ) -> Response:
     """Reopen on recurrence."""
     with back_on_error(f"/8d/{quote(number)}"):
-        service.reopen_case(session=session, number=number[:20], reason=reason, actor=user.username,
-                            due_hours=get_settings(request).eight_d_due_hours)  # fmt: skip
+        service.reopen_case(
+            session=session,
+            number=number[:20],
+            reason=reason,
+            actor=user.username,
+            due_hours=get_settings(request).eight_d_due_hours,
+        )
     return RedirectResponse(f"/8d/{quote(number)}", status_code=303)
-
-

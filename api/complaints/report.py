@@ -98,9 +98,11 @@ def render_pdf(report: Report, blobs: BlobStore) -> bytes:
     pdf.cell(0, 7, "Complaints", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(f, "", 10)
     for c in report.complaints:
-        line = (f"{c.number} - {c.customer}, {c.project or '-'} / {c.site or '-'}; received {c.received_at:%Y-%m-%d} via {c.channel}; "
-                f"{c.symptom.replace('_', ' ')}, {c.severity}; {len(c.barcodes)} module(s); "
-                f"{'justified' if c.justified else 'not justified' if c.justified is False else 'not judged yet'}")  # fmt: skip
+        line = (
+            f"{c.number} - {c.customer}, {c.project or '-'} / {c.site or '-'}; received {c.received_at:%Y-%m-%d} via {c.channel}; "
+            f"{c.symptom.replace('_', ' ')}, {c.severity}; {len(c.barcodes)} module(s); "
+            f"{'justified' if c.justified else 'not justified' if c.justified is False else 'not judged yet'}"
+        )
         pdf.multi_cell(0, 5, pdf.t(line), new_x="LMARGIN", new_y="NEXT")
         pdf.multi_cell(0, 5, pdf.t(c.description), new_x="LMARGIN", new_y="NEXT")
         pdf.ln(1)
@@ -132,9 +134,20 @@ def render_pdf(report: Report, blobs: BlobStore) -> bytes:
     with pdf.table(col_widths=(26, 24, 20, 26, 30, 34, 30), text_align="LEFT") as table:
         table.row(["barcode", "product", "work order", "string EL", "stations", "shifts", "shipped"])
         for e in report.evidence:
-            table.row([pdf.t(x) for x in (e.barcode + ("" if e.known else " (unknown)"), e.product or "-", e.work_order or "-",
-                                          e.string_el, e.stations, e.shifts,
-                                          f"{e.customer} {e.shipped_at:%Y-%m-%d}" if e.shipped_at else "-")])  # fmt: skip
+            table.row(
+                [
+                    pdf.t(x)
+                    for x in (
+                        e.barcode + ("" if e.known else " (unknown)"),
+                        e.product or "-",
+                        e.work_order or "-",
+                        e.string_el,
+                        e.stations,
+                        e.shifts,
+                        f"{e.customer} {e.shipped_at:%Y-%m-%d}" if e.shipped_at else "-",
+                    )
+                ]
+            )
     images = [(c.number, a) for c in report.complaints for a in c.attachments if a.content_type.startswith("image/")]
     for number, a in images:
         png = _image_png(blobs.get(a.sha256))
@@ -152,6 +165,13 @@ def _containment_table(pdf: _Pdf, rows: list[dict[str, object]]) -> None:
     with pdf.table(col_widths=(40, 25, 25, 25, 25), text_align="LEFT") as table:
         table.row(["location", "suspect", "checked", "bad", "verified"])
         for r in rows:
-            table.row([pdf.t(str(r.get("location", ""))), str(r.get("suspect", "")), str(r.get("checked", "")), str(r.get("bad", "")),
-                       "yes" if r.get("verified") is True else "no"])  # fmt: skip
+            table.row(
+                [
+                    pdf.t(str(r.get("location", ""))),
+                    str(r.get("suspect", "")),
+                    str(r.get("checked", "")),
+                    str(r.get("bad", "")),
+                    "yes" if r.get("verified") is True else "no",
+                ]
+            )
     pdf.ln(1)

@@ -40,10 +40,20 @@ Code = Annotated[str, Path(pattern=r"^D[0-8]$")]
 def create_complaint(body: ComplaintCreate, request: Request, session: SessionDep, p: Staff) -> ComplaintCreated:
     """Open a complaint; its barcodes are checked against traceability and an 8D case starts (48 h first-response clock)."""
     c, unknown = service.create_complaint(
-        session=session, customer=body.customer, project=body.project, site=body.site, received_at=body.received_at,
-        channel=body.channel, symptom=body.symptom, severity=body.severity, description=body.description, barcodes=body.barcodes,
-        actor=p.username, due_hours=get_settings(request).eight_d_due_hours, case_number=body.case,
-    )  # fmt: skip
+        session=session,
+        customer=body.customer,
+        project=body.project,
+        site=body.site,
+        received_at=body.received_at,
+        channel=body.channel,
+        symptom=body.symptom,
+        severity=body.severity,
+        description=body.description,
+        barcodes=body.barcodes,
+        actor=p.username,
+        due_hours=get_settings(request).eight_d_due_hours,
+        case_number=body.case,
+    )
     return ComplaintCreated(complaint=views.complaint_read(session, c), unknown_barcodes=unknown)
 
 
@@ -87,15 +97,19 @@ async def attach(number: ComplaintNo, file: UploadFile, request: Request, p: Sta
 
 
 @router.get("/complaints/{number}/attachments/{attachment_id}", response_class=Response)
-def get_attachment(number: ComplaintNo, attachment_id: Annotated[int, Path(ge=1, le=2**31 - 1)], request: Request, session: SessionDep,
-                   p: Staff) -> Response:  # fmt: skip
+def get_attachment(
+    number: ComplaintNo, attachment_id: Annotated[int, Path(ge=1, le=2**31 - 1)], request: Request, session: SessionDep, p: Staff
+) -> Response:
     """The attachment's bytes."""
     c = views.get_complaint(session, number)
     att = next((a for a in c.attachments if a.id == attachment_id), None)
     if att is None:
         raise NotFound(f"no attachment {attachment_id} on {number}")
-    return Response(get_blobs(request).get(att.sha256), media_type=att.content_type,
-                    headers={"Content-Disposition": f'inline; filename="{att.filename}"'})  # fmt: skip
+    return Response(
+        get_blobs(request).get(att.sha256),
+        media_type=att.content_type,
+        headers={"Content-Disposition": f'inline; filename="{att.filename}"'},
+    )
 
 
 @router.post("/complaints/{number}/case")
@@ -127,24 +141,31 @@ def get_case(number: CaseNo, session: SessionDep, p: Staff) -> CaseRead:
 @router.patch("/8d/{number}/disciplines/{code}")
 def save_discipline(number: CaseNo, code: Code, body: DisciplineUpdate, session: SessionDep, p: Staff) -> CaseRead:
     """Save fields (merged), owner or due date of an open discipline."""
-    service.save_discipline(session=session, number=number, code=code, actor=p.username, data=body.data, owner=body.owner,
-                            due_at=body.due_at)  # fmt: skip
+    service.save_discipline(
+        session=session, number=number, code=code, actor=p.username, data=body.data, owner=body.owner, due_at=body.due_at
+    )
     return views.get_case(session, number)
 
 
 @router.post("/8d/{number}/disciplines/{code}/complete")
 def complete_discipline(number: CaseNo, code: Code, session: SessionDep, p: Staff) -> CaseRead:
     """Complete a discipline (required fields, order); D8 closes the case and needs a quality engineer."""
-    service.complete_discipline(session=session, number=number, code=code, actor=p.username,
-                                actor_is_quality_engineer=p.role in (Role.QUALITY_ENGINEER, Role.ADMIN))  # fmt: skip
+    service.complete_discipline(
+        session=session,
+        number=number,
+        code=code,
+        actor=p.username,
+        actor_is_quality_engineer=p.role in (Role.QUALITY_ENGINEER, Role.ADMIN),
+    )
     return views.get_case(session, number)
 
 
 @router.post("/8d/{number}/reopen")
 def reopen(number: CaseNo, body: Reopen, request: Request, session: SessionDep, p: Engineer) -> CaseRead:
     """Recurrence: reopen a closed case; D4..D8 go back to work."""
-    service.reopen_case(session=session, number=number, reason=body.reason, actor=p.username,
-                        due_hours=get_settings(request).eight_d_due_hours)  # fmt: skip
+    service.reopen_case(
+        session=session, number=number, reason=body.reason, actor=p.username, due_hours=get_settings(request).eight_d_due_hours
+    )
     return views.get_case(session, number)
 
 
@@ -165,5 +186,3 @@ def report_pdf(number: CaseNo, request: Request, session: SessionDep, p: Staff) 
     """The 8D report as PDF, with attached images."""
     data = render_pdf(build_report(session, number), get_blobs(request))
     return Response(data, media_type="application/pdf", headers={"Content-Disposition": f'attachment; filename="{number}.pdf"'})
-
-

@@ -2,4 +2,7 @@
 
 from api.metrics import pages, routes
 
-ROUTERS = (routes.router, pages.router,)
+ROUTERS = (
+    routes.router,
+    pages.router,
+)

@@ -43,19 +43,19 @@ def dashboard_page(
             {"first-pass yield": [r.fpy for r in d.by_day], "rework rate": [r.rework_rate for r in d.by_day]},
             percent=True,
             cls="fpy",
-        ),  # fmt: skip
+        ),
         "station": charts.bar_chart(
             "Rework rate per station", [(r.key, r.rework_rate or 0.0) for r in d.by_station], percent=True, cls="station"
-        ),  # fmt: skip
+        ),
         "shift": charts.bar_chart(
             "Rework rate per shift", [(r.key, r.rework_rate or 0.0) for r in d.by_shift[-21:]], percent=True, cls="shift"
-        ),  # fmt: skip
+        ),
         "pareto": charts.bar_chart(
             "Defect Pareto (NG cells at string EL)", [(c, float(n)) for c, n in d.pareto], cumulative=True, cls="pareto"
-        ),  # fmt: skip
+        ),
         "loops": charts.bar_chart(
             "Rework loops per module", [(f"{k} loops", float(v)) for k, v in d.loops_per_module.items()], cls="loops"
-        ),  # fmt: skip
+        ),
         "repair": charts.bar_chart("Median hours from NG to repair", [(k, v) for k, v in d.repair_by_day], cls="repair"),
         "false_calls": charts.line_chart(
             "Model false-call rate (operator dispositions)",
@@ -63,7 +63,7 @@ def dashboard_page(
             {"false calls": [r.false_call_rate for r in d.field]},
             percent=True,
             cls="falsecalls",
-        ),  # fmt: skip
+        ),
         "escapes": charts.line_chart(
             "Escapes: defects later EL found in cells string EL passed",
             field_days,
@@ -71,7 +71,7 @@ def dashboard_page(
             percent=True,
             lines=[charts.Line(MISS_TARGET, "target 0.3 % missed")],
             cls="escapes",
-        ),  # fmt: skip
+        ),
         "p": [
             charts.p_chart(
                 f"p-chart NG rate, station {pc.station}",
@@ -83,22 +83,37 @@ def dashboard_page(
                 [p.out_of_control for p in pc.points],
             )
             for pc in d.p_charts
-        ],  # fmt: skip
+        ],
     }
-    return render(request, "dashboard.html", user=user, d=d, figs=figs, station=station or "",
-                   since=since.date().isoformat(), until=until.date().isoformat())  # fmt: skip
+    return render(
+        request,
+        "dashboard.html",
+        user=user,
+        d=d,
+        figs=figs,
+        station=station or "",
+        since=since.date().isoformat(),
+        until=until.date().isoformat(),
+    )
 
 
 @router.get("/ppm", response_class=HTMLResponse)
-def ppm_page(request: Request, session: SessionDep, user: Staff, first: str | None = None, last: str | None = None,
-             group_by: str | None = None, version: int | None = None) -> Response:  # fmt: skip
+def ppm_page(
+    request: Request,
+    session: SessionDep,
+    user: Staff,
+    first: str | None = None,
+    last: str | None = None,
+    group_by: str | None = None,
+    version: int | None = None,
+) -> Response:
     """PPM trend with the 8 ppm target, complaints per month, response and closure against their targets."""
     last = last if last and re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", last) else metrics.month_of(utcnow())
     first = first if first and re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", first) else metrics.shift_month(last, -11)
     group = PpmGroup(group_by) if group_by in PPM_GROUPS else None
     error = None
     try:
-        report = metrics.ppm(session=session, first_month=first, last_month=last, group_by=group, version=version)  # type: ignore[arg-type]
+        report = metrics.ppm(session=session, first_month=first, last_month=last, group_by=group, version=version)
         overall = report if group is None else metrics.ppm(session=session, first_month=first, last_month=last, version=version)
     except DomainError as exc:
         error, report, overall = exc.detail, None, None
@@ -110,11 +125,25 @@ def ppm_page(request: Request, session: SessionDep, user: Staff, first: str | No
     if overall is not None:
         months = [r.month for r in overall.rows]
         figs["trend"] = charts.line_chart(
-            f"Complaint PPM (definition v{overall.definition_version})", months,
+            f"Complaint PPM (definition v{overall.definition_version})",
+            months,
             {"monthly": [r.ppm for r in overall.rows], "rolling 12 months": [r.rolling12_ppm for r in overall.rows]},
-            lines=[charts.Line(metrics.TARGET_PPM, "target 8 ppm")], cls="ppm",
-        )  # fmt: skip
-    figs["counts"] = charts.bar_chart("Complaints received per month", [(m, float(n)) for m, n in stats.complaints_by_month.items()],
-                                      cls="counts")  # fmt: skip
-    return render(request, "ppm.html", user=user, report=report, overall=overall, stats=stats, figs=figs, first=first, last=last,
-                   group_by=group or "", error=error)  # fmt: skip
+            lines=[charts.Line(metrics.TARGET_PPM, "target 8 ppm")],
+            cls="ppm",
+        )
+    figs["counts"] = charts.bar_chart(
+        "Complaints received per month", [(m, float(n)) for m, n in stats.complaints_by_month.items()], cls="counts"
+    )
+    return render(
+        request,
+        "ppm.html",
+        user=user,
+        report=report,
+        overall=overall,
+        stats=stats,
+        figs=figs,
+        first=first,
+        last=last,
+        group_by=group or "",
+        error=error,
+    )

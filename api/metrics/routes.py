@@ -81,6 +81,12 @@ def create_definition(body: DefinitionCreate, session: SessionDep, p: Engineer) 
     """A new definition version (becomes the default; old versions stay selectable)."""
     if not body.note.strip():
         raise InvalidInput("say why the definition changes (note)")
-    d = metrics.new_definition(session=session, numerator_status=body.numerator_status, denominator_window=body.denominator_window,
-                               attribution=body.attribution, note=body.note, actor=p.username)  # fmt: skip
+    d = metrics.new_definition(
+        session=session,
+        numerator_status=body.numerator_status,
+        denominator_window=body.denominator_window,
+        attribution=body.attribution,
+        note=body.note,
+        actor=p.username,
+    )
     return DefinitionRead.model_validate(d)

@@ -29,7 +29,6 @@ KEYS: dict[str, tuple[DispositionKind, RepairCode | None]] = {
 }
 
 
-
 def _station(value: str | None) -> str:
     return value if value and STATION_RE.match(value) else "REWORK"
 
@@ -85,7 +84,9 @@ def rework_dispose(
         else:
             disposition, code = KEYS[key]
             item = rework.DispositionInput(defect_id, disposition, code, (new_cell_lot or "").strip() or None if code else None)
-            rework.dispose(session=session, loop_id=loop_id, item=item, actor=user.username, station=station, line=line_scope(user))
+            rework.dispose(
+                session=session, loop_id=loop_id, item=item, actor=user.username, station=station, line=line_scope(user)
+            )
     return RedirectResponse(back, status_code=303)
 
 

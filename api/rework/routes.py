@@ -50,8 +50,14 @@ def list_holds(session: SessionDep, p: Engineer, open_only: Annotated[bool, Quer
 @router.post("/holds/{hold_id}/decision")
 def decide(hold_id: Annotated[int, Path(ge=1, le=2**31 - 1)], body: HoldDecision, session: SessionDep, p: Engineer) -> HoldRead:
     """End a hold: scrap, downgrade, use as is (deviation number required) or release."""
-    hold = service.decide_hold(session=session, hold_id=hold_id, decision=body.decision, reason=body.reason, actor=p.username,
-                               deviation_no=body.deviation_no)  # fmt: skip
+    hold = service.decide_hold(
+        session=session,
+        hold_id=hold_id,
+        decision=body.decision,
+        reason=body.reason,
+        actor=p.username,
+        deviation_no=body.deviation_no,
+    )
     return next(h for h in views.holds(session, module_id=hold.module_id) if h.id == hold.id)
 
 

@@ -44,8 +44,17 @@ def containment_page(request: Request, session: SessionDep, user: Investigator) 
         error = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
     except DomainError as exc:
         error = exc.detail
-    return render(request, "containment.html", status=400 if error else 200, user=user, params=params, result=result, error=error,
-                   query_string=request.url.query, held=params.get("held"))  # fmt: skip
+    return render(
+        request,
+        "containment.html",
+        status=400 if error else 200,
+        user=user,
+        params=params,
+        result=result,
+        error=error,
+        query_string=request.url.query,
+        held=params.get("held"),
+    )
 
 
 @router.get("/containment.csv")

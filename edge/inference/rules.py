@@ -111,16 +111,16 @@ class DecisionRules:
             p_def = float(min(1.0, max(0.0, 1.0 - probs[i, 0])))
             k = 1 + int(np.argmax(probs[i, 1:]))
             top, top_p = self.classes[k], float(probs[i, k])
-            common = {"p_defect": p_def, "top_class": top, "top_score": min(1.0, max(0.0, top_p))}
+            top_score = min(1.0, max(0.0, top_p))
             if p_def < self.ok_threshold:
-                out.append(CellDecision("ok", float(probs[i, 0]), False, None, decision="OK", **common))
+                out.append(CellDecision("ok", float(probs[i, 0]), False, None, "OK", p_def, top, top_score))
                 continue
             box, area = _heat_box(heat[i]) if heat is not None else (None, None)
             rule = self.class_rules.get(top, ClassRule())
             decision: Decision = "NG" if p_def >= self.ng_threshold else "REVIEW"
             if rule.action == "ok" or (rule.min_area_frac is not None and area is not None and area < rule.min_area_frac):
                 decision = "OK"  # tolerated by the severity rules: recorded with its class, never reworked
-            out.append(CellDecision(top, p_def, decision == "NG", box, decision=decision, **common))
+            out.append(CellDecision(top, p_def, decision == "NG", box, decision, p_def, top, top_score))
         return out
 
 

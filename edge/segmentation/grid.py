@@ -24,7 +24,7 @@ class CellCrop:
     row: int
     col: int
     box: tuple[int, int, int, int]  # x, y, w, h in the source image
-    pixels: np.ndarray  # (h, w) float32 in [0, 1], rectified
+    pixels: np.ndarray  # (h, w) rectified, in the input's dtype: uint8 (the edge) or float32 in [0, 1]
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def _edge_consensus(pts: np.ndarray, inward: np.ndarray, tol: float = 1.5) -> np
     cands = np.nonzero(support >= max(4, int(0.6 * support.max())))[0]
     inl = dist[cands] <= tol  # (C, m)
     depth = (inl * (pts @ inward)[None, :]).sum(axis=1) / inl.sum(axis=1)
-    return pts[inl[int(np.argmin(depth))]]
+    return np.asarray(pts[inl[int(np.argmin(depth))]])
 
 
 def _refine_quad(img: np.ndarray, quad: np.ndarray, samples: int = 48) -> np.ndarray:

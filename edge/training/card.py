@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from edge.inference.model import CellClassifier
 from edge.training.classes import CLASSES, LABELS
@@ -30,15 +31,16 @@ def write_card(
     model_dir: Path,
     *,
     command: str,
-    evaluation: dict,
-    calibration: dict,
-    data_info: dict,
+    evaluation: dict[str, Any],
+    calibration: dict[str, Any],
+    data_info: dict[str, Any],
     extra_sections: list[str] | None = None,
 ) -> None:
     """Write model_card.md and metadata.json next to model.onnx."""
     model = CellClassifier.load(model_dir)
     info = model.info
-    arch = str(info.extra.get("train_config", {}).get("arch", "cellnet"))  # type: ignore[union-attr]
+    train_config = info.extra.get("train_config")
+    arch = str(train_config.get("arch", "cellnet")) if isinstance(train_config, dict) else "cellnet"
     reports = evaluation["reports"]["model"]
     base = evaluation["reports"].get("baseline", {})
     base_name = evaluation["models"].get("baseline", {}).get("version", "")

@@ -50,7 +50,8 @@ class CellSet:
     @staticmethod
     def concat(parts: list[CellSet]) -> CellSet:
         """Join several sets."""
-        return CellSet(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("x", "y", "p_def", "source")))
+        x, y, p_def, source = (np.concatenate([getattr(p, f) for p in parts]) for f in ("x", "y", "p_def", "source"))
+        return CellSet(x, y, p_def, source)
 
     def subset(self, idx: np.ndarray) -> CellSet:
         """The cells at idx."""
@@ -113,7 +114,7 @@ def elpv_split(split: str, n: int) -> np.ndarray:
     masks = {"test": test, "calib": calib, "fit": ~test & ~calib, "train": ~test}
     if split not in masks:
         raise ValueError(f"unknown ELPV split {split!r} ({', '.join(masks)})")
-    return masks[split]
+    return np.asarray(masks[split], dtype=bool)
 
 
 def elpv_raw(split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -223,7 +224,8 @@ def factory_cells(root: Path, fmt: str, *, grid: tuple[int, int] | None = None) 
             boxes = []
             for obj in tree.iter("object"):
                 bb = obj.find("bndbox")
-                assert bb is not None
+                if bb is None:
+                    raise ValueError(f"{xml}: an <object> without <bndbox>")
                 boxes.append(
                     (
                         obj.findtext("name", default=OK),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -225,20 +226,20 @@ def _curves(p_def: np.ndarray, is_def: np.ndarray, t: float, path: Path, title: 
     plt.close(fig)
 
 
-def to_markdown(r: dict[str, object]) -> str:
+def to_markdown(r: dict[str, Any]) -> str:
     """A readable report."""
-    op = r["operating_point"]  # type: ignore[index]
-    b = r["bootstrap95"]  # type: ignore[index]
-    pi = r["per_image"]  # type: ignore[index]
+    op = r["operating_point"]
+    b = r["bootstrap95"]
+    pi = r["per_image"]
     lines = [
         f"# Evaluation: {r['dataset']}",
         "",
-        f"- cells: {r['cells']}; defective {op['defects']}, OK {op['ok_cells']}",  # type: ignore[index]
-        f"- operating point: p(defect) >= {op['threshold']:.5f}",  # type: ignore[index]
-        f"- missed defective cells: {op['misses']} / {op['defects']} = {op['miss_rate']:.3%} (95% upper bound {op['miss_upper95']:.3%}; bootstrap 95% {b['miss_rate'][0]:.3%} - {b['miss_rate'][1]:.3%})",  # type: ignore[index]
-        f"- false calls on OK cells: {op['false_calls']} / {op['ok_cells']} = {op['false_call_rate']:.3%} (bootstrap 95% {b['false_call_rate'][0]:.3%} - {b['false_call_rate'][1]:.3%})",  # type: ignore[index]
-        f"- per image: missed {pi['missed_images']} / {pi['defective_images']} defective images, false calls on {pi['false_call_images']} / {pi['ok_images']} OK images",  # type: ignore[index]
-        f"- ROC AUC {r['roc_auc']:.4f}; accuracy at the operating point {r['accuracy_at_operating_point']:.2%}; best accuracy {r['best_accuracy']['accuracy']:.2%} at t={r['best_accuracy']['threshold']:.2f}",  # type: ignore[index]
+        f"- cells: {r['cells']}; defective {op['defects']}, OK {op['ok_cells']}",
+        f"- operating point: p(defect) >= {op['threshold']:.5f}",
+        f"- missed defective cells: {op['misses']} / {op['defects']} = {op['miss_rate']:.3%} (95% upper bound {op['miss_upper95']:.3%}; bootstrap 95% {b['miss_rate'][0]:.3%} - {b['miss_rate'][1]:.3%})",
+        f"- false calls on OK cells: {op['false_calls']} / {op['ok_cells']} = {op['false_call_rate']:.3%} (bootstrap 95% {b['false_call_rate'][0]:.3%} - {b['false_call_rate'][1]:.3%})",
+        f"- per image: missed {pi['missed_images']} / {pi['defective_images']} defective images, false calls on {pi['false_call_images']} / {pi['ok_images']} OK images",
+        f"- ROC AUC {r['roc_auc']:.4f}; accuracy at the operating point {r['accuracy_at_operating_point']:.2%}; best accuracy {r['best_accuracy']['accuracy']:.2%} at t={r['best_accuracy']['threshold']:.2f}",
     ]
     if r.get("strings_refused_by_segmentation"):
         lines.append(
@@ -250,17 +251,17 @@ def to_markdown(r: dict[str, object]) -> str:
             "| threshold | missed defective cells | 95% upper bound | false calls on OK cells |",
             "|---:|---:|---:|---:|",
         ]
-        for t in r["tradeoff"]:  # type: ignore[attr-defined]
+        for t in r["tradeoff"]:
             lines.append(
                 f"| {t['threshold']:.4f} | {t['miss_rate']:.3%} | {t['miss_upper95']:.3%} | {t['false_call_rate']:.3%} |"
             )
     if "per_class_recall" in r:
         lines += ["", "| class | cells | detected | recall | 95% lower bound |", "|---|---:|---:|---:|---:|"]
-        for c, v in r["per_class_recall"].items():  # type: ignore[attr-defined]
+        for c, v in r["per_class_recall"].items():
             if v["cells"]:
                 lines.append(f"| {c} | {v['cells']} | {v['detected']} | {v['recall']:.2%} | {v['recall_lower95']:.2%} |")
     if "confusion_matrix" in r:
-        cm = r["confusion_matrix"]  # type: ignore[index]
+        cm = r["confusion_matrix"]
         names = [c[:8] for c in cm["classes"]]
         lines += [
             "",

@@ -33,7 +33,8 @@ class CellNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class activation maps (N, C, h, w)."""
-        return self.cam(self.dropout(self.features(x)))
+        out: torch.Tensor = self.cam(self.dropout(self.features(x)))
+        return out
 
     @staticmethod
     def logits(cam: torch.Tensor) -> torch.Tensor:
@@ -94,7 +95,8 @@ class LiteNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class activation maps (N, C, h, w)."""
-        return self.cam(self.dropout(self.base.extract_features(x)))
+        out: torch.Tensor = self.cam(self.dropout(self.base.extract_features(x)))
+        return out
 
     logits = staticmethod(CellNet.logits)
 

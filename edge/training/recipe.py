@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -39,10 +40,7 @@ def load_training_data(spec: DataSpec, cache_dir: Path, log: Callable[[str], Non
     """Build (or load from cache) the training cells."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     key = json.dumps(asdict(spec), sort_keys=True)
-    cache = cache_dir / f"train-{abs(hash(key)) % 10**10}.npz"
-    # hash() is salted per process; use a stable digest instead
-    import hashlib
-
+    # sha256, not hash(): str hashes are salted per process, so the cache would never be found again.
     cache = cache_dir / f"train-{hashlib.sha256(key.encode()).hexdigest()[:12]}.npz"
     if cache.exists():
         z = np.load(cache)
@@ -76,6 +74,8 @@ def synthetic_eval_set(kind: str, strings: int, cache_dir: Path, megapixels: flo
         return CellSet(z["x"], z["y"], z["p_def"], z["source"], z["group"], int(z["refused"]), z["kind"])
     data = synthetic_cells(range(lo, lo + strings), megapixels=megapixels)
     cache_dir.mkdir(parents=True, exist_ok=True)
+    if data.group is None or data.kind is None:
+        raise ValueError("synthetic cells come with their string and kind")
     np.savez(
         cache, x=data.x, y=data.y, p_def=data.p_def, source=data.source, group=data.group, refused=data.refused, kind=data.kind
     )

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -65,7 +66,8 @@ def score_through_inspector(model: CellClassifier, images: np.ndarray, *, grid: 
     p, reasons = [], []
     for i, img in enumerate(images):
         ok, buf = cv2.imencode(".png", img)
-        assert ok
+        if not ok:
+            raise ValueError(f"cell {i} could not be encoded as PNG")
         env = inspector.inspect(
             buf.tobytes(), barcode=f"EVAL{i:06d}", string_position=1, recipe=recipe, captured_at=datetime.now(UTC)
         ).envelope
@@ -141,13 +143,17 @@ def triage_report(scored: Scored, cells: CellSet, points: TriagePoints, *, name:
     return report
 
 
-def _row(lines: list[str], r: dict, b: dict | None, label: str, key: str, fmt: str, src: str = "triage") -> None:
+def _row(
+    lines: list[str], r: dict[str, Any], b: dict[str, Any] | None, label: str, key: str, fmt: str, src: str = "triage"
+) -> None:
     mv = r[src][key] if src else r[key]
     bv = (b[src][key] if src else b[key]) if b else None
     lines.append(f"| {label} | {format(mv, fmt)} | {format(bv, fmt) if bv is not None else ''} |")
 
 
-def compare(model_reports: dict[str, dict], baseline_reports: dict[str, dict], *, model: str, baseline: str) -> str:
+def compare(
+    model_reports: dict[str, dict[str, Any]], baseline_reports: dict[str, dict[str, Any]], *, model: str, baseline: str
+) -> str:
     """Markdown: the model beside the baseline for every set."""
     lines = [f"# Evaluation: {model} beside {baseline}", "", f"Generated {datetime.now(UTC).isoformat(timespec='seconds')}.", ""]
     for name, r in model_reports.items():
@@ -191,7 +197,7 @@ def compare(model_reports: dict[str, dict], baseline_reports: dict[str, dict], *
                 "| kind | cells | defective | AUC | missed | auto-NG false calls | review load |",
                 "|---|---:|---:|---:|---:|---:|---:|",
             ]
-            for k, v in r["per_kind"].items():  # type: ignore[union-attr]
+            for k, v in r["per_kind"].items():
                 lines.append(
                     f"| {k} | {v['cells']} | {v['defects']} | {v['roc_auc']:.4f} | {v['miss_rate']:.3%} | {v['auto_ng_false_call_rate']:.3%} | {v['review_load']:.2%} |"
                 )
@@ -202,16 +208,16 @@ def compare(model_reports: dict[str, dict], baseline_reports: dict[str, dict], *
             "| OK threshold | missed | 95% upper bound | review load | of OK cells |",
             "|---:|---:|---:|---:|---:|",
         ]
-        for t in r["tradeoff"]:  # type: ignore[union-attr]
+        for t in r["tradeoff"]:
             lines.append(
                 f"| {t['ok_threshold']:.4f} | {t['miss_rate']:.3%} | {t['miss_upper95']:.3%} | {t['review_load']:.2%} | {t['review_load_ok_cells']:.2%} |"
             )
         if r.get("per_class_recall"):
             lines += ["", "| class | cells | NG or REVIEW | recall | 95% lower bound |", "|---|---:|---:|---:|---:|"]
-            for c, v in r["per_class_recall"].items():  # type: ignore[union-attr]
+            for c, v in r["per_class_recall"].items():
                 lines.append(f"| {c} | {v['cells']} | {v['detected']} | {v['recall']:.2%} | {v['recall_lower95']:.2%} |")
         if r.get("errors"):
-            lines += ["", "ERROR reasons (first ones): " + "; ".join(r["error_reasons"][:5])]  # type: ignore[index]
+            lines += ["", "ERROR reasons (first ones): " + "; ".join(r["error_reasons"][:5])]
         lines.append("")
     return "\n".join(lines) + "\n"
 

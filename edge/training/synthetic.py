@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 from edge.training.classes import DEFECT_CLASSES, OK
 
@@ -72,7 +74,7 @@ def render_cell(
 ) -> tuple[np.ndarray, list[int] | None]:
     """One cell (h, w) float32 in [0, ~1] and the defect box inside it (x, y, w, h) or None."""
     base = rng.uniform(0.72, 0.9)
-    cell = np.full((h, w), base, dtype=np.float32)
+    cell: NDArray[Any] = np.full((h, w), base, dtype=np.float32)
     if multi:
         # Multicrystalline grains: blocky low-frequency texture.
         g = rng.uniform(0.8, 1.05, size=(max(2, h // 24), max(2, w // 24))).astype(np.float32)
@@ -113,7 +115,7 @@ def defect_mult(
     """
     pitch = pitch or max(4, w // 70)
 
-    mult = np.ones((h, w), dtype=np.float32)
+    mult: NDArray[Any] = np.ones((h, w), dtype=np.float32)
     s = min(h, w)
     if cls == "crack":
         start = np.array([rng.uniform(0.1, 0.9) * w, rng.uniform(0.1, 0.9) * h])
@@ -125,16 +127,16 @@ def defect_mult(
     elif cls == "star_crack":
         center = np.array([rng.uniform(0.25, 0.75) * w, rng.uniform(0.25, 0.75) * h])
         for k in range(rng.integers(3, 6)):
-            ang = k * 2 * np.pi / 5 + rng.normal(0, 0.3)
+            ang = float(k * 2 * np.pi / 5 + rng.normal(0, 0.3))
             pts = _polyline(rng, center, ang, rng.uniform(0.12, 0.3) * s, 4)
             for a, b in zip(pts, pts[1:], strict=False):
                 _line(mult, tuple(a), tuple(b), max(1, s // 120), rng.uniform(0.25, 0.45))
     elif cls == "broken_cell":
         # An inactive fragment: a corner region cut off by a line, nearly dark.
         corner = rng.integers(0, 4)
-        a, b = rng.uniform(0.3, 0.7) * w, rng.uniform(0.3, 0.7) * h
+        da, db = rng.uniform(0.3, 0.7) * w, rng.uniform(0.3, 0.7) * h
         cx, cy = (0 if corner in (0, 3) else w), (0 if corner in (0, 1) else h)
-        tri = np.array([[cx, cy], [abs(cx - a), cy], [cx, abs(cy - b)]], dtype=np.int32)
+        tri = np.array([[cx, cy], [abs(cx - da), cy], [cx, abs(cy - db)]], dtype=np.int32)
         cv2.fillConvexPoly(mult, tri, float(rng.uniform(0.08, 0.3)))
     elif cls == "finger_interruption":
         for _ in range(rng.integers(3, 9)):
@@ -184,8 +186,8 @@ def defect_mult(
     elif cls == "edge_chip":
         side = rng.integers(0, 4)
         t = rng.uniform(0.1, 0.9)
-        cx, cy = [(t * w, 0), (w, t * h), (t * w, h), (0, t * h)][side]
-        cv2.circle(mult, (int(cx), int(cy)), int(rng.uniform(0.05, 0.1) * s), 0.03, -1, cv2.LINE_AA)
+        ex, ey = [(t * w, 0.0), (float(w), t * h), (t * w, float(h)), (0.0, t * h)][side]
+        cv2.circle(mult, (int(ex), int(ey)), int(rng.uniform(0.05, 0.1) * s), 0.03, -1, cv2.LINE_AA)
     elif cls == "black_edge":
         depth = rng.uniform(0.07, 0.16)
         ramp = np.clip(np.linspace(0, 1 / depth, h if rng.random() < 0.5 else w), 0, 1)
@@ -246,7 +248,7 @@ def generate_string(
         dst = (dst - center) @ rot.T + center
         dst += rng.uniform(-0.012, 0.012, size=(4, 2)).astype(np.float32) * [sw * 0.3, sh]
     M = cv2.getPerspectiveTransform(src, dst.astype(np.float32))
-    img = cv2.warpPerspective(canvas, M, (W, H), flags=cv2.INTER_LINEAR, borderValue=0.03)
+    img: NDArray[Any] = cv2.warpPerspective(canvas, M, (W, H), flags=cv2.INTER_LINEAR, borderValue=0.03)
 
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
     r2 = ((xx - W / 2) / (W / 2)) ** 2 + ((yy - H / 2) / (H / 2)) ** 2
@@ -254,7 +256,7 @@ def generate_string(
     img *= 1 + rng.uniform(-0.12, 0.12) * (xx / W - 0.5)  # uneven gain along the string
     if distort:
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.4, 1.1))
-    img += rng.normal(0, rng.uniform(0.008, 0.025), size=img.shape).astype(np.float32)
+    img += np.asarray(rng.normal(0, rng.uniform(0.008, 0.025), size=img.shape), dtype=np.float32)
     img = np.clip(img, 0, 1)
     depth = bit_depth or int(rng.choice([8, 16]))
     out = (img * 255 + 0.5).astype(np.uint8) if depth == 8 else (img * 4095 * 16 + 0.5).astype(np.uint16)

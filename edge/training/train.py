@@ -229,7 +229,7 @@ def quantize_int8(src_dir: Path, dst_dir: Path, calib_cells: np.ndarray, *, vers
     pre = dst_dir / "model.pre.onnx"
     quant_pre_process(str(src_dir / "model.onnx"), str(pre), skip_symbolic_shape=True)
 
-    class Reader(CalibrationDataReader):
+    class Reader(CalibrationDataReader):  # type: ignore[misc]  # onnxruntime ships no type information
         def __init__(self) -> None:
             # Whole batches only: the histogram calibrator stacks per-batch outputs and needs equal shapes.
             self.batches = iter(range(0, len(calib_cells) - 31, 32))

@@ -26,40 +26,92 @@ class DisciplineDef:
 
 
 DISCIPLINES: tuple[DisciplineDef, ...] = (
-    DisciplineDef("D0", "Emergency response", (Field("actions", "Emergency response actions"),
-                                               Field("customer_informed", "Customer informed (who, when)"))),
-    DisciplineDef("D1", "Team", (Field("champion", "Champion"), Field("leader", "Team leader"),
-                                 Field("members", "Members (one per line)", "list"))),
-    DisciplineDef("D2", "Problem description (5W2H, IS / IS NOT)", (
-        Field("what", "What"), Field("where", "Where"), Field("when", "When"), Field("who", "Who"), Field("why", "Why"),
-        Field("how", "How"), Field("how_many", "How many"),
-        Field("is_is_not", "IS / IS NOT (dimension | is | is not, one per line)", "table"))),
-    DisciplineDef("D3", "Interim containment", (
-        Field("locations", "Containment per location (suspect / checked / bad / verified)", "containment"),
-        Field("actions", "Containment actions"), Field("verification", "Verification of the containment"))),
-    DisciplineDef("D4", "Root cause (occurrence and non-detection)", (
-        Field("occurrence_cause", "Root cause of occurrence"), Field("occurrence_verification", "Occurrence cause verified by"),
-        Field("escape_point", "Escape point (where it should have been detected)"),
-        Field("escape_cause", "Root cause of non-detection"), Field("escape_verification", "Non-detection cause verified by"))),
-    DisciplineDef("D5", "Permanent corrective actions chosen and verified", (
-        Field("actions", "Permanent corrective actions (occurrence and detection)", "list"),
-        Field("verification", "Verification that they work (before implementation)"))),
-    DisciplineDef("D6", "Implemented and validated; containment removed", (
-        Field("implementation", "Implementation (what, when, who)"), Field("validation", "Validation of effectiveness"),
-        Field("containment_removed", "Interim containment removed", "flag"))),
-    DisciplineDef("D7", "Prevent recurrence", (
-        Field("pfmea", "PFMEA updated (reference)"), Field("control_plan", "Control plan updated (reference)"),
-        Field("work_instructions", "Work instructions / standards updated"), Field("lessons_learned", "Lessons learned"),
-        Field("similar_products", "Similar products and processes checked"))),
-    DisciplineDef("D8", "Closure and recognition", (
-        Field("customer_acceptance", "Customer acceptance (who, when)"), Field("recognition", "Team recognition", required=False))),
-)  # fmt: skip
+    DisciplineDef(
+        "D0",
+        "Emergency response",
+        (Field("actions", "Emergency response actions"), Field("customer_informed", "Customer informed (who, when)")),
+    ),
+    DisciplineDef(
+        "D1",
+        "Team",
+        (Field("champion", "Champion"), Field("leader", "Team leader"), Field("members", "Members (one per line)", "list")),
+    ),
+    DisciplineDef(
+        "D2",
+        "Problem description (5W2H, IS / IS NOT)",
+        (
+            Field("what", "What"),
+            Field("where", "Where"),
+            Field("when", "When"),
+            Field("who", "Who"),
+            Field("why", "Why"),
+            Field("how", "How"),
+            Field("how_many", "How many"),
+            Field("is_is_not", "IS / IS NOT (dimension | is | is not, one per line)", "table"),
+        ),
+    ),
+    DisciplineDef(
+        "D3",
+        "Interim containment",
+        (
+            Field("locations", "Containment per location (suspect / checked / bad / verified)", "containment"),
+            Field("actions", "Containment actions"),
+            Field("verification", "Verification of the containment"),
+        ),
+    ),
+    DisciplineDef(
+        "D4",
+        "Root cause (occurrence and non-detection)",
+        (
+            Field("occurrence_cause", "Root cause of occurrence"),
+            Field("occurrence_verification", "Occurrence cause verified by"),
+            Field("escape_point", "Escape point (where it should have been detected)"),
+            Field("escape_cause", "Root cause of non-detection"),
+            Field("escape_verification", "Non-detection cause verified by"),
+        ),
+    ),
+    DisciplineDef(
+        "D5",
+        "Permanent corrective actions chosen and verified",
+        (
+            Field("actions", "Permanent corrective actions (occurrence and detection)", "list"),
+            Field("verification", "Verification that they work (before implementation)"),
+        ),
+    ),
+    DisciplineDef(
+        "D6",
+        "Implemented and validated; containment removed",
+        (
+            Field("implementation", "Implementation (what, when, who)"),
+            Field("validation", "Validation of effectiveness"),
+            Field("containment_removed", "Interim containment removed", "flag"),
+        ),
+    ),
+    DisciplineDef(
+        "D7",
+        "Prevent recurrence",
+        (
+            Field("pfmea", "PFMEA updated (reference)"),
+            Field("control_plan", "Control plan updated (reference)"),
+            Field("work_instructions", "Work instructions / standards updated"),
+            Field("lessons_learned", "Lessons learned"),
+            Field("similar_products", "Similar products and processes checked"),
+        ),
+    ),
+    DisciplineDef(
+        "D8",
+        "Closure and recognition",
+        (
+            Field("customer_acceptance", "Customer acceptance (who, when)"),
+            Field("recognition", "Team recognition", required=False),
+        ),
+    ),
+)
 BY_CODE = {d.code: d for d in DISCIPLINES}
 CODES = tuple(d.code for d in DISCIPLINES)
 FIRST_RESPONSE = ("D0", "D1", "D2", "D3")
 # Disciplines that a recurrence sends back to work (the cause was not the cause, or not removed).
 REOPENED_BY_RECURRENCE = ("D4", "D5", "D6", "D7", "D8")
-
 
 
 def _empty(value: Any) -> bool:

@@ -169,12 +169,6 @@ def _of_case(number: str) -> Select[Any]:
     )
 
 
-def case_module_ids(session: Session, number: str) -> list[int]:
-    """Known modules of every complaint of a case."""
-    stmt = _of_case(number).with_only_columns(ComplaintModule.module_id).where(ComplaintModule.module_id.is_not(None)).distinct()
-    return [int(m) for m in session.scalars(stmt)]
-
-
 def case_barcodes(session: Session, number: str) -> list[str]:
     """Barcodes of the known modules of a case's complaints."""
     stmt = _of_case(number).with_only_columns(Module.barcode).join(Module, Module.id == ComplaintModule.module_id).distinct()

@@ -176,9 +176,7 @@ class ComplaintCreate(BaseModel):
     severity: Severity
     description: str = Field(min_length=1, max_length=10_000)
     barcodes: list[str] = Field(min_length=1, max_length=5000)
-    case: str | None = Field(
-        default=None, pattern=CASE_NUMBER, description="join this open 8D case instead of starting one"
-    )
+    case: str | None = Field(default=None, pattern=CASE_NUMBER, description="join this open 8D case instead of starting one")
 
 
 class ComplaintCreated(BaseModel):

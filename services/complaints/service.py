@@ -126,19 +126,31 @@ def create_complaint(
             session=session, title=f"{complaint.customer}: {symptom.replace('_', ' ')}", actor=actor, due_hours=due_hours
         )
     complaint.case_id = case.id
-    audit(session=session, actor=actor, action="complaint.create", entity="complaint", entity_id=complaint.number,
-          after={"customer": complaint.customer, "barcodes": len(codes), "unknown": unknown[:50], "case": case.number})  # fmt: skip
+    audit(
+        session=session,
+        actor=actor,
+        action="complaint.create",
+        entity="complaint",
+        entity_id=complaint.number,
+        after={"customer": complaint.customer, "barcodes": len(codes), "unknown": unknown[:50], "case": case.number},
+    )
     return complaint, unknown
 
 
 def open_case(*, session: Session, title: str, actor: str, due_hours: Mapping[str, int]) -> EightDCase:
     """A new 8D case with D0..D8 and their due dates."""
     now = utcnow()
-    case = EightDCase(number=next_number(session, "8D"), title=title[:200], status=CaseStatus.OPEN, opened_at=now, created_by=actor)
+    case = EightDCase(
+        number=next_number(session, "8D"), title=title[:200], status=CaseStatus.OPEN, opened_at=now, created_by=actor
+    )
     session.add(case)
     session.flush()
     for code in eight_d.CODES:
-        session.add(Discipline(case_id=case.id, code=code, status=DisciplineStatus.OPEN, due_at=now + timedelta(hours=due_hours[code]), data={}))
+        session.add(
+            Discipline(
+                case_id=case.id, code=code, status=DisciplineStatus.OPEN, due_at=now + timedelta(hours=due_hours[code]), data={}
+            )
+        )
     audit(session=session, actor=actor, action="8d.open", entity="8d", entity_id=case.number, after={"title": case.title})
     return case
 
@@ -150,8 +162,16 @@ def judge(*, session: Session, number: str, justified: bool, reason: str, actor:
         raise InvalidInput("a judgement needs a reason")
     before = {"justified": c.justified}
     c.justified, c.judgement_reason, c.judged_by, c.judged_at = justified, reason.strip(), actor, utcnow()
-    audit(session=session, actor=actor, action="complaint.judge", entity="complaint", entity_id=number, before=before,
-          after={"justified": justified}, reason=reason)  # fmt: skip
+    audit(
+        session=session,
+        actor=actor,
+        action="complaint.judge",
+        entity="complaint",
+        entity_id=number,
+        before=before,
+        after={"justified": justified},
+        reason=reason,
+    )
     return c
 
 
@@ -171,8 +191,14 @@ def add_attachment(*, session: Session, blobs: BlobStore, number: str, filename:
     att = Attachment(complaint_id=c.id, filename=name, content_type=ctype, size_bytes=len(data), sha256=sha, uploaded_by=actor)
     session.add(att)
     session.flush()
-    audit(session=session, actor=actor, action="complaint.attach", entity="complaint", entity_id=number,
-          after={"file": name, "sha256": sha, "bytes": len(data)})  # fmt: skip
+    audit(
+        session=session,
+        actor=actor,
+        action="complaint.attach",
+        entity="complaint",
+        entity_id=number,
+        after={"file": name, "sha256": sha, "bytes": len(data)},
+    )
     return att
 
 
@@ -194,14 +220,21 @@ def _discipline(session: Session, case: EightDCase, code: str) -> Discipline:
     if code not in eight_d.BY_CODE:
         raise NotFound(f"no discipline {code} (D0..D8)")
     d = repo.discipline(session, case.id, code)
-    assert d is not None
+    if d is None:  # every case is opened with all nine disciplines; a missing one is a data fault, said as such
+        raise NotFound(f"8D case {case.number} has no discipline {code}")
     return d
 
 
 def save_discipline(
-    *, session: Session, number: str, code: str, actor: str, data: dict[str, Any] | None = None, owner: str | None = None,
+    *,
+    session: Session,
+    number: str,
+    code: str,
+    actor: str,
+    data: dict[str, Any] | None = None,
+    owner: str | None = None,
     due_at: datetime | None = None,
-) -> Discipline:  # fmt: skip
+) -> Discipline:
     """Save fields (merged), the owner or the due date of an open discipline."""
     case = _case(session, number, lock=True)
     d = _discipline(session, case, code)
@@ -220,8 +253,15 @@ def save_discipline(
         d.owner = owner.strip() or None
     if due_at is not None:
         d.due_at = due_at
-    audit(session=session, actor=actor, action="8d.save", entity="8d", entity_id=f"{number}/{code}", before=before,
-          after={"data": d.data, "owner": d.owner, "due_at": d.due_at.isoformat()})  # fmt: skip
+    audit(
+        session=session,
+        actor=actor,
+        action="8d.save",
+        entity="8d",
+        entity_id=f"{number}/{code}",
+        before=before,
+        after={"data": d.data, "owner": d.owner, "due_at": d.due_at.isoformat()},
+    )
     return d
 
 
@@ -251,8 +291,15 @@ def complete_discipline(*, session: Session, number: str, code: str, actor: str,
         case.status, case.closed_at = CaseStatus.CLOSED, now
     if code == "D3" and case.first_response_at is None:
         case.first_response_at = now
-    audit(session=session, actor=actor, action="8d.complete", entity="8d", entity_id=f"{number}/{code}",
-          before={"status": "open"}, after={"status": "completed", "case": case.status})  # fmt: skip
+    audit(
+        session=session,
+        actor=actor,
+        action="8d.complete",
+        entity="8d",
+        entity_id=f"{number}/{code}",
+        before={"status": "open"},
+        after={"status": "completed", "case": case.status},
+    )
     return d
 
 
@@ -272,8 +319,16 @@ def reopen_case(*, session: Session, number: str, reason: str, actor: str, due_h
         d.due_at = now + timedelta(hours=due_hours[d.code] - first)
     case.status, case.closed_at = CaseStatus.OPEN, None
     case.reopened_count += 1
-    audit(session=session, actor=actor, action="8d.reopen", entity="8d", entity_id=number, before={"status": CaseStatus.CLOSED},
-          after={"status": CaseStatus.OPEN, "reopened": case.reopened_count}, reason=reason)  # fmt: skip
+    audit(
+        session=session,
+        actor=actor,
+        action="8d.reopen",
+        entity="8d",
+        entity_id=number,
+        before={"status": CaseStatus.CLOSED},
+        after={"status": CaseStatus.OPEN, "reopened": case.reopened_count},
+        reason=reason,
+    )
     return case
 
 
@@ -285,8 +340,15 @@ def link_complaint(*, session: Session, number: str, case_number: str, actor: st
         raise Conflict(f"8D case {case_number} is closed")
     before = c.case_id
     c.case_id = case.id
-    audit(session=session, actor=actor, action="complaint.link", entity="complaint", entity_id=number,
-          before={"case_id": before}, after={"case": case_number})  # fmt: skip
+    audit(
+        session=session,
+        actor=actor,
+        action="complaint.link",
+        entity="complaint",
+        entity_id=number,
+        before={"case_id": before},
+        after={"case": case_number},
+    )
     return c
 
 

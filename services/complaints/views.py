@@ -76,14 +76,23 @@ def list_complaints(
 def _summary(case: EightDCase, ds: list[Discipline], complaints: list[str], now: datetime) -> dict[str, Any]:
     nxt = next((d for d in sorted(ds, key=lambda d: eight_d.CODES.index(d.code)) if d.status != DisciplineStatus.COMPLETED), None)
     return dict(
-        number=case.number, title=case.title, status=case.status, opened_at=case.opened_at, first_response_at=case.first_response_at,
-        closed_at=case.closed_at, next_open=nxt.code if nxt else None, next_due_at=nxt.due_at if nxt else None,
-        overdue=overdue(ds, now), owners=sorted({d.owner for d in ds if d.owner}), complaints=complaints,
-    )  # fmt: skip
+        number=case.number,
+        title=case.title,
+        status=case.status,
+        opened_at=case.opened_at,
+        first_response_at=case.first_response_at,
+        closed_at=case.closed_at,
+        next_open=nxt.code if nxt else None,
+        next_due_at=nxt.due_at if nxt else None,
+        overdue=overdue(ds, now),
+        owners=sorted({d.owner for d in ds if d.owner}),
+        complaints=complaints,
+    )
 
 
-def list_cases(session: Session, *, status: str | None = None, owner: str | None = None, overdue_only: bool = False,
-               limit: int = 200) -> list[CaseSummary]:  # fmt: skip
+def list_cases(
+    session: Session, *, status: str | None = None, owner: str | None = None, overdue_only: bool = False, limit: int = 200
+) -> list[CaseSummary]:
     """Cases, most urgent first (overdue, then next due date); `owner`: cases they opened or own a discipline of."""
     cases = repo.cases(session, status=status, owner=owner, limit=limit)
     if not cases:
@@ -120,17 +129,21 @@ def get_case(session: Session, number: str) -> CaseRead:
         )
         for d in ds
     ]
-    return CaseRead(**_summary(case, ds, complaints, now), reopened_count=case.reopened_count, created_by=case.created_by,
-                    disciplines=disciplines)  # fmt: skip
+    return CaseRead(
+        **_summary(case, ds, complaints, now),
+        reopened_count=case.reopened_count,
+        created_by=case.created_by,
+        disciplines=disciplines,
+    )
 
 
-def case_module_ids(session: Session, number: str) -> list[int]:
-    """Known modules of every complaint of a case."""
-    return repo.case_module_ids(session, number)
-
-
-LOCATION_OF_STATUS = {ModuleStatus.SHIPPED: "customer", ModuleStatus.STOCK: "warehouse", ModuleStatus.WIP: "wip",
-                      ModuleStatus.HOLD: "wip", ModuleStatus.SCRAPPED: None}  # fmt: skip
+LOCATION_OF_STATUS = {
+    ModuleStatus.SHIPPED: "customer",
+    ModuleStatus.STOCK: "warehouse",
+    ModuleStatus.WIP: "wip",
+    ModuleStatus.HOLD: "wip",
+    ModuleStatus.SCRAPPED: None,
+}
 
 
 def d3_suspects(session: Session, number: str) -> dict[str, Any]:
@@ -151,8 +164,14 @@ def d3_suspects(session: Session, number: str) -> dict[str, Any]:
         loc = LOCATION_OF_STATUS.get(status)
         if loc:
             by_location[loc] += n
-    return {"query": q.model_dump(mode="json"), "total": result.total, "by_location": dict(by_location), "by_status": result.by_status,
-            "by_customer": result.by_customer, "criteria": result.criteria}  # fmt: skip
+    return {
+        "query": q.model_dump(mode="json"),
+        "total": result.total,
+        "by_location": dict(by_location),
+        "by_status": result.by_status,
+        "by_customer": result.by_customer,
+        "criteria": result.criteria,
+    }
 
 
 def evidence(session: Session, number: str) -> list[EvidenceRow]:
@@ -167,10 +186,17 @@ def evidence(session: Session, number: str) -> list[EvidenceRow]:
         seen.add(barcode)
         xs = insp.get(mid, []) if mid else []
         verdicts = Counter(v for stage, _, _, v in xs if stage == Stage.STRING_EL)
-        out.append(EvidenceRow(
-            barcode=barcode, known=mid is not None, product=product, work_order=wo,
-            string_el=", ".join(f"{k} {n}" for k, n in sorted(verdicts.items())) or "-",
-            stations=", ".join(sorted({s for _, s, _, _ in xs})) or "-", shifts=", ".join(sorted({sh for _, _, sh, _ in xs if sh})) or "-",
-            customer=customer, shipped_at=shipped,
-        ))  # fmt: skip
+        out.append(
+            EvidenceRow(
+                barcode=barcode,
+                known=mid is not None,
+                product=product,
+                work_order=wo,
+                string_el=", ".join(f"{k} {n}" for k, n in sorted(verdicts.items())) or "-",
+                stations=", ".join(sorted({s for _, s, _, _ in xs})) or "-",
+                shifts=", ".join(sorted({sh for _, _, sh, _ in xs if sh})) or "-",
+                customer=customer,
+                shipped_at=shipped,
+            )
+        )
     return out

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION: Literal[2] = 2
 SUPPORTED_VERSIONS = (1, 2)
 # Fixed namespace so every edge and the API derive the same result_id for the same capture.
 _RESULT_NAMESPACE = uuid.UUID("5b0c7f0e-51d5-4d1e-9a57-5e1c3a7e2f01")

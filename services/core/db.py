@@ -35,7 +35,7 @@ def make_engine(url: str, **kwargs: object) -> Engine:
     """Create an engine; SQLite files are put in WAL mode with a busy timeout."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)  # type: ignore[arg-type]
+        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -50,7 +50,7 @@ def make_engine(url: str, **kwargs: object) -> Engine:
     if "poolclass" not in kwargs:
         options.update(pool_size=5, max_overflow=5)
     options.update(kwargs)
-    return create_engine(url, **options)  # type: ignore[arg-type]
+    return create_engine(url, **options)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

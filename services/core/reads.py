@@ -11,5 +11,9 @@ M = TypeVar("M", bound=BaseModel)
 
 def read(schema: type[M], obj: object, **extra: Any) -> M:
     """schema from obj's attributes of the same names; `extra` supplies (or overrides) the rest."""
-    data = {name: extra[name] if name in extra else getattr(obj, name) for name in schema.model_fields if name in extra or hasattr(obj, name)}
+    data = {
+        name: extra[name] if name in extra else getattr(obj, name)
+        for name in schema.model_fields
+        if name in extra or hasattr(obj, name)
+    }
     return schema.model_validate(data)

@@ -43,5 +43,7 @@ def module_record(*, session: Session, barcode: str, line: str | None = None) ->
         holds=rework.holds(session, module_id=module.id),
         events=rework.events_of_module(session, module.id),
         escapes=rework.escapes_of_module(session, module.id),
-        complaints=[ComplaintRef.model_validate(row._mapping) for row in complaints_repo.complaints_of_module(session, module.id)],
+        complaints=[
+            ComplaintRef.model_validate(row._mapping) for row in complaints_repo.complaints_of_module(session, module.id)
+        ],
     )

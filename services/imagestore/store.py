@@ -115,9 +115,7 @@ def store_image(*, session: Session, blobs: BlobStore, data: bytes, expected_sha
         insert_ignore(session, StoredImage.__table__, ["sha256"]),
         [{"sha256": actual, "size_bytes": len(data), "content_type": ctype, "stored_at": utcnow()}],
     )
-    row = session.get(StoredImage, actual)
-    assert row is not None
-    return row
+    return stored_image(session, actual)
 
 
 def stored_image(session: Session, sha256: str) -> StoredImage:

@@ -17,7 +17,9 @@ def import_rows(
     *, session: Session, kind: ImportKind, rows: Sequence[dict[str, Any]], actor: str, pre_errors: Sequence[RowError] = ()
 ) -> ImportReport:
     """All rows or none (see traceability.imports); shipments also count into the PPM denominator."""
-    return imports.import_rows(session=session, kind=kind, rows=rows, actor=actor, pre_errors=pre_errors, on_shipped=add_shipments)
+    return imports.import_rows(
+        session=session, kind=kind, rows=rows, actor=actor, pre_errors=pre_errors, on_shipped=add_shipments
+    )
 
 
 __all__ = ["import_rows", "parse_csv"]

@@ -164,7 +164,9 @@ def replace_shift_patterns(session: Session, patterns: Sequence[ShiftPattern]) -
 
 def ensure_modules(session: Session, barcodes: Sequence[str], *, created_at: datetime) -> dict[str, int]:
     """Create the modules not seen before (concurrent batches may race: duplicates are ignored); ids by barcode."""
-    session.execute(insert_ignore(session, Module.__table__, ["barcode"]), [{"barcode": b, "created_at": created_at} for b in barcodes])
+    session.execute(
+        insert_ignore(session, Module.__table__, ["barcode"]), [{"barcode": b, "created_at": created_at} for b in barcodes]
+    )
     return {b: mid for b, mid in session.execute(select(Module.barcode, Module.id).where(Module.barcode.in_(barcodes))).all()}
 
 

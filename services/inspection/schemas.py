@@ -69,8 +69,6 @@ class ModuleRead(_Read):
     inspections: list[InspectionRead]
 
 
-
-
 class ModuleSummary(BaseModel):
     """A module in a listing."""
 

@@ -79,9 +79,11 @@ def replace_calendar(*, session: Session, shifts: Sequence[Shift], utc_offset_mi
     calendar = ShiftCalendar(tuple(shifts), utc_offset_minutes)
     repo.replace_shift_patterns(
         session,
-        [ShiftPattern(name=s.name, start_minute=s.start_minute, end_minute=s.end_minute, utc_offset_minutes=utc_offset_minutes)
-         for s in shifts],
-    )  # fmt: skip
+        [
+            ShiftPattern(name=s.name, start_minute=s.start_minute, end_minute=s.end_minute, utc_offset_minutes=utc_offset_minutes)
+            for s in shifts
+        ],
+    )
     return calendar
 
 
@@ -109,6 +111,13 @@ def set_calendar(*, session: Session, calendar: ShiftCalendarIO, actor: str) -> 
         shifts=[Shift(s.name, _minutes(s.start), _minutes(s.end)) for s in calendar.shifts],
         utc_offset_minutes=calendar.utc_offset_minutes,
     )
-    audit(session=session, actor=actor, action="shifts.replace", entity="shift_calendar", entity_id="plant",
-          before=before, after=calendar.model_dump())  # fmt: skip
+    audit(
+        session=session,
+        actor=actor,
+        action="shifts.replace",
+        entity="shift_calendar",
+        entity_id="plant",
+        before=before,
+        after=calendar.model_dump(),
+    )
     return calendar

@@ -102,7 +102,7 @@ def _first_pass_counts(session: Session, first: Any) -> list[tuple[str, str, str
             func.coalesce(Inspection.shift, "?").label("s"),
             Inspection.verdict,
             func.count(Inspection.id),
-        )  # fmt: skip
+        )
         .join(first, first.c.id == Inspection.id)
         .group_by("d", Inspection.station_code, "s", Inspection.verdict)
     ).all()
@@ -118,8 +118,17 @@ def _rates(counts: list[tuple[str, str, str, str, int]], key: int) -> list[RateR
     for k in sorted(agg):
         c = agg[k]
         n, ok, ng, err = sum(c.values()), c["OK"], c["NG"], c["ERROR"]
-        out.append(RateRow(key=k, inspected=n, first_pass_ok=ok, ng=ng, error=err, fpy=ok / n if n else None,
-                           rework_rate=ng / n if n else None))  # fmt: skip
+        out.append(
+            RateRow(
+                key=k,
+                inspected=n,
+                first_pass_ok=ok,
+                ng=ng,
+                error=err,
+                fpy=ok / n if n else None,
+                rework_rate=ng / n if n else None,
+            )
+        )
     return out
 
 
@@ -169,9 +178,15 @@ def _field(session: Session, since: datetime, until: datetime, station: str | No
     def row(day: str, c: Counter[str], e: int) -> FieldRow:
         total = sum(c.values())
         confirmed = c["repaired"] + c["not_repairable"]
-        return FieldRow(day=day, dispositions=total, false_calls=c["false_call"],
-                        false_call_rate=c["false_call"] / total if total else None, confirmed_defects=confirmed, escapes=e,
-                        escape_rate=e / (confirmed + e) if confirmed + e else None)  # fmt: skip
+        return FieldRow(
+            day=day,
+            dispositions=total,
+            false_calls=c["false_call"],
+            false_call_rate=c["false_call"] / total if total else None,
+            confirmed_defects=confirmed,
+            escapes=e,
+            escape_rate=e / (confirmed + e) if confirmed + e else None,
+        )
 
     days = sorted(set(disp) | set(esc))
     rows = [row(d, disp.get(d, Counter()), esc.get(d, 0)) for d in days]

@@ -69,12 +69,24 @@ def new_definition(
     if numerator_status not in NUMERATORS or denominator_window not in WINDOWS or attribution not in ATTRIBUTIONS:
         raise InvalidInput(f"numerator {NUMERATORS}, window {WINDOWS}, attribution {ATTRIBUTIONS}")
     last = session.scalar(select(func.max(PpmDefinition.version))) or 0
-    d = PpmDefinition(version=last + 1, numerator_status=numerator_status, denominator_window=denominator_window,
-                      attribution=attribution, note=note[:500], created_by=actor)  # fmt: skip
+    d = PpmDefinition(
+        version=last + 1,
+        numerator_status=numerator_status,
+        denominator_window=denominator_window,
+        attribution=attribution,
+        note=note[:500],
+        created_by=actor,
+    )
     session.add(d)
     session.flush()
-    audit(session=session, actor=actor, action="ppm.definition", entity="ppm_definition", entity_id=str(d.version),
-          after={"numerator": numerator_status, "window": denominator_window, "attribution": attribution})  # fmt: skip
+    audit(
+        session=session,
+        actor=actor,
+        action="ppm.definition",
+        entity="ppm_definition",
+        entity_id=str(d.version),
+        after={"numerator": numerator_status, "window": denominator_window, "attribution": attribution},
+    )
     return d
 
 
@@ -108,8 +120,10 @@ def add_shipments(session: Session, module_ids: Sequence[int]) -> None:
         ):
             counts[(month_of(shipped_at), customer, product or "", factory or "")] += 1
     if counts:
-        _upsert_increment(session, [{"month": k[0], "customer": k[1], "product_code": k[2], "factory": k[3], "shipped": n}
-                                    for k, n in counts.items()])  # fmt: skip
+        _upsert_increment(
+            session,
+            [{"month": k[0], "customer": k[1], "product_code": k[2], "factory": k[3], "shipped": n} for k, n in counts.items()],
+        )
 
 
 def rebuild_rollup(session: Session) -> int:
@@ -128,7 +142,7 @@ def rebuild_rollup(session: Session) -> int:
             func.coalesce(Module.product_code, ""),
             func.coalesce(WorkOrder.factory, ""),
             func.count(Shipment.id),
-        )  # fmt: skip
+        )
         .join(Module, Module.id == Shipment.module_id)
         .outerjoin(WorkOrder, WorkOrder.id == Module.work_order_id)
         .group_by(month, Shipment.customer, Module.product_code, WorkOrder.factory)
@@ -173,8 +187,15 @@ def _group_key(group_by: GroupBy | None, customer: str, product: str, factory: s
     return None
 
 
-def ppm(*, session: Session, first_month: str, last_month: str, group_by: GroupBy | None = None, version: int | None = None,
-        customer: str | None = None) -> PpmReport:  # fmt: skip
+def ppm(
+    *,
+    session: Session,
+    first_month: str,
+    last_month: str,
+    group_by: GroupBy | None = None,
+    version: int | None = None,
+    customer: str | None = None,
+) -> PpmReport:
     """Monthly and rolling-12-month complaint PPM from first_month to last_month ('YYYY-MM')."""
     for m in (first_month, last_month):
         if len(m) != 7 or m[4] != "-" or not (m[:4] + m[5:]).isdigit() or not 1 <= int(m[5:]) <= 12:
@@ -195,7 +216,9 @@ def ppm(*, session: Session, first_month: str, last_month: str, group_by: GroupB
     for month, cust, prod, fac, n in session.execute(stmt):
         den[(month, _group_key(group_by, cust, prod, fac, series))] += int(n)
     # Numerator: complained modules of the counted complaints, with their shipment.
-    status = Complaint.justified.is_(True) if d.numerator_status == NumeratorStatus.JUSTIFIED else Complaint.justified.is_not(False)
+    status = (
+        Complaint.justified.is_(True) if d.numerator_status == NumeratorStatus.JUSTIFIED else Complaint.justified.is_not(False)
+    )
     cstmt = (
         select(
             ComplaintModule.module_id,
@@ -238,15 +261,29 @@ def ppm(*, session: Session, first_month: str, last_month: str, group_by: GroupB
             c12 = len(set().union(*(num.get((w, g), set()) for w in window)))
             if not (c or shipped or c12 or s_window) and group_by:
                 continue
-            rows.append(PpmRow(month=month, group=g, complained_modules=c, shipped=shipped, ppm=c / shipped * 1e6 if shipped else None,
-                               rolling12_complained=c12, rolling12_shipped=s_window,
-                               rolling12_ppm=c12 / s_window * 1e6 if s_window else None))  # fmt: skip
+            rows.append(
+                PpmRow(
+                    month=month,
+                    group=g,
+                    complained_modules=c,
+                    shipped=shipped,
+                    ppm=c / shipped * 1e6 if shipped else None,
+                    rolling12_complained=c12,
+                    rolling12_shipped=s_window,
+                    rolling12_ppm=c12 / s_window * 1e6 if s_window else None,
+                )
+            )
     return PpmReport(
         definition_version=d.version,
         definition={"numerator": d.numerator_status, "denominator": d.denominator_window, "attribution": d.attribution},
-        group_by=group_by, first_month=first_month, last_month=last_month, target_ppm=TARGET_PPM, rows=rows,
-        excluded_not_shipped=len(not_shipped), excluded_unknown=unknown,
-    )  # fmt: skip
+        group_by=group_by,
+        first_month=first_month,
+        last_month=last_month,
+        target_ppm=TARGET_PPM,
+        rows=rows,
+        excluded_not_shipped=len(not_shipped),
+        excluded_unknown=unknown,
+    )
 
 
 class ResponseStats(BaseModel):

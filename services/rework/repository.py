@@ -166,9 +166,7 @@ def loop_count(session: Session, module_id: int, string_position: int) -> int:
 
 def active_loop_count(session: Session, module_id: int) -> int:
     """How many loops of a module are still active."""
-    stmt = select(func.count(ReworkLoop.id)).where(
-        ReworkLoop.module_id == module_id, ReworkLoop.state.in_(ACTIVE_LOOP_STATES)
-    )
+    stmt = select(func.count(ReworkLoop.id)).where(ReworkLoop.module_id == module_id, ReworkLoop.state.in_(ACTIVE_LOOP_STATES))
     return int(session.scalar(stmt) or 0)
 
 

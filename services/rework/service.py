@@ -121,8 +121,16 @@ def _hold(session: Session, module_id: int, *, source: str, reason: str, actor: 
     module.status = ModuleStatus.HOLD
     session.flush()
     _event(session, module_id=module_id, kind=EventKind.HOLD_PLACED, actor=actor, station=station, source=source, reason=reason)
-    audit(session=session, actor=actor, action="hold.place", entity="module", entity_id=module.barcode,
-          before={"status": before}, after={"status": ModuleStatus.HOLD, "source": source}, reason=reason)  # fmt: skip
+    audit(
+        session=session,
+        actor=actor,
+        action="hold.place",
+        entity="module",
+        entity_id=module.barcode,
+        before={"status": before},
+        after={"status": ModuleStatus.HOLD, "source": source},
+        reason=reason,
+    )
     return hold
 
 
@@ -143,8 +151,14 @@ def apply_results(*, session: Session, result_ids: Sequence[str], loop_limit: in
         pair = (insp.module_id, insp.string_position)
         if insp.stage == Stage.STRING_EL and pair not in busy:
             if insp.verdict == Verdict.NG:  # the common NG: a fresh loop, written with the batch
-                loop = ReworkLoop(module_id=insp.module_id, string_position=insp.string_position, loop_no=last_loop.get(pair, 0) + 1,
-                                  state=LoopState.OPEN, ng_inspection_id=insp.id, opened_at=insp.captured_at)  # fmt: skip
+                loop = ReworkLoop(
+                    module_id=insp.module_id,
+                    string_position=insp.string_position,
+                    loop_no=last_loop.get(pair, 0) + 1,
+                    state=LoopState.OPEN,
+                    ng_inspection_id=insp.id,
+                    opened_at=insp.captured_at,
+                )
                 session.add(loop)
                 opened.append((loop, insp))
                 busy.add(pair)
@@ -163,8 +177,15 @@ def _announce(session: Session, opened: list[tuple[ReworkLoop, StoredResult]]) -
         return
     session.flush()
     for loop, insp in opened:
-        _event(session, module_id=insp.module_id, kind=EventKind.LOOP_OPENED, actor=f"device:{insp.station_code}", station=insp.station_code,
-               at=insp.captured_at, loop=loop)  # fmt: skip
+        _event(
+            session,
+            module_id=insp.module_id,
+            kind=EventKind.LOOP_OPENED,
+            actor=f"device:{insp.station_code}",
+            station=insp.station_code,
+            at=insp.captured_at,
+            loop=loop,
+        )
     opened.clear()
 
 
@@ -179,31 +200,80 @@ def _string_el_result(session: Session, insp: StoredResult, *, loop_limit: int, 
         return
     if loop.state == LoopState.OPEN:
         # Interlock: without a recorded repair an image is not a loop step (it may be a double scan).
-        _event(session, module_id=insp.module_id, kind=EventKind.RETEST_REFUSED, actor=actor, station=station, at=insp.captured_at,
-               loop=loop, result_id=insp.result_id, why="no repair recorded for this loop")  # fmt: skip
+        _event(
+            session,
+            module_id=insp.module_id,
+            kind=EventKind.RETEST_REFUSED,
+            actor=actor,
+            station=station,
+            at=insp.captured_at,
+            loop=loop,
+            result_id=insp.result_id,
+            why="no repair recorded for this loop",
+        )
         return
     if insp.verdict == Verdict.ERROR:
-        _event(session, module_id=insp.module_id, kind=EventKind.RETEST_ERROR, actor=actor, station=station, at=insp.captured_at,
-               loop=loop, result_id=insp.result_id, why="image could not be judged; loop waits for a judgeable retest")  # fmt: skip
+        _event(
+            session,
+            module_id=insp.module_id,
+            kind=EventKind.RETEST_ERROR,
+            actor=actor,
+            station=station,
+            at=insp.captured_at,
+            loop=loop,
+            result_id=insp.result_id,
+            why="image could not be judged; loop waits for a judgeable retest",
+        )
         return
     if insp.verdict == Verdict.REVIEW:
         # Neither pass nor fail until an EL operator confirms the doubtful cells: the loop stays repaired.
-        _event(session, module_id=insp.module_id, kind=EventKind.RETEST_REVIEW, actor=actor, station=station, at=insp.captured_at,
-               loop=loop, result_id=insp.result_id, why="retest has cells for EL review; loop waits for the review")  # fmt: skip
+        _event(
+            session,
+            module_id=insp.module_id,
+            kind=EventKind.RETEST_REVIEW,
+            actor=actor,
+            station=station,
+            at=insp.captured_at,
+            loop=loop,
+            result_id=insp.result_id,
+            why="retest has cells for EL review; loop waits for the review",
+        )
         return
     loop.retest_inspection_id = insp.id
     loop.closed_at = insp.captured_at
     if insp.verdict == Verdict.OK:
         loop.state = LoopState.CLOSED
-        _event(session, module_id=insp.module_id, kind=EventKind.LOOP_CLOSED, actor=actor, station=station, at=insp.captured_at, loop=loop,
-               result_id=insp.result_id)  # fmt: skip
+        _event(
+            session,
+            module_id=insp.module_id,
+            kind=EventKind.LOOP_CLOSED,
+            actor=actor,
+            station=station,
+            at=insp.captured_at,
+            loop=loop,
+            result_id=insp.result_id,
+        )
         return
     loop.state = LoopState.FAILED
-    _event(session, module_id=insp.module_id, kind=EventKind.RETEST_NG, actor=actor, station=station, at=insp.captured_at, loop=loop,
-           result_id=insp.result_id)  # fmt: skip
+    _event(
+        session,
+        module_id=insp.module_id,
+        kind=EventKind.RETEST_NG,
+        actor=actor,
+        station=station,
+        at=insp.captured_at,
+        loop=loop,
+        result_id=insp.result_id,
+    )
     if loop.loop_no >= loop_limit:
-        _hold(session, insp.module_id, source=HoldSource.LOOP_LIMIT, actor=actor, station=station,
-              reason=f"string {insp.string_position} still NG after {loop.loop_no} rework loops (limit {loop_limit})")  # fmt: skip
+        _hold(
+            session,
+            insp.module_id,
+            source=HoldSource.LOOP_LIMIT,
+            actor=actor,
+            station=station,
+            reason=f"string {insp.string_position} still NG after {loop.loop_no} rework loops (limit {loop_limit})",
+        )
     else:
         _open_loop(session, insp, loop.loop_no + 1, actor)
 
@@ -213,8 +283,18 @@ def _later_stage_result(session: Session, insp: StoredResult, *, actor: str) -> 
     open_loops = repo.active_loop_count(session, insp.module_id)
     if module.status == ModuleStatus.HOLD or open_loops:
         why = "module is on hold" if module.status == ModuleStatus.HOLD else f"{open_loops} rework loop(s) still open"
-        _event(session, module_id=module.id, kind=EventKind.LATER_STAGE_FLAG, actor=actor, station=insp.station_code, at=insp.captured_at,
-               string_position=insp.string_position, stage=insp.stage, result_id=insp.result_id, why=why)  # fmt: skip
+        _event(
+            session,
+            module_id=module.id,
+            kind=EventKind.LATER_STAGE_FLAG,
+            actor=actor,
+            station=insp.station_code,
+            at=insp.captured_at,
+            string_position=insp.string_position,
+            stage=insp.stage,
+            result_id=insp.result_id,
+            why=why,
+        )
     _record_escapes(session, insp)
     if insp.stage == Stage.FINAL_EL and insp.verdict == Verdict.OK and module.status == ModuleStatus.WIP:
         module.status = ModuleStatus.STOCK
@@ -248,8 +328,19 @@ def _record_escapes(session: Session, insp: StoredResult) -> None:
                 found_at=insp.captured_at,
             )
         )
-        _event(session, module_id=insp.module_id, kind=EventKind.ESCAPE, actor=f"device:{insp.station_code}", station=insp.station_code,
-               at=insp.captured_at, string_position=insp.string_position, row=row, col=col, cls=cls, stage=insp.stage)  # fmt: skip
+        _event(
+            session,
+            module_id=insp.module_id,
+            kind=EventKind.ESCAPE,
+            actor=f"device:{insp.station_code}",
+            station=insp.station_code,
+            at=insp.captured_at,
+            string_position=insp.string_position,
+            row=row,
+            col=col,
+            cls=cls,
+            stage=insp.stage,
+        )
 
 
 @dataclass(frozen=True)
@@ -302,9 +393,21 @@ def dispose(
     )
     if lot:
         _consume_lot(session, loop.module_id, lot)
-    _event(session, module_id=loop.module_id, kind=EventKind.DISPOSITION, actor=actor, station=station, at=now, loop=loop,
-           row=defect.row, col=defect.col, cls=defect.cls, disposition=item.disposition, repair_code=item.repair_code,
-           new_cell_lot=lot)  # fmt: skip
+    _event(
+        session,
+        module_id=loop.module_id,
+        kind=EventKind.DISPOSITION,
+        actor=actor,
+        station=station,
+        at=now,
+        loop=loop,
+        row=defect.row,
+        col=defect.col,
+        cls=defect.cls,
+        disposition=item.disposition,
+        repair_code=item.repair_code,
+        new_cell_lot=lot,
+    )
     session.flush()
     _maybe_complete(session, loop, actor=actor, station=station, now=now)
     return loop
@@ -329,18 +432,39 @@ def undo_last(*, session: Session, loop_id: int, actor: str, station: str, line:
             link = traceability_repo.module_lot_link(session, loop.module_id, lot.id, source=MaterialSource.REWORK)
             if link is not None:
                 session.delete(link)
-    undone = {"row": defect.row, "col": defect.col, "cls": defect.cls, "disposition": last.disposition,
-              "repair_code": last.repair_code, "new_cell_lot": last.new_cell_lot, "by": last.actor}  # fmt: skip
+    undone = {
+        "row": defect.row,
+        "col": defect.col,
+        "cls": defect.cls,
+        "disposition": last.disposition,
+        "repair_code": last.repair_code,
+        "new_cell_lot": last.new_cell_lot,
+        "by": last.actor,
+    }
     session.delete(last)
     if loop.state == LoopState.REPAIRED:
         loop.state, loop.repaired_at, loop.repaired_by, loop.repair_station = LoopState.OPEN, None, None, None
     now = utcnow()
     _event(
-        session, module_id=loop.module_id, kind=EventKind.DISPOSITION_UNDONE, actor=actor, station=station, at=now, loop=loop, **undone
+        session,
+        module_id=loop.module_id,
+        kind=EventKind.DISPOSITION_UNDONE,
+        actor=actor,
+        station=station,
+        at=now,
+        loop=loop,
+        **undone,
     )
     barcode = inspection_repo.module_by_id(session, loop.module_id).barcode
-    audit(session=session, actor=actor, action="rework.undo", entity="module", entity_id=barcode, before=undone,
-          after={"loop": loop.id, "state": loop.state})  # fmt: skip
+    audit(
+        session=session,
+        actor=actor,
+        action="rework.undo",
+        entity="module",
+        entity_id=barcode,
+        before=undone,
+        after={"loop": loop.id, "state": loop.state},
+    )
     return loop
 
 
@@ -373,8 +497,14 @@ def _maybe_complete(session: Session, loop: ReworkLoop, *, actor: str, station: 
         loop.state = LoopState.HELD
         loop.closed_at = now
         _event(session, module_id=loop.module_id, kind=EventKind.LOOP_HELD, actor=actor, station=station, at=now, loop=loop)
-        _hold(session, loop.module_id, source=HoldSource.NOT_REPAIRABLE, actor=actor, station=station,
-              reason=f"string {loop.string_position}: a defect was marked not repairable in loop {loop.loop_no}")  # fmt: skip
+        _hold(
+            session,
+            loop.module_id,
+            source=HoldSource.NOT_REPAIRABLE,
+            actor=actor,
+            station=station,
+            reason=f"string {loop.string_position}: a defect was marked not repairable in loop {loop.loop_no}",
+        )
         return
     # Also a loop of false calls alone goes back to EL: the operator's word does not overrule an image unseen.
     loop.state = LoopState.REPAIRED
@@ -425,10 +555,27 @@ def decide_hold(
             module.grade = "B"
         if not other_open:
             module.status = _derived_status(session, module.id)
-    _event(session, module_id=module.id, kind=EventKind.HOLD_DECIDED, actor=actor, station="quality", at=now, decision=decision,
-           reason=reason, deviation_no=hold.deviation_no)  # fmt: skip
-    audit(session=session, actor=actor, action=f"hold.{decision}", entity="module", entity_id=module.barcode, before=before,
-          after={"status": module.status, "grade": module.grade, "deviation_no": hold.deviation_no}, reason=reason)  # fmt: skip
+    _event(
+        session,
+        module_id=module.id,
+        kind=EventKind.HOLD_DECIDED,
+        actor=actor,
+        station="quality",
+        at=now,
+        decision=decision,
+        reason=reason,
+        deviation_no=hold.deviation_no,
+    )
+    audit(
+        session=session,
+        actor=actor,
+        action=f"hold.{decision}",
+        entity="module",
+        entity_id=module.barcode,
+        before=before,
+        after={"status": module.status, "grade": module.grade, "deviation_no": hold.deviation_no},
+        reason=reason,
+    )
     return hold
 
 

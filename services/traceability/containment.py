@@ -52,11 +52,21 @@ def _criteria(session: Session, q: ContainmentQuery) -> tuple[list[tuple[str, Se
             ).all():
                 crit.append((f"station {station} shift {shift}", _station_shift(station, shift)))
     if q.work_order:
-        crit.append((f"work order {q.work_order}",
-                     select(Module.id).join(WorkOrder, WorkOrder.id == Module.work_order_id).where(WorkOrder.code == q.work_order)))  # fmt: skip
+        crit.append(
+            (
+                f"work order {q.work_order}",
+                select(Module.id).join(WorkOrder, WorkOrder.id == Module.work_order_id).where(WorkOrder.code == q.work_order),
+            )
+        )
     if q.lot:
-        crit.append((f"lot {q.lot}", select(ModuleMaterial.module_id)
-                     .join(MaterialLot, MaterialLot.id == ModuleMaterial.lot_id).where(MaterialLot.code == q.lot)))  # fmt: skip
+        crit.append(
+            (
+                f"lot {q.lot}",
+                select(ModuleMaterial.module_id)
+                .join(MaterialLot, MaterialLot.id == ModuleMaterial.lot_id)
+                .where(MaterialLot.code == q.lot),
+            )
+        )
     if q.shift:
         if not q.station:
             raise InvalidInput("a shift needs a station (the shift of which station?)")
@@ -107,7 +117,7 @@ def _rows(session: Session, ids: list[int]) -> Iterator[tuple[Any, ...]]:
                 Shipment.customer,
                 Shipment.delivery_no,
                 Shipment.shipped_at,
-            )  # fmt: skip
+            )
             .outerjoin(WorkOrder, WorkOrder.id == Module.work_order_id)
             .outerjoin(Shipment, Shipment.module_id == Module.id)
             .where(Module.id.in_(ids[i : i + 5000]))
@@ -129,7 +139,7 @@ def containment(*, session: Session, query: ContainmentQuery, offset: int = 0, l
             delivery_no=d,
             shipped_at=at,
             matched_by=matches[mid],
-        )  # fmt: skip
+        )
         for mid, b, st, g, p, wo, c, d, at in _rows(session, list(matches))
     ]
     rows.sort(key=lambda r: r.barcode)
@@ -161,5 +171,14 @@ def csv_lines(result: ContainmentResult) -> Iterator[list[str]]:
     """CSV rows (header first) of a containment result."""
     yield CSV_COLUMNS
     for r in result.items:
-        yield [r.barcode, r.status, r.grade, r.product or "", r.work_order or "", r.customer or "", r.delivery_no or "",
-               r.shipped_at.isoformat() if r.shipped_at else "", "; ".join(r.matched_by)]  # fmt: skip
+        yield [
+            r.barcode,
+            r.status,
+            r.grade,
+            r.product or "",
+            r.work_order or "",
+            r.customer or "",
+            r.delivery_no or "",
+            r.shipped_at.isoformat() if r.shipped_at else "",
+            "; ".join(r.matched_by),
+        ]

@@ -97,8 +97,12 @@ def import_rows(
         except ValidationError as exc:
             for e in exc.errors():
                 errors.append(RowError(row=n, field=".".join(str(p) for p in e["loc"]) or "*", message=e["msg"]))
-    writers: dict[str, Writer] = {"products": _products, "work_orders": _work_orders, "module_builds": _builds,
-                                  "shipments": partial(_shipments, on_shipped=on_shipped)}  # fmt: skip
+    writers: dict[str, Writer] = {
+        "products": _products,
+        "work_orders": _work_orders,
+        "module_builds": _builds,
+        "shipments": partial(_shipments, on_shipped=on_shipped),
+    }
     writer = writers[kind]
     errors += writer(session, items, dry_run=True)
     if errors:
@@ -107,8 +111,14 @@ def import_rows(
     unchanged = writer(session, items, dry_run=False)
     session.flush()  # the next import in the same transaction (work orders after products) must see these rows
     imported = len(items) - len(unchanged)
-    audit(session=session, actor=actor, action=f"import.{kind}", entity="import", entity_id=kind,
-          after={"rows": len(rows), "imported": imported, "unchanged": len(unchanged)})  # fmt: skip
+    audit(
+        session=session,
+        actor=actor,
+        action=f"import.{kind}",
+        entity="import",
+        entity_id=kind,
+        after={"rows": len(rows), "imported": imported, "unchanged": len(unchanged)},
+    )
     return ImportReport(kind=kind, ok=True, rows=len(rows), imported=imported, unchanged=len(unchanged), errors=[])
 
 
@@ -256,7 +266,7 @@ def _shipments(
                     "site": s.site,
                     "shipped_at": s.shipped_at,
                     "recorded_at": utcnow(),
-                }  # fmt: skip
+                }
                 for s in chunk
             ],
         )

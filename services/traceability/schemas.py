@@ -92,8 +92,6 @@ class ShipmentIn(_In):
     shipped_at: AwareDatetime
 
 
-
-
 class RowError(BaseModel):
     row: int = Field(description="1-based data row (the header is row 0)")
     field: str

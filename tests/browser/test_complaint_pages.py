@@ -13,25 +13,43 @@ from pypdf import PdfReader
 
 from services.complaints import eight_d
 from services.core.db import transaction
-from tests.browser.conftest import live_site, sign_in
 from tests.conftest import ARTIFACTS
+from tests.support.browser import live_site, sign_in
 from tests.support.factories import ingest, result
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 TEXT = {  # what the quality engineer types into each discipline
     "D0": {"f_actions": "Stopped shipments of WO-7", "f_customer_informed": "J. Doe by phone"},
     "D1": {"f_champion": "Plant manager", "f_leader": "qe1", "f_members": "qe1\nprocess engineer\ncs1"},
-    "D2": {"f_what": "Micro cracks", "f_where": "Site 1 row 4", "f_when": "Installation", "f_who": "Installer", "f_why": "Power loss",
-           "f_how": "Field EL", "f_how_many": "2 modules", "f_is_is_not": "lot | CL-1 | CL-2"},
+    "D2": {
+        "f_what": "Micro cracks",
+        "f_where": "Site 1 row 4",
+        "f_when": "Installation",
+        "f_who": "Installer",
+        "f_why": "Power loss",
+        "f_how": "Field EL",
+        "f_how_many": "2 modules",
+        "f_is_is_not": "lot | CL-1 | CL-2",
+    },
     "D3": {"f_actions": "Hold WIP and stock, re-test", "f_verification": "EL re-test of every suspect"},
-    "D4": {"f_occurrence_cause": "Stringer pressure", "f_occurrence_verification": "DOE", "f_escape_point": "String EL",
-           "f_escape_cause": "Threshold", "f_escape_verification": "Stored images re-run"},
+    "D4": {
+        "f_occurrence_cause": "Stringer pressure",
+        "f_occurrence_verification": "DOE",
+        "f_escape_point": "String EL",
+        "f_escape_cause": "Threshold",
+        "f_escape_verification": "Stored images re-run",
+    },
     "D5": {"f_actions": "Pressure limit\nLower threshold", "f_verification": "Trial 500 strings"},
     "D6": {"f_implementation": "Done", "f_validation": "4 weeks clean"},
-    "D7": {"f_pfmea": "PFMEA rev 7", "f_control_plan": "CP rev 4", "f_work_instructions": "WI-12", "f_lessons_learned": "LL-3",
-           "f_similar_products": "All 210 lines"},
+    "D7": {
+        "f_pfmea": "PFMEA rev 7",
+        "f_control_plan": "CP rev 4",
+        "f_work_instructions": "WI-12",
+        "f_lessons_learned": "LL-3",
+        "f_similar_products": "All 210 lines",
+    },
     "D8": {"f_customer_acceptance": "Accepted by J. Doe"},
-}  # fmt: skip
+}
 
 
 @pytest.fixture

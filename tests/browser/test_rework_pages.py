@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from services.core.db import transaction
 from services.imagestore.store import store_image
 from services.rework.orm import Disposition
-from tests.browser.conftest import Site, live_site, sign_in
 from tests.conftest import ARTIFACTS
+from tests.support.browser import Site, live_site, sign_in
 from tests.support.factories import T0, ingest, result
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]

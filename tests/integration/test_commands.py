@@ -72,8 +72,11 @@ def test_inspect_prints_one_json_line_per_image_and_overlays(tmp_path: Path) -> 
     # --json: the whole v2 result, every cell (OK ones too) with its decision, p(defect) and top class.
     r = subprocess.run(
         [sys.executable, "-m", "cli.main", "inspect", str(paths[0]), "--grid", "2x12", "--json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     full = json.loads(r.stdout.strip().splitlines()[-1])
     assert full["schema_version"] == 2 and len(full["cells"]) == 24
     assert all(c["decision"] in ("OK", "REVIEW", "NG") and c["p_defect"] is not None and c["top_class"] for c in full["cells"])

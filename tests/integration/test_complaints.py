@@ -27,19 +27,42 @@ DUE = {"D0": 48, "D1": 48, "D2": 48, "D3": 48, "D4": 168, "D5": 336, "D6": 336, 
 FILLED = {
     "D0": {"actions": "stop shipment of lot CL-1", "customer_informed": "J. Doe, phone, 2026-03-02"},
     "D1": {"champion": "plant manager", "leader": "qe1", "members": ["qe1", "process engineer", "cs1"]},
-    "D2": {"what": "cracks", "where": "Site 1", "when": "at installation", "who": "installer", "why": "power loss", "how": "EL",
-           "how_many": "3 modules", "is_is_not": [{"dimension": "lot", "is": "CL-1", "is_not": "CL-2"}]},
-    "D3": {"locations": [{"location": loc, "suspect": 10, "checked": 10, "bad": 1, "verified": True}
-                         for loc in ("customer", "in_transit", "warehouse", "wip", "raw_material")],
-           "actions": "hold and re-test", "verification": "EL re-test of every suspect"},
-    "D4": {"occurrence_cause": "stringer pressure", "occurrence_verification": "DOE", "escape_point": "string EL",
-           "escape_cause": "threshold too high", "escape_verification": "re-run on stored images"},
+    "D2": {
+        "what": "cracks",
+        "where": "Site 1",
+        "when": "at installation",
+        "who": "installer",
+        "why": "power loss",
+        "how": "EL",
+        "how_many": "3 modules",
+        "is_is_not": [{"dimension": "lot", "is": "CL-1", "is_not": "CL-2"}],
+    },
+    "D3": {
+        "locations": [
+            {"location": loc, "suspect": 10, "checked": 10, "bad": 1, "verified": True}
+            for loc in ("customer", "in_transit", "warehouse", "wip", "raw_material")
+        ],
+        "actions": "hold and re-test",
+        "verification": "EL re-test of every suspect",
+    },
+    "D4": {
+        "occurrence_cause": "stringer pressure",
+        "occurrence_verification": "DOE",
+        "escape_point": "string EL",
+        "escape_cause": "threshold too high",
+        "escape_verification": "re-run on stored images",
+    },
     "D5": {"actions": ["pressure limit", "lower threshold"], "verification": "trial run 500 strings"},
     "D6": {"implementation": "done 2026-03-20", "validation": "4 weeks no crack", "containment_removed": True},
-    "D7": {"pfmea": "PFMEA rev 7", "control_plan": "CP rev 4", "work_instructions": "WI-12", "lessons_learned": "LL-3",
-           "similar_products": "all 210 lines"},
+    "D7": {
+        "pfmea": "PFMEA rev 7",
+        "control_plan": "CP rev 4",
+        "work_instructions": "WI-12",
+        "lessons_learned": "LL-3",
+        "similar_products": "all 210 lines",
+    },
     "D8": {"customer_acceptance": "accepted by J. Doe 2026-04-01"},
-}  # fmt: skip
+}
 
 
 @pytest.fixture
@@ -51,8 +74,16 @@ def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
 
 
 def _complaint(sessions: sessionmaker[Session], barcodes: list[str], **kw: object) -> tuple[str, str, list[str]]:
-    args: dict[str, object] = dict(customer="SolarCo", received_at=T0 - timedelta(hours=2), channel="email", symptom="cell_crack",
-                                   severity="major", description="cracks seen", project="P", site="Site 1")  # fmt: skip
+    args: dict[str, object] = dict(
+        customer="SolarCo",
+        received_at=T0 - timedelta(hours=2),
+        channel="email",
+        symptom="cell_crack",
+        severity="major",
+        description="cracks seen",
+        project="P",
+        site="Site 1",
+    )
     args.update(kw)
     with transaction(sessions) as s:
         c, unknown = cs.create_complaint(session=s, barcodes=barcodes, actor="cs1", due_hours=DUE, **args)  # type: ignore[arg-type]
@@ -84,8 +115,12 @@ def test_a_complaint_lists_unknown_barcodes_and_starts_an_8d_with_due_dates(sess
         record = module_record(session=s, barcode="MKNOWN0001")
     assert [(x.number, x.case, x.justified) for x in record.complaints] == [(number, case, None)]
     assert {d.code: d.due_at - T0 for d in read.disciplines} == {k: timedelta(hours=h) for k, h in DUE.items()}
-    for bad, msg in (({"barcodes": []}, "at least one"), ({"channel": "fax"}, "channel"),
-                     ({"received_at": T0 + timedelta(days=2)}, "future"), ({"barcodes": ["not a barcode!"]}, "not barcodes")):  # fmt: skip
+    for bad, msg in (
+        ({"barcodes": []}, "at least one"),
+        ({"channel": "fax"}, "channel"),
+        ({"received_at": T0 + timedelta(days=2)}, "future"),
+        ({"barcodes": ["not a barcode!"]}, "not barcodes"),
+    ):
         with pytest.raises(InvalidInput, match=msg):
             _complaint(sessions, **{"barcodes": ["MKNOWN0001"], **bad})  # type: ignore[arg-type]
     with transaction(sessions) as s:
@@ -104,8 +139,11 @@ def test_required_fields_order_and_owner_block_completion_without_changing_anyth
         cs.complete_discipline(session=s, number=case, code="D0", actor="qe1", actor_is_quality_engineer=True)
     with pytest.raises(InvalidInput, match="has no field"), transaction(sessions) as s:
         cs.save_discipline(session=s, number=case, code="D0", actor="qe1", data={"colour": "red"})
-    bad_d3 = {"locations": [{"location": "customer", "suspect": 5, "checked": 3, "bad": 4, "verified": True}], "actions": "x",
-              "verification": "y"}  # fmt: skip
+    bad_d3 = {
+        "locations": [{"location": "customer", "suspect": 5, "checked": 3, "bad": 4, "verified": True}],
+        "actions": "x",
+        "verification": "y",
+    }
     with transaction(sessions) as s:
         cs.save_discipline(session=s, number=case, code="D3", actor="qe1", data=bad_d3)
         missing = views.get_case(s, case).disciplines[3].missing
@@ -132,8 +170,19 @@ def test_an_8d_walks_to_closure_with_approval_and_reopens_on_recurrence(sessions
     with pytest.raises(Conflict, match="closed"), transaction(sessions) as s:
         cs.save_discipline(session=s, number=case, code="D2", actor="qe1", data={"what": "changed"})
     with pytest.raises(Conflict, match="closed"), transaction(sessions) as s:
-        cs.create_complaint(session=s, customer="X", received_at=T0, channel="email", symptom="other", severity="minor",
-                            description="d", barcodes=["MX00000009"], actor="cs1", due_hours=DUE, case_number=case)  # fmt: skip
+        cs.create_complaint(
+            session=s,
+            customer="X",
+            received_at=T0,
+            channel="email",
+            symptom="other",
+            severity="minor",
+            description="d",
+            barcodes=["MX00000009"],
+            actor="cs1",
+            due_hours=DUE,
+            case_number=case,
+        )
     reopened_at = T0 + timedelta(days=40)
     set_clock(reopened_at)
     with transaction(sessions) as s:
@@ -195,13 +244,21 @@ MARCH, APRIL = datetime(2026, 3, 15, tzinfo=UTC), datetime(2026, 4, 15, tzinfo=U
 
 def _bulk_ship(s: Session, prefix: str, n: int, customer: str, at: datetime, work_order: str) -> None:
     """n modules of a work order, shipped to `customer` at `at` (set-based: the scenario has 500,000)."""
-    s.execute(text(f"""WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < {n})
+    s.execute(
+        text(f"""WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < {n})
         INSERT INTO module (barcode, created_at, product_code, work_order_id, status, grade)
-        SELECT '{prefix}' || (1000000000 + i), :at, 'P1', (SELECT id FROM work_order WHERE code = :wo), 'SHIPPED', 'A' FROM seq""")
-              .bindparams(bindparam("at", type_=UTCDateTime)), {"at": at, "wo": work_order})  # fmt: skip
-    s.execute(text(f"""INSERT INTO shipment (module_id, customer, delivery_no, site, shipped_at, recorded_at)
-        SELECT id, :c, 'DN-{prefix}', '', :at, :at FROM module WHERE barcode LIKE '{prefix}%'""")
-              .bindparams(bindparam("at", type_=UTCDateTime)), {"c": customer, "at": at})  # fmt: skip
+        SELECT '{prefix}' || (1000000000 + i), :at, 'P1', (SELECT id FROM work_order WHERE code = :wo), 'SHIPPED', 'A' FROM seq""").bindparams(
+            bindparam("at", type_=UTCDateTime)
+        ),
+        {"at": at, "wo": work_order},
+    )
+    s.execute(
+        text(f"""INSERT INTO shipment (module_id, customer, delivery_no, site, shipped_at, recorded_at)
+        SELECT id, :c, 'DN-{prefix}', '', :at, :at FROM module WHERE barcode LIKE '{prefix}%'""").bindparams(
+            bindparam("at", type_=UTCDateTime)
+        ),
+        {"c": customer, "at": at},
+    )
 
 
 @pytest.fixture
@@ -209,10 +266,21 @@ def scenario(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
     """375,000 modules shipped to SolarCo in March, 125,000 to PVFarm in April; complaints with known answers."""
     set_clock(datetime(2026, 6, 1, tzinfo=UTC))
     with transaction(sessions) as s:
-        assert import_rows(session=s, kind="products", rows=[{"code": "P1", "series": "HJT 210", "cell_format": "210", "grid": "2x12"}],
-                           actor="t").ok  # fmt: skip
-        assert import_rows(session=s, kind="work_orders", actor="t", rows=[
-            {"code": "WO-1", "product": "P1", "factory": "F1", "line": "L1"}, {"code": "WO-2", "product": "P1", "factory": "F2", "line": "L9"}]).ok  # fmt: skip
+        assert import_rows(
+            session=s,
+            kind="products",
+            rows=[{"code": "P1", "series": "HJT 210", "cell_format": "210", "grid": "2x12"}],
+            actor="t",
+        ).ok
+        assert import_rows(
+            session=s,
+            kind="work_orders",
+            actor="t",
+            rows=[
+                {"code": "WO-1", "product": "P1", "factory": "F1", "line": "L1"},
+                {"code": "WO-2", "product": "P1", "factory": "F2", "line": "L9"},
+            ],
+        ).ok
         _bulk_ship(s, "SA", 375_000, "SolarCo", MARCH, "WO-1")
         _bulk_ship(s, "SB", 125_000, "PVFarm", APRIL, "WO-2")
         s.add(Module(barcode="MNOTSHIPPED"))
@@ -263,12 +331,30 @@ def test_ppm_matches_figures_computed_by_hand(scenario: sessionmaker[Session]) -
 
 def test_a_new_definition_version_changes_the_figures_and_says_so(scenario: sessionmaker[Session]) -> None:
     with transaction(scenario) as s:
-        v2 = metrics.new_definition(session=s, numerator_status="justified", denominator_window="same_period",
-                                    attribution="shipment_cohort", note="cohort view", actor="qe1")  # fmt: skip
-        v3 = metrics.new_definition(session=s, numerator_status="justified", denominator_window="trailing_12_months",
-                                    attribution="complaint_date", note="trailing", actor="qe1")  # fmt: skip
-        v4 = metrics.new_definition(session=s, numerator_status="justified_or_open", denominator_window="same_period",
-                                    attribution="complaint_date", note="early warning", actor="qe1")  # fmt: skip
+        v2 = metrics.new_definition(
+            session=s,
+            numerator_status="justified",
+            denominator_window="same_period",
+            attribution="shipment_cohort",
+            note="cohort view",
+            actor="qe1",
+        )
+        v3 = metrics.new_definition(
+            session=s,
+            numerator_status="justified",
+            denominator_window="trailing_12_months",
+            attribution="complaint_date",
+            note="trailing",
+            actor="qe1",
+        )
+        v4 = metrics.new_definition(
+            session=s,
+            numerator_status="justified_or_open",
+            denominator_window="same_period",
+            attribution="complaint_date",
+            note="early warning",
+            actor="qe1",
+        )
         cohort = metrics.ppm(session=s, first_month="2026-03", last_month="2026-04", version=v2.version)
         trailing = metrics.ppm(session=s, first_month="2026-03", last_month="2026-04", version=v3.version)
         early = metrics.ppm(session=s, first_month="2026-05", last_month="2026-05", version=v4.version)
@@ -286,8 +372,15 @@ def test_the_rollup_stays_equal_to_a_recount_of_shipments(scenario: sessionmaker
         assert import_rows(
             session=s, kind="module_builds", actor="t", rows=[{"barcode": f"MN{i:08d}", "work_order": "WO-2"} for i in range(5)]
         ).ok
-        assert import_rows(session=s, kind="shipments", actor="erp", rows=[
-            {"barcode": f"MN{i:08d}", "customer": "PVFarm", "delivery_no": "DN-9", "shipped_at": "2026-05-02T00:00:00Z"} for i in range(5)]).ok  # fmt: skip
+        assert import_rows(
+            session=s,
+            kind="shipments",
+            actor="erp",
+            rows=[
+                {"barcode": f"MN{i:08d}", "customer": "PVFarm", "delivery_no": "DN-9", "shipped_at": "2026-05-02T00:00:00Z"}
+                for i in range(5)
+            ],
+        ).ok
         incremental = sorted(
             s.execute(select(ShipmentMonth.month, ShipmentMonth.customer, ShipmentMonth.factory, ShipmentMonth.shipped)).all()
         )

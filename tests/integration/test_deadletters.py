@@ -9,10 +9,10 @@ from pathlib import Path
 
 import redis
 
+from cli.servers.redis import RedisServer
 from services.contracts import derive_signing_key, encode_message
 from services.contracts.signing import DEAD_LETTER_STREAM
 from services.core.db import transaction
-from services.core.redis_server import RedisServer
 from services.devices.service import provision_device
 from tests.conftest import SECRET, make_stack
 from tests.support.factories import make_envelope

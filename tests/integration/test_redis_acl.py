@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from services.core.redis_server import RedisServer
+from cli.servers.redis import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
 

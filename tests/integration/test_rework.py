@@ -60,8 +60,13 @@ class Line:
         for d in self.view(barcode).defects:
             if d.disposition is None:
                 with transaction(self.sessions) as s:
-                    rw.dispose(session=s, loop_id=d.loop_id, item=rw.DispositionInput(d.defect_id, disposition, code, lot),
-                               actor="op1", station="RW-1")  # fmt: skip
+                    rw.dispose(
+                        session=s,
+                        loop_id=d.loop_id,
+                        item=rw.DispositionInput(d.defect_id, disposition, code, lot),
+                        actor="op1",
+                        station="RW-1",
+                    )
 
     def count(self, model: type) -> int:
         with transaction(self.sessions) as s:
@@ -91,8 +96,13 @@ def test_ng_opens_a_loop_repair_and_ok_retest_close_it(line: Line) -> None:
     assert [(d.string_position, d.col, d.cls) for d in v.defects] == [(3, 7, "crack"), (3, 2, "black_core")]
     first = v.defects[0]
     with transaction(line.sessions) as s:
-        rw.dispose(session=s, loop_id=first.loop_id, item=rw.DispositionInput(first.defect_id, "repaired", "REPLACE_CELL", "CL-77"),
-                   actor="op1", station="RW-1")  # fmt: skip
+        rw.dispose(
+            session=s,
+            loop_id=first.loop_id,
+            item=rw.DispositionInput(first.defect_id, "repaired", "REPLACE_CELL", "CL-77"),
+            actor="op1",
+            station="RW-1",
+        )
     assert line.loops("MOD0000001") == [(3, 1, "open")]
     line.dispose_all("MOD0000001", "false_call", None)
     assert line.loops("MOD0000001") == [(3, 1, "repaired")] and line.view("MOD0000001").state == "RETEST"
@@ -161,8 +171,14 @@ def test_forbidden_dispositions_are_refused_and_change_nothing(line: Line) -> No
         rw.dispose(session=s, loop_id=d.loop_id, item=rw.DispositionInput(d.defect_id, "false_call"), actor="op1", station="RW-1")
     # An operator bound to another line cannot touch this loop (it does not exist for them).
     with pytest.raises(NotFound), transaction(line.sessions) as s:
-        rw.dispose(session=s, loop_id=other.loop_id, item=rw.DispositionInput(other.defect_id, "false_call"), actor="op9",
-                   station="RW-9", line="LINE-9")  # fmt: skip
+        rw.dispose(
+            session=s,
+            loop_id=other.loop_id,
+            item=rw.DispositionInput(other.defect_id, "false_call"),
+            actor="op9",
+            station="RW-9",
+            line="LINE-9",
+        )
     assert line.count(Disposition) == 1
 
 
@@ -172,8 +188,13 @@ def test_a_cell_lot_of_another_material_is_refused_without_a_trace(line: Line) -
     line.send(result("MOD0000007", 1, ng=[(1, 3, "crack")]))
     d = line.view("MOD0000007").defects[0]
     with pytest.raises(InvalidInput, match="glass lot"), transaction(line.sessions) as s:
-        rw.dispose(session=s, loop_id=d.loop_id, item=rw.DispositionInput(d.defect_id, "repaired", "REPLACE_CELL", "GL-1"),
-                   actor="op1", station="RW-1")  # fmt: skip
+        rw.dispose(
+            session=s,
+            loop_id=d.loop_id,
+            item=rw.DispositionInput(d.defect_id, "repaired", "REPLACE_CELL", "GL-1"),
+            actor="op1",
+            station="RW-1",
+        )
     assert line.count(Disposition) == 0 and line.count(ModuleMaterial) == 0
 
 

@@ -26,8 +26,8 @@ from services.traceability.containment import containment, module_ids_of
 from services.traceability.orm import Shipment, WorkOrder
 from services.traceability.schemas import ContainmentQuery
 from tests.conftest import SECRET
-from tests.integration.test_api import client, token  # noqa: F401  (fixture)
 from tests.support.factories import ingest, result
+from tests.support.http import token
 
 pytestmark = pytest.mark.timeout(180)
 T = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
@@ -59,8 +59,11 @@ def factory(db_url: str) -> Iterator[Factory]:
             provision_device(session=s, code=code, station_code=st, master_secret=SECRET.encode())
         devs = dict(s.execute(select(Device.code, Device.id)).all())
         _import(s, "products", [{"code": "P-HJT-210", "series": "HJT 210", "cell_format": "210 half-cut", "grid": "2x12"}])
-        _import(s, "work_orders", [{"code": f"WO-{x}", "product": "P-HJT-210", "factory": "F1", "line": "L1" if x != "C" else "L2"}
-                                   for x in "ABC"])  # fmt: skip
+        _import(
+            s,
+            "work_orders",
+            [{"code": f"WO-{x}", "product": "P-HJT-210", "factory": "F1", "line": "L1" if x != "C" else "L2"} for x in "ABC"],
+        )
         builds = (
             [{"barcode": b, "work_order": "WO-A", "lots": {"cell": "CL-1", "glass": "GL-1"}} for b in A]
             + [
@@ -72,8 +75,19 @@ def factory(db_url: str) -> Iterator[Factory]:
         _import(s, "module_builds", builds)
         envs = []
         for i, b in enumerate(A):  # station 1, shift A (06:00-14:00)
-            envs.append((result(b, 1, at=T + timedelta(minutes=i), station="STR-EL-01", device="edge-1",
-                                ng=[(1, 3, "crack")] if i == 0 else ()), devs["edge-1"]))  # fmt: skip
+            envs.append(
+                (
+                    result(
+                        b,
+                        1,
+                        at=T + timedelta(minutes=i),
+                        station="STR-EL-01",
+                        device="edge-1",
+                        ng=[(1, 3, "crack")] if i == 0 else (),
+                    ),
+                    devs["edge-1"],
+                )
+            )
         for i, b in enumerate(B):  # station 1, shift B (14:00-22:00)
             envs.append(
                 (result(b, 1, at=T + timedelta(hours=8, minutes=i), station="STR-EL-01", device="edge-1"), devs["edge-1"])
@@ -83,8 +97,10 @@ def factory(db_url: str) -> Iterator[Factory]:
         for (env, _png), d in envs:
             ingest(s, [env], d)
     with transaction(sessions) as s:
-        ships = [{"barcode": b, "customer": "SolarCo", "delivery_no": "DN-1", "site": "Site 1", "shipped_at": "2026-11-10T00:00:00Z"}
-                 for b in A[:5]]  # fmt: skip
+        ships = [
+            {"barcode": b, "customer": "SolarCo", "delivery_no": "DN-1", "site": "Site 1", "shipped_at": "2026-11-10T00:00:00Z"}
+            for b in A[:5]
+        ]
         ships.append({"barcode": C[0], "customer": "PVFarm", "delivery_no": "DN-2", "shipped_at": "2026-11-11T00:00:00Z"})
         _import(s, "shipments", ships)
     yield Factory(sessions)
@@ -270,8 +286,11 @@ def test_import_and_containment_over_http(client: TestClient) -> None:  # noqa: 
         headers=qe,
     )
     assert r.status_code == 200, r.text
-    r = client.post("/api/v1/imports/module_builds", json={"rows": [{"barcode": "M000000000", "work_order": "WO-1", "lots": {"cell": "CL-5"}}]},
-                    headers=qe)  # fmt: skip
+    r = client.post(
+        "/api/v1/imports/module_builds",
+        json={"rows": [{"barcode": "M000000000", "work_order": "WO-1", "lots": {"cell": "CL-5"}}]},
+        headers=qe,
+    )
     assert r.status_code == 200, r.text
     rec = client.get("/api/v1/modules/M000000000", headers=qe).json()
     assert rec["work_order"] == "WO-1" and rec["lots"] == [{"kind": "cell", "code": "CL-5", "supplier": "", "source": "build"}]

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from cli.servers.redis import RedisServer
 from edge.outbox import Outbox
 from services.contracts import encode_message
 from services.contracts.signing import DEAD_LETTER_STREAM, encode_body
-from services.core.redis_server import RedisServer
 from tests.conftest import SECRET, Stack, make_stack
 from tests.support.factories import make_envelope
 from tests.support.flow import consequences, consumer, fill_outbox, pending, publisher, spool_files, stored_ids, until

@@ -54,7 +54,7 @@ def result(
                     box=Box(x=(c - 1) * cw + 2, y=2, w=cw - 4, h=h - 4),
                     defect_box=Box(x=(c - 1) * cw + 10, y=10, w=cw // 3 + c, h=h // 4) if cls != "ok" else None,
                     **v2_cell(decision is CellDecision.NG, cls if cls != "ok" else "crack", p_def, schema_version, decision),
-                )  # fmt: skip
+                )
             )
     verdict = Verdict.ERROR if error else (Verdict.NG if bad else Verdict.REVIEW if doubt else Verdict.OK)
     env = ResultEnvelope(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psycopg
 
-from services.core.redis_server import free_port
+from cli.servers.http import free_port
 
 PG_USER = "eltrace_pg"  # postgres refuses to run as root
 
@@ -78,7 +78,7 @@ class PostgresServer:
         kw: dict[str, object] = {}
         if self.ids:
             kw = {"user": self.ids[0], "group": self.ids[1]}
-        subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)  # type: ignore[arg-type]
+        subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
 
     def init(self, *, durable: bool = False) -> PostgresServer:
         """initdb with trust auth on loopback; durable=False turns fsync off (tests), True keeps it (benchmarks)."""
@@ -98,7 +98,7 @@ class PostgresServer:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            **kw,  # type: ignore[arg-type]
+            **kw,
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

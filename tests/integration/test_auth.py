@@ -1,0 +1,188 @@
+"""Who may call what: authentication on every route, the role matrix, lockout and throttle, the page sign-in."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from api.deps import current_device
+from tests.support.http import PASSWORD, ROLES, token
+from tests.support.routes import PUBLIC, dependency_calls, iter_routes
+
+
+def test_every_route_declares_authentication(client: TestClient) -> None:
+    """Fails when someone adds a route without a person or device dependency."""
+    missing = []
+    checked = 0
+    for route in iter_routes(client.app.routes):  # type: ignore[attr-defined]
+        if route.path in PUBLIC:
+            continue
+        assert hasattr(route, "dependant"), f"{route.path}: not an API route and not public"
+        calls = list(dependency_calls(route.dependant))
+        has_person = any(hasattr(c, "required_roles") for c in calls)
+        has_device = current_device in calls
+        checked += 1
+        if has_person == has_device:  # neither, or both (devices may not use people's routes)
+            missing.append(f"{sorted(route.methods)} {route.path}")
+    assert checked >= 7
+    assert missing == []
+
+
+def test_no_token_is_401_everywhere_but_health(client: TestClient) -> None:
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").json()["status"] == "ok"
+    for path in ["/api/v1/modules", "/api/v1/modules/M000000000", "/api/v1/inspections", "/api/v1/images/" + "a" * 64]:
+        r = client.get(path)
+        assert r.status_code == 401 and r.json()["error"] == "unauthorized", path
+    assert client.post("/api/v1/edge/confirmations", json={"result_ids": []}).status_code == 401
+    bad = {"Authorization": "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiJ9."}  # alg=none forgery
+    assert client.get("/api/v1/modules", headers=bad).status_code == 401
+
+
+def test_login_lockout_after_repeated_failures(client: TestClient) -> None:
+    for _ in range(5):
+        assert client.post("/api/v1/auth/token", data={"username": "operator", "password": "wrong-password"}).status_code == 401
+    r = client.post("/api/v1/auth/token", data={"username": "operator", "password": PASSWORD})
+    assert r.status_code == 401 and "locked" in r.json()["detail"]
+
+
+# Who may call what. A new route must be added here, or the matrix test fails.
+QE = {"quality_engineer", "admin"}
+REWORK = {"operator", "quality_engineer", "admin"}
+INVESTIGATORS = {"quality_engineer", "customer_service", "admin"}
+STAFF = INVESTIGATORS  # complaints and 8D: customer service opens, quality engineers work them
+ROLE_MATRIX: dict[tuple[str, str], set[str]] = {
+    ("GET", "/api/v1/modules/{barcode}"): set(ROLES),
+    ("GET", "/api/v1/modules"): set(ROLES),
+    ("GET", "/api/v1/inspections"): set(ROLES),
+    ("GET", "/api/v1/images/{sha256}"): set(ROLES),
+    ("GET", "/api/v1/audit"): {"quality_engineer", "admin"},
+    ("GET", "/"): set(ROLES),
+    ("GET", "/audit"): {"quality_engineer", "admin"},
+    ("PUT", "/api/v1/edge/images/{sha256}"): {"device"},
+    ("POST", "/api/v1/edge/confirmations"): {"device"},
+    ("GET", "/api/v1/edge/whoami"): {"device"},
+    ("GET", "/api/v1/images/{sha256}/preview"): set(ROLES),
+    ("GET", "/api/v1/rework/{barcode}"): REWORK,
+    ("POST", "/api/v1/rework/loops/{loop_id}/dispositions"): REWORK,
+    ("GET", "/api/v1/holds"): QE,
+    ("POST", "/api/v1/holds/{hold_id}/decision"): QE,
+    ("POST", "/api/v1/modules/{barcode}/hold"): QE,
+    ("POST", "/api/v1/imports/{kind}"): QE,
+    ("POST", "/api/v1/imports/{kind}/csv"): QE,
+    ("POST", "/api/v1/containment"): INVESTIGATORS,
+    ("POST", "/api/v1/containment/csv"): INVESTIGATORS,
+    ("POST", "/api/v1/containment/hold"): QE,
+    ("GET", "/api/v1/dashboard"): QE,
+    ("GET", "/api/v1/shifts"): QE,
+    ("PUT", "/api/v1/shifts"): {"admin"},
+    ("GET", "/rework"): REWORK,
+    ("POST", "/rework/dispose"): REWORK,
+    ("GET", "/modules/{barcode}"): set(ROLES),
+    ("GET", "/containment"): INVESTIGATORS,
+    ("GET", "/containment.csv"): INVESTIGATORS,
+    ("POST", "/containment/hold"): QE,
+    ("GET", "/holds"): QE,
+    ("POST", "/holds/{hold_id}/decision"): QE,
+    ("GET", "/dashboard"): QE,
+    ("POST", "/api/v1/complaints"): STAFF,
+    ("GET", "/api/v1/complaints"): STAFF,
+    ("GET", "/api/v1/complaints/{number}"): STAFF,
+    ("POST", "/api/v1/complaints/{number}/judgement"): QE,
+    ("POST", "/api/v1/complaints/{number}/attachments"): STAFF,
+    ("GET", "/api/v1/complaints/{number}/attachments/{attachment_id}"): STAFF,
+    ("POST", "/api/v1/complaints/{number}/case"): STAFF,
+    ("GET", "/api/v1/8d"): STAFF,
+    ("GET", "/api/v1/8d/{number}"): STAFF,
+    ("PATCH", "/api/v1/8d/{number}/disciplines/{code}"): STAFF,
+    ("POST", "/api/v1/8d/{number}/disciplines/{code}/complete"): STAFF,
+    ("POST", "/api/v1/8d/{number}/reopen"): QE,
+    ("GET", "/api/v1/8d/{number}/d3-suspects"): STAFF,
+    ("GET", "/api/v1/8d/{number}/report.html"): STAFF,
+    ("GET", "/api/v1/8d/{number}/report.pdf"): STAFF,
+    ("GET", "/api/v1/metrics/ppm"): STAFF,
+    ("GET", "/api/v1/metrics/response"): STAFF,
+    ("GET", "/api/v1/metrics/ppm-definitions"): STAFF,
+    ("POST", "/api/v1/metrics/ppm-definitions"): QE,
+    ("GET", "/complaints"): STAFF,
+    ("POST", "/complaints"): STAFF,
+    ("GET", "/complaints/{number}"): STAFF,
+    ("POST", "/complaints/{number}/judgement"): QE,
+    ("GET", "/8d/{number}"): STAFF,
+    ("POST", "/8d/{number}/disciplines/{code}"): STAFF,
+    ("POST", "/8d/{number}/reopen"): QE,
+    ("GET", "/ppm"): STAFF,
+}
+SAMPLE_PATH = {
+    "{barcode}": "M000000000",
+    "{sha256}": "0" * 64,
+    "{loop_id}": "1",
+    "{hold_id}": "1",
+    "{kind}": "shipments",
+    "{number}": "8D-2026-0001",
+    "{code}": "D0",
+    "{attachment_id}": "1",
+}
+
+
+def test_role_matrix_every_role_on_every_route(client: TestClient) -> None:
+    routes = {
+        (m, r.path)
+        for r in iter_routes(client.app.routes)
+        if r.path not in PUBLIC  # type: ignore[attr-defined]
+        for m in (getattr(r, "methods", None) or set())
+        if m != "HEAD"
+    }
+    assert routes == set(ROLE_MATRIX), "update ROLE_MATRIX for new or removed routes"
+    callers = {role: token(client, role) for role in ROLES}
+    callers["device"] = {"X-Device-Key": client.device_key}  # type: ignore[attr-defined]
+    callers["anonymous"] = {}
+    for (method, path), allowed in ROLE_MATRIX.items():
+        url = path
+        for k, v in SAMPLE_PATH.items():
+            url = url.replace(k, v)
+        body = {"json": {"result_ids": []}} if method == "POST" else ({"content": b"x"} if method == "PUT" else {})
+        for who, headers in callers.items():
+            status = client.request(method, url, headers=headers, **body).status_code
+            if who in allowed:
+                assert status not in (401, 403), (who, method, path, status)
+            elif who in ("anonymous", "device") or "device" in allowed:
+                assert status == 401, (who, method, path, status)
+            else:
+                assert status == 403, (who, method, path, status)
+
+
+def test_password_spraying_from_one_address_is_throttled(client: TestClient) -> None:
+    from api.auth import throttle as auth
+
+    codes = [
+        client.post("/api/v1/auth/token", data={"username": f"nobody{i}", "password": "guess-guess"}).status_code
+        for i in range(auth.FAILS_PER_WINDOW + 2)
+    ]
+    assert codes[: auth.FAILS_PER_WINDOW] == [401] * auth.FAILS_PER_WINDOW
+    assert codes[-1] == 429
+    # Even the right password waits: the address is throttled, not the account.
+    assert client.post("/api/v1/auth/token", data={"username": "admin", "password": PASSWORD}).status_code == 429
+
+
+def test_page_sign_in_needs_csrf_and_sets_a_cookie_session(client: TestClient) -> None:
+    anon = client.get("/", headers={"Accept": "text/html"}, follow_redirects=False)
+    assert anon.status_code == 303 and anon.headers["location"] == "/login"
+    page = client.get("/login")
+    csrf = page.cookies.get("eltrace_csrf") or client.cookies.get("eltrace_csrf")
+    assert csrf and f'value="{csrf}"' in page.text
+    # A cross-site form post has no token: refused, and nothing is set.
+    forged = client.post("/login", data={"username": "admin", "password": PASSWORD}, follow_redirects=False)
+    assert forged.status_code == 403 and "eltrace_token" not in forged.cookies
+    wrong = client.post("/login", data={"username": "admin", "password": "nope-nope-nope", "csrf_token": csrf})
+    assert wrong.status_code == 401 and "invalid username or password" in wrong.text
+    ok = client.post("/login", data={"username": "admin", "password": PASSWORD, "csrf_token": csrf}, follow_redirects=False)
+    assert ok.status_code == 303 and "httponly" in ok.headers["set-cookie"].lower()
+    home = client.get("/")
+    assert home.status_code == 200 and "Recent string EL results" in home.text and "M000000000" in home.text
+    # With only the cookie, a state-changing API call also needs the CSRF header.
+    assert client.get("/api/v1/modules").status_code == 200
+    assert client.post("/logout", follow_redirects=False).status_code == 403
+    out = client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
+    assert out.status_code == 303
+    client.cookies.delete("eltrace_token")
+    assert client.get("/api/v1/modules").status_code == 401

@@ -1,0 +1,69 @@
+"""The edge devices' HTTP door: image upload (hash, type, caps), confirmations; body caps follow their settings."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from services.core.settings import ApiSettings
+from tests.conftest import SECRET
+from tests.support.factories import make_envelope
+from tests.support.http import token
+
+
+def test_images_upload_and_download(client: TestClient) -> None:
+    dev = {"X-Device-Key": client.device_key}  # type: ignore[attr-defined]
+    png = make_envelope("edge-t1", 500)[1]
+    sha = hashlib.sha256(png).hexdigest()
+    assert client.put(f"/api/v1/edge/images/{'0' * 64}", content=png, headers=dev).status_code == 400  # hash mismatch
+    not_img = b"GIF89a-nope"
+    assert (
+        client.put(f"/api/v1/edge/images/{hashlib.sha256(not_img).hexdigest()}", content=not_img, headers=dev).status_code == 400
+    )
+    assert client.put(f"/api/v1/edge/images/{sha}", content=png, headers=dev).status_code == 204
+    assert client.put(f"/api/v1/edge/images/{sha}", content=png, headers=dev).status_code == 204  # idempotent
+    h = token(client, "operator")
+    r = client.get(f"/api/v1/images/{sha}", headers=h)
+    assert r.status_code == 200 and r.content == png and r.headers["content-type"] == "image/png"
+    big = b"\x89PNG\r\n\x1a\n" + bytes(65 * 1024 * 1024)
+    assert client.put(f"/api/v1/edge/images/{hashlib.sha256(big).hexdigest()}", content=big, headers=dev).status_code == 413
+    # A real 4 MP 16-bit string image is several MiB: above the JSON cap, inside the image cap.
+    large = png + bytes(3 * 1024 * 1024)  # PNG magic first; trailing bytes after IEND are kept as they are
+    assert client.put(f"/api/v1/edge/images/{hashlib.sha256(large).hexdigest()}", content=large, headers=dev).status_code == 204
+
+
+def test_body_caps_follow_their_settings(db_url: str, tmp_path: Path) -> None:
+    """Each route's cap is the setting it names: raising a setting raises exactly those caps."""
+    settings = ApiSettings(
+        profile="test",
+        database_url=db_url,
+        secret_key=SECRET,
+        data_dir=tmp_path,
+        max_json_bytes=4096,
+        max_csv_bytes=8192,
+        max_upload_bytes=16384,
+    )
+    c = TestClient(create_app(settings))
+
+    def status(method: str, path: str, size: int) -> int:
+        return c.request(method, path, content=b"x" * size, headers={"Content-Type": "application/octet-stream"}).status_code
+
+    assert status("POST", "/api/v1/containment", 5000) == 413  # JSON route: max_json_bytes
+    assert status("POST", "/api/v1/containment", 3000) != 413
+    assert status("POST", "/api/v1/imports/products/csv", 9000) == 413  # CSV import: max_csv_bytes
+    assert status("POST", "/api/v1/imports/products/csv", 7000) != 413
+    assert status("PUT", f"/api/v1/edge/images/{'0' * 64}", 17000) == 413  # image: max_upload_bytes
+    assert status("PUT", f"/api/v1/edge/images/{'0' * 64}", 15000) != 413
+    assert status("POST", "/api/v1/complaints/C-2026-0001/attachments", 15000) != 413
+
+
+def test_confirmations_only_report_the_callers_own_stored_results(client: TestClient) -> None:
+    dev = {"X-Device-Key": client.device_key}  # type: ignore[attr-defined]
+    mine = [make_envelope("edge-t1", i)[0].result_id for i in range(3)]
+    unknown = make_envelope("edge-t1", 9999)[0].result_id
+    r = client.post("/api/v1/edge/confirmations", json={"result_ids": [*mine, unknown]}, headers=dev)
+    assert r.status_code == 200 and sorted(r.json()["stored"]) == sorted(mine)
+    assert client.post("/api/v1/edge/confirmations", json={"result_ids": ["x" * 36] * 1001}, headers=dev).status_code == 422

@@ -1,0 +1,81 @@
+"""Browser-test support: a live site (API + database) on loopback, Debian's chromium, signing in."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.main import create_app
+from cli.servers.http import ServerThread, free_port
+from services.core.db import make_engine, make_sessionmaker, transaction
+from services.core.settings import ApiSettings
+from services.devices.orm import Device
+from services.devices.service import provision_device
+from services.imagestore.store import DirectoryBlobStore
+from services.migrations.runner import upgrade
+from services.security.service import create_user
+from tests.conftest import SECRET
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Site:
+    """A migrated SQLite database, users, one edge device and the API on loopback."""
+
+    url: str
+    sessions: sessionmaker[Session]
+    device_row: int
+    blobs: DirectoryBlobStore
+
+
+@contextmanager
+def live_site(tmp_path: Path, users: dict[str, str]) -> Iterator[Site]:
+    """Serve the app for a browser; `users` maps name -> role (password PASSWORD)."""
+    db = f"sqlite:///{tmp_path / 'eltrace.db'}"
+    upgrade(db)
+    settings = ApiSettings(profile="test", database_url=db, secret_key=SECRET, data_dir=tmp_path / "api")
+    sessions = make_sessionmaker(make_engine(db))
+    blobs = DirectoryBlobStore(settings.resolved_image_dir())
+    blobs.root.mkdir(parents=True, exist_ok=True)
+    with transaction(sessions) as s:
+        for user, role in users.items():
+            create_user(session=s, username=user, password=PASSWORD, role=role)
+        provision_device(session=s, code="edge-t1", station_code="STR-EL-01", master_secret=SECRET.encode())
+        dev = int(s.scalar(select(Device.id)) or 0)
+    port = free_port()
+    server = ServerThread(create_app(settings), "127.0.0.1", port)
+    server.start_and_wait()
+    try:
+        yield Site(f"http://127.0.0.1:{port}", sessions, dev, blobs)
+    finally:
+        server.stop()
+
+
+def chromium_path() -> str:
+    """Debian's chromium (installed by ./run test); the suite fails rather than skips without it."""
+    path = os.environ.get("ELTRACE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.fail("chromium not found: ./run test installs Debian's chromium (apt-get install chromium)")
+    return path
+
+
+def sign_in(browser, url: str, user: str):  # type: ignore[no-untyped-def]
+    """A new page, signed in by keyboard only (the username field has autofocus)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(f"{url}/login")
+    page.wait_for_selector("input[name=username]:focus")  # autofocus: keyboard only from here on
+    page.keyboard.type(user)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{url}/")
+    return page
