@@ -6,21 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel
 
 from api.auth.throttle import FailedLoginThrottle
 from api.deps import ERRORS, ErrorRead, SessionDep, get_settings
+from services.security.schemas import TokenRead
 from services.security.service import AuthFailed, issue_token, login
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses={**ERRORS, 429: {"model": ErrorRead}})
-
-
-class TokenRead(BaseModel):
-    """A bearer token and the role it carries."""
-
-    access_token: str
-    token_type: str = "bearer"
-    role: str
 
 
 @router.post("/token")

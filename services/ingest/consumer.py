@@ -85,12 +85,15 @@ class IngestConsumer:
         self._keys: dict[tuple[str, str], bytes] = {}
         self._devices: dict[str, tuple[int, str]] = {}
         self._keys_loaded_at = 0.0
+        self._keys_loaded_redis_ms = -1  # the Redis clock when the directory was read (stream ids use it)
+        self._entry_ms = 0  # the stream id time of the message being verified
         self._discovered_at = 0.0
         self._claimed_at = 0.0
         self._pending_first = True
 
     # ---- directory of devices and keys -------------------------------------------------
     def _refresh_directory(self) -> None:
+        seconds, micros = self.r.time()  # before the read: a key committed after this instant is re-read next time
         try:
             with transaction(self.sessions) as session:
                 self._keys = devices.active_signing_keys(session=session, master_secret=self.secret)
@@ -98,11 +101,16 @@ class IngestConsumer:
         except (OperationalError, DBAPIError) as exc:
             raise DatabaseUnavailable(str(exc)) from exc
         self._keys_loaded_at = time.monotonic()
+        self._keys_loaded_redis_ms = int(seconds) * 1000 + int(micros) // 1000
 
     def _key_lookup(self, device: str, key_id: str) -> bytes | None:
         key = self._keys.get((device, key_id))
-        if key is None and time.monotonic() - self._keys_loaded_at > 1.0:
-            self._refresh_directory()  # a device provisioned or a key rotated since we last looked
+        # A device provisioned or a key rotated since we last looked: re-read the directory when it is
+        # older than the message (same clock: Redis's), or older than a second. Without the first rule
+        # a message added right after a refresh was dead-lettered for a key the database already had.
+        stale = self._keys_loaded_redis_ms <= self._entry_ms or time.monotonic() - self._keys_loaded_at > 1.0
+        if key is None and stale:
+            self._refresh_directory()
             key = self._keys.get((device, key_id))
         return key
 
@@ -181,6 +189,7 @@ class IngestConsumer:
                 empty.append(entry)
                 continue
             device = stream[len(STREAM_PREFIX) :]
+            self._entry_ms = int(_mid.split("-", 1)[0]) if _mid[:1].isdigit() else 0
             try:
                 msg = decode_message(fields, stream_device=device, key_lookup=self._key_lookup)
             except (ValueError, ValidationError) as exc:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from services.contracts import CellDecision, ResultEnvelope
 from services.core.errors import NotFound
 from services.core.pagination import Page
+from services.core.reads import read
 from services.core.time import utcnow
 from services.inspection import repository as repo
 from services.inspection.orm import CellDefect, Inspection
@@ -98,47 +99,19 @@ def _cell_scores(env: ResultEnvelope) -> list[list[object]] | None:
 
 
 def _inspection_read(i: Inspection, *, barcode: str, device: str, defects: list[DefectRead] | None) -> InspectionRead:
-    return InspectionRead(
-        result_id=i.result_id,
+    return read(
+        InspectionRead,
+        i,
         barcode=barcode,
         device=device,
         station=i.station_code,
-        string_position=i.string_position,
-        stage=i.stage,
-        captured_at=i.captured_at,
-        shift=i.shift,
-        received_at=i.received_at,
-        recipe=i.recipe,
         grid=f"{i.grid_rows}x{i.grid_cols}",
-        model_name=i.model_name,
-        model_version=i.model_version,
-        model_sha256=i.model_sha256,
-        verdict=i.verdict,
-        error=i.error,
-        ng_cells=i.ng_cells,
-        review_cells=i.review_cells,
-        schema_version=i.schema_version,
-        image_sha256=i.image_sha256,
-        image_width=i.image_width,
-        image_height=i.image_height,
-        overlay_sha256=i.overlay_sha256,
-        timings_ms=i.timings_ms,
         defects=defects,
     )
 
 
 def _defect_read(d: CellDefect) -> DefectRead:
-    return DefectRead(
-        row=d.row,
-        col=d.col,
-        cls=d.cls,
-        score=d.score,
-        ng=d.ng,
-        decision=d.decision,
-        p_defect=d.p_defect,
-        box=[d.box_x, d.box_y, d.box_w, d.box_h],
-        defect_box=d.defect_box,
-    )
+    return read(DefectRead, d, box=[d.box_x, d.box_y, d.box_w, d.box_h])
 
 
 def module_history(*, session: Session, barcode: str, line: str | None = None) -> ModuleRead:

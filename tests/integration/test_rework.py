@@ -309,3 +309,43 @@ def test_a_v1_result_from_before_the_upgrade_is_stored_with_derived_decisions(li
         stored = s.scalars(select(CellDefect).where(CellDefect.inspection_id == insp.id)).one()
     assert (insp.schema_version, insp.cell_scores, insp.review_cells) == (1, None, 0)
     assert (stored.decision, stored.ng, stored.p_defect) == ("NG", True, None)
+
+
+def test_one_not_repairable_cell_among_repaired_ones_holds_the_module(line: Line) -> None:
+    """Any not-repairable cell holds the loop, not only when every cell is (mutation: `in` -> `all`)."""
+    bc = "MOD0000030"
+    line.send(result(bc, 2, ng=[(1, 3, "crack"), (1, 8, "broken_cell")]))
+    first, second = line.view(bc).defects
+    with transaction(line.sessions) as s:
+        rw.dispose(session=s, loop_id=first.loop_id, item=rw.DispositionInput(first.defect_id, "repaired", "RESOLDER"),
+                   actor="op1", station="RW-1")  # fmt: skip
+    with transaction(line.sessions) as s:
+        rw.dispose(session=s, loop_id=second.loop_id, item=rw.DispositionInput(second.defect_id, "not_repairable"),
+                   actor="op1", station="RW-1")  # fmt: skip
+    assert line.loops(bc) == [(2, 1, "held")] and line.status(bc) == "HOLD"
+    assert line.events(bc)[-2:] == ["loop_held", "hold_placed"]
+
+
+def test_a_held_loop_cannot_be_undone(line: Line) -> None:
+    bc = "MOD0000031"
+    line.send(result(bc, 1, ng=[(1, 4, "broken_cell")]))
+    line.dispose_all(bc, "not_repairable", None)
+    loop_id = line.view(bc).history[0].id
+    with pytest.raises(Conflict, match="before re-inspection or hold"), transaction(line.sessions) as s:
+        rw.undo_last(session=s, loop_id=loop_id, actor="op1", station="RW-1")
+    assert line.loops(bc) == [(1, 1, "held")] and line.count(Disposition) == 1
+
+
+def test_an_escape_is_charged_to_the_last_string_el_image_before_the_later_stage(line: Line) -> None:
+    """The model's final word on the string is the retest, not the first NG image."""
+    bc = "MOD0000032"
+    line.send(result(bc, 1, ng=[(1, 2, "crack")]))
+    line.dispose_all(bc)
+    retest, _ = result(bc, 1, at=later(10))
+    line.send((retest, b""))
+    line.send(result(bc, 1, ng=[(1, 9, "dark_spot")], stage="final_el", at=later(60), station="FIN-EL-01"))
+    with transaction(line.sessions) as s:
+        charged = s.scalar(
+            select(Inspection.result_id).join(Escape, Escape.string_inspection_id == Inspection.id).where(Escape.col == 9)
+        )
+    assert charged == retest.result_id

@@ -315,3 +315,22 @@ def test_import_and_containment_over_http(client: TestClient) -> None:  # noqa: 
     assert client.get("/api/v1/modules/M000000000", headers=qe).json()["status"] == "WIP"
     dash = client.get("/api/v1/dashboard?since=2026-10-25T00:00:00Z&until=2026-11-05T00:00:00Z", headers=qe).json()
     assert sum(r["inspected"] for r in dash["by_station"]) == 14
+
+
+def test_first_pass_yield_counts_the_first_image_of_a_string_not_its_retest(db_url: str) -> None:
+    """An NG string repaired and retested OK the same day is a first-pass failure (the retest is not a pass)."""
+    sessions = make_sessionmaker(make_engine(db_url))
+    with transaction(sessions) as s:
+        provision_device(session=s, code="edge-1", station_code="STR-EL-01", master_secret=SECRET.encode())
+        dev = s.scalar(select(Device.id))
+        ingest(s, [result("MF00000001", 1, ng=[(1, 3, "crack")], at=T, device="edge-1")[0]], dev)
+        ingest(s, [result("MF00000002", 1, at=T + timedelta(minutes=1), device="edge-1")[0]], dev)
+        lid, defect = s.execute(
+            select(ReworkLoop.id, CellDefect.id).join(CellDefect, CellDefect.inspection_id == ReworkLoop.ng_inspection_id)
+        ).one()
+        rw.dispose(session=s, loop_id=lid, item=rw.DispositionInput(defect, "repaired", "RESOLDER"), actor="op", station="RW-1")
+    with transaction(sessions) as s:
+        ingest(s, [result("MF00000001", 1, at=T + timedelta(minutes=30), device="edge-1")[0]], dev)
+        d = dashboard(session=s, since=T, until=T + timedelta(days=1))
+    (day,) = d.by_day
+    assert (day.inspected, day.first_pass_ok, day.ng) == (2, 1, 1) and day.fpy == pytest.approx(0.5)
