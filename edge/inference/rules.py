@@ -86,7 +86,10 @@ class DecisionRules:
             for name, spec in data.get("classes", {}).items():
                 if name not in classes:
                     raise ValueError(f"rule for unknown class {name!r}")
-                rules[name] = ClassRule(action=spec.get("action", "ng"), min_area_frac=spec.get("min_area_frac"))
+                action = spec.get("action", "ng")
+                if action not in ("ok", "ng"):
+                    raise ValueError(f"rule for {name!r}: action must be 'ok' or 'ng', got {action!r}")
+                rules[name] = ClassRule(action=action, min_area_frac=spec.get("min_area_frac"))
         for label, t in (("ok_threshold", ok_t), ("ng_threshold", ng_t)):
             if not 0.0 < t < 1.0:
                 raise ValueError(f"{label} must be in (0, 1), got {t}")

@@ -194,6 +194,8 @@ class ResultEnvelope(_Frozen):
         for c in self.cells:
             if c.row > self.grid.rows or c.col > self.grid.cols:
                 raise ValueError(f"cell {c.row},{c.col} is outside grid {self.grid}")
+        if len({(c.row, c.col) for c in self.cells}) != len(self.cells):
+            raise ValueError("a cell appears more than once")
         return self
 
 

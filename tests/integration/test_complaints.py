@@ -10,8 +10,8 @@ from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.audit.orm import AuditEntry
+from services.complaints import eight_d, views
 from services.complaints import service as cs
-from services.complaints import views
 from services.core.db import make_engine, make_sessionmaker, transaction
 from services.core.errors import Conflict, InvalidInput, NotFound
 from services.core.time import UTCDateTime, set_clock
@@ -397,3 +397,41 @@ def test_month_arithmetic_and_validation() -> None:
     assert metrics.months_between("2025-11", "2026-02") == ["2025-11", "2025-12", "2026-01", "2026-02"]
     with pytest.raises(InvalidInput, match="YYYY-MM"):
         metrics.ppm(session=None, first_month="2026-13", last_month="2026-14")  # type: ignore[arg-type]
+
+
+def test_the_order_rule_names_the_discipline_just_before(sessions: sessionmaker[Session]) -> None:
+    """With D0 done and D1 open, D2 is refused because of D1 (mutation: the slice one short)."""
+    _, case, _ = _complaint(sessions, ["MX00000040"])
+    _fill_and_complete(sessions, case, "D0")
+    with transaction(sessions) as s:
+        cs.save_discipline(session=s, number=case, code="D2", actor="qe1", data=FILLED["D2"], owner="qe1")
+    with pytest.raises(Conflict, match="comes after D1:"), transaction(sessions) as s:
+        cs.complete_discipline(session=s, number=case, code="D2", actor="qe1", actor_is_quality_engineer=True)
+    assert _status(sessions, case)["D2"] == "open"
+
+
+def test_a_completed_discipline_is_frozen_while_the_case_is_open(sessions: sessionmaker[Session]) -> None:
+    _, case, _ = _complaint(sessions, ["MX00000041"])
+    _fill_and_complete(sessions, case, "D0")
+    with pytest.raises(Conflict, match="D0 is completed"), transaction(sessions) as s:
+        cs.save_discipline(session=s, number=case, code="D0", actor="qe1", data={"actions": "changed afterwards"})
+    with transaction(sessions) as s:
+        assert views.get_case(s, case).disciplines[0].data["actions"] == FILLED["D0"]["actions"]
+
+
+def test_containment_must_be_verified_at_every_location_and_removed_at_d6() -> None:
+    """D3 cannot close on unverified containment; D6 cannot close while the interim containment stays."""
+    d3 = {**FILLED["D3"], "locations": [dict(r) for r in FILLED["D3"]["locations"]]}  # type: ignore[union-attr]
+    assert eight_d.missing_fields("D3", d3) == []
+    d3["locations"][3]["verified"] = False  # type: ignore[index]
+    assert eight_d.missing_fields("D3", d3) == ["containment at wip verified"]
+    assert eight_d.missing_fields("D6", FILLED["D6"]) == []
+    assert eight_d.missing_fields("D6", {**FILLED["D6"], "containment_removed": False}) == ["Interim containment removed"]
+
+
+def test_a_one_month_report_still_looks_back_twelve_months(scenario: sessionmaker[Session]) -> None:
+    """Rolling-12 figures of a May-only report count March and April (mutation: the look-back cut to May)."""
+    with transaction(scenario) as s:
+        may = _row(metrics.ppm(session=s, first_month="2026-05", last_month="2026-05"), "2026-05")
+    assert (may.rolling12_complained, may.rolling12_shipped) == (4, 500_000)
+    assert may.rolling12_ppm == pytest.approx(8.0) and may.shipped == 0 and may.ppm is None

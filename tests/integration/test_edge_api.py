@@ -6,9 +6,13 @@ import hashlib
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from api.main import create_app
+from services.core.db import make_engine, make_sessionmaker, transaction
 from services.core.settings import ApiSettings
+from services.devices.orm import Device
+from services.ingest.store import store_batch
 from tests.conftest import SECRET
 from tests.support.factories import make_envelope
 from tests.support.http import token
@@ -67,3 +71,17 @@ def test_confirmations_only_report_the_callers_own_stored_results(client: TestCl
     r = client.post("/api/v1/edge/confirmations", json={"result_ids": [*mine, unknown]}, headers=dev)
     assert r.status_code == 200 and sorted(r.json()["stored"]) == sorted(mine)
     assert client.post("/api/v1/edge/confirmations", json={"result_ids": ["x" * 36] * 1001}, headers=dev).status_code == 422
+
+
+def test_a_result_is_confirmed_only_once_its_image_is_stored_too(client: TestClient, db_url: str) -> None:
+    """The edge forgets a result when confirmed: a stored row without its image must not be confirmed yet."""
+    dev = {"X-Device-Key": client.device_key}  # type: ignore[attr-defined]
+    env, png = make_envelope("edge-t1", 700)
+    sessions = make_sessionmaker(make_engine(db_url))
+    with transaction(sessions) as s:
+        device_row = s.scalar(select(Device.id).where(Device.code == "edge-t1"))
+        store_batch(session=s, items=[(env, int(device_row))], loop_limit=2)  # the message landed, the upload did not yet
+    ask = {"result_ids": [env.result_id]}
+    assert client.post("/api/v1/edge/confirmations", json=ask, headers=dev).json()["stored"] == []
+    assert client.put(f"/api/v1/edge/images/{env.image.sha256}", content=png, headers=dev).status_code == 204
+    assert client.post("/api/v1/edge/confirmations", json=ask, headers=dev).json()["stored"] == [env.result_id]

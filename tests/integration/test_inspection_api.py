@@ -69,5 +69,7 @@ def test_operator_bound_to_a_line_sees_only_that_lines_modules(client: TestClien
     assert client.get(f"/api/v1/images/{env.image.sha256}", headers=op_a).status_code == 200
     other_sha = make_envelope("edge-t1", 0)[0].image.sha256
     assert client.get(f"/api/v1/images/{other_sha}", headers=op_a).status_code == 404
+    assert client.get(f"/api/v1/images/{other_sha}/preview?w=800", headers=op_a).status_code == 404  # the preview too
+    assert client.get(f"/api/v1/images/{env.image.sha256}/preview?w=800", headers=op_a).status_code == 200
     qe = token(client, "quality_engineer")  # no line scope
     assert client.get("/api/v1/modules", headers=qe).json()["total"] == 4

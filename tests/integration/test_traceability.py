@@ -334,3 +334,22 @@ def test_first_pass_yield_counts_the_first_image_of_a_string_not_its_retest(db_u
         d = dashboard(session=s, since=T, until=T + timedelta(days=1))
     (day,) = d.by_day
     assert (day.inspected, day.first_pass_ok, day.ng) == (2, 1, 1) and day.fpy == pytest.approx(0.5)
+
+
+def test_station_and_shift_sharing_looks_at_string_el_only(db_url: str) -> None:
+    """A suspect also seen at final EL shares its string EL station + shift, not the final EL shift."""
+    sessions = make_sessionmaker(make_engine(db_url))
+    with transaction(sessions) as s:
+        for code, st in (("edge-1", "STR-EL-01"), ("edge-9", "FIN-EL-01")):
+            provision_device(session=s, code=code, station_code=st, master_secret=SECRET.encode())
+        devs = dict(s.execute(select(Device.code, Device.id)).all())
+        string_el = [result(b, 1, at=T + timedelta(hours=1), device="edge-1")[0] for b in ("MSH0000001", "MSH0000002")]
+        ingest(s, string_el, devs["edge-1"])  # both on shift A at STR-EL-01
+        ingest(s, [result("MSH0000003", 1, at=T + timedelta(hours=9), device="edge-1")[0]], devs["edge-1"])  # shift B
+        final = [result(b, 1, stage="final_el", at=T + timedelta(hours=10), station="FIN-EL-01", device="edge-9")[0]
+                 for b in ("MSH0000001", "MSH0000003")]  # fmt: skip
+        ingest(s, final, devs["edge-9"])  # final EL, shift B
+    with transaction(sessions) as s:
+        r = containment(session=s, query=ContainmentQuery(barcodes=["MSH0000001"], share=["station_shift"]), limit=None)
+    assert sorted(row.barcode for row in r.items) == ["MSH0000001", "MSH0000002"]
+    assert r.criteria == ["suspect", "station STR-EL-01 shift 2026-11-02/A"]

@@ -53,6 +53,8 @@ def test_result_id_is_deterministic_and_checked() -> None:
         (lambda d: d.update(error="x"), "only ERROR"),
         (lambda d: d.update(extra_field=1), "Extra inputs"),
         (lambda d: d.update(captured_at="2026-11-01T06:00:00"), "timezone"),
+        (lambda d: d["cells"][-1].update(col=13), "outside grid"),
+        (lambda d: d["cells"][-1].update(col=1), "more than once"),
     ],
 )
 def test_inconsistent_envelopes_are_refused(change, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -73,6 +75,14 @@ def test_tampering_and_foreign_keys_are_detected() -> None:
         decode_message(fields, stream_device="edge-t2", key_lookup=lookup)
     with pytest.raises(SignatureError, match="unsigned"):
         decode_message({"v": "1", "body": fields["body"]}, stream_device="edge-t1", key_lookup=lookup)
+
+
+def test_a_device_cannot_publish_a_result_in_another_devices_name() -> None:
+    """Signed with the stream's own key, but the body claims another device: refused (fast twin of the reliability test)."""
+    other, _ = make_envelope("edge-t2", 1)
+    fields = encode_message(other, key_id="k1", key=KEY)
+    with pytest.raises(SignatureError, match="claiming device 'edge-t2'"):
+        decode_message(fields, stream_device="edge-t1", key_lookup=lookup)
 
 
 def test_grid_parsing() -> None:

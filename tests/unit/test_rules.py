@@ -76,3 +76,16 @@ def test_station_rules_file_overrides_the_model_operating_points(tmp_path: Path)
     station.write_text(json.dumps({"defect_threshold": 0.5}))
     one = DecisionRules.load(classes=CLASSES, defect_threshold=0.1, ng_threshold=0.8, path=station)
     assert [one.decide(_probs("crack", p), None)[0].decision for p in (0.49, 0.5)] == ["OK", "NG"]
+
+
+def test_a_class_the_station_tolerates_is_recorded_but_never_reworked(tmp_path: Path) -> None:
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps({"classes": {"scratch": {"action": "ok"}}}))
+    rules = DecisionRules.load(classes=CLASSES, defect_threshold=0.2, ng_threshold=0.5, path=path)
+    tolerated = rules.decide(_probs("scratch", 0.95), None)[0]
+    assert (tolerated.cls, tolerated.ng, tolerated.decision) == ("scratch", False, "OK")  # recorded with its class
+    crack = rules.decide(_probs("crack", 0.95), None)[0]
+    assert (crack.ng, crack.decision) == (True, "NG")
+    path.write_text(json.dumps({"classes": {"scratch": {"action": "OK"}}}))  # a typo must not silently mean NG
+    with pytest.raises(ValueError, match="action must be"):
+        DecisionRules.load(classes=CLASSES, defect_threshold=0.2, path=path)

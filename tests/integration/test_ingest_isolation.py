@@ -1,0 +1,31 @@
+"""One row the database refuses: the others land at once, it is retried, and only then dead-lettered."""
+
+from __future__ import annotations
+
+import redis
+
+from services.contracts import encode_message
+from services.contracts.signing import DEAD_LETTER_STREAM
+from tests.conftest import Stack
+from tests.support.factories import make_envelope
+from tests.support.flow import consumer, pending, stored_ids, until
+
+
+def test_a_row_the_database_refuses_is_retried_before_it_is_dead_lettered(stack: Stack) -> None:
+    r = redis.Redis.from_url(stack.redis.url, decode_responses=True)
+    dev, key, kid = stack.device.device_id, stack.signing_key, stack.device.key_id
+    good = [make_envelope(dev, i)[0] for i in range(3)]
+    env = make_envelope(dev, 100)[0]
+    # Valid for the contract, refused by the database: an image width no integer column holds (a buggy edge).
+    refused = env.model_copy(update={"image": env.image.model_copy(update={"width": 2**70})})
+    for e in (good[0], refused, good[1], good[2]):
+        r.xadd(f"results:{dev}", encode_message(e, key_id=kid, key=key))
+    con = consumer(stack, max_deliveries=3, claim_idle_ms=100)
+    con.step(block_ms=10)
+    # The good ones land in the first pass; the refused one waits for another try (not dead on its first failure).
+    assert stored_ids(stack) == {e.result_id for e in good}
+    assert r.xlen(DEAD_LETTER_STREAM) == 0 and pending(stack) == 1
+    until(lambda: r.xlen(DEAD_LETTER_STREAM) == 1, timeout_s=30, step=lambda: con.step(block_ms=10), what="dead letter")
+    ((_, fields),) = r.xrange(DEAD_LETTER_STREAM)
+    assert "refused it 3 times" in fields["reason"] and refused.result_id in fields["f_body"]
+    assert pending(stack) == 0 and stored_ids(stack) == {e.result_id for e in good}
