@@ -89,3 +89,31 @@ def test_a_class_the_station_tolerates_is_recorded_but_never_reworked(tmp_path: 
     path.write_text(json.dumps({"classes": {"scratch": {"action": "OK"}}}))  # a typo must not silently mean NG
     with pytest.raises(ValueError, match="action must be"):
         DecisionRules.load(classes=CLASSES, defect_threshold=0.2, path=path)
+
+
+def test_a_rules_file_may_override_one_threshold_and_keep_the_models_other(tmp_path: Path) -> None:
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps({"ok_threshold": 0.1}))
+    r = DecisionRules.load(classes=CLASSES, defect_threshold=0.2, ng_threshold=0.6, path=path)
+    assert (r.ok_threshold, r.ng_threshold) == (0.1, 0.6)
+    path.write_text(json.dumps({"ng_threshold": 0.9}))
+    r = DecisionRules.load(classes=CLASSES, defect_threshold=0.2, ng_threshold=0.6, path=path)
+    assert (r.ok_threshold, r.ng_threshold) == (0.2, 0.9)
+    for bad in (0.0, 1.0):  # a threshold of 0 passes nothing, of 1 flags nothing: both refused
+        path.write_text(json.dumps({"ok_threshold": bad, "ng_threshold": 0.9 if bad == 0.0 else 1.0}))
+        with pytest.raises(ValueError, match="must be in"):
+            DecisionRules.load(classes=CLASSES, defect_threshold=0.2, path=path)
+
+
+def test_size_limit_boundary_heat_box_and_ok_scores() -> None:
+    rules = DecisionRules.load(classes=CLASSES, defect_threshold=0.2, path=ROOT / "deploy" / "rules.example.json")
+    heat = np.zeros((1, 10, 10), np.float32)
+    heat[0, 1, 1], heat[0, 1, 5] = 1.0, 0.5  # exactly half the peak is still the hot region
+    d = rules.decide(_probs("dark_spot", 0.9), heat)[0]
+    assert d.defect_box == (1, 1, 5, 1)
+    # 2 of 100 heat-map pixels = 0.02: exactly the dark spot's size limit, which is not below it: NG.
+    assert d.ng and d.decision == "NG"
+    for flat in (np.zeros((1, 10, 10), np.float32), np.full((1, 10, 10), np.nan, np.float32)):
+        assert rules.decide(_probs("crack", 0.9), flat)[0].defect_box is None  # no hot region: no box, no crash
+    ok = rules.decide(_probs("crack", 0.05), None)[0]
+    assert (ok.cls, ok.score, ok.p_defect) == ("ok", pytest.approx(0.95), pytest.approx(0.05))  # an OK cell's score is p(ok)

@@ -1,0 +1,1 @@
+"""Mutation testing (not run in CI; see docs/testing.md)."""
