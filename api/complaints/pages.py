@@ -15,6 +15,7 @@ from api.deps import Engineer, SessionDep, Staff, get_blobs, get_settings, in_tr
 from api.limits import takes_upload
 from api.render import PageBack, back_on_error, render
 from services.complaints import eight_d, service, views
+from services.complaints.schemas import CaseStatus
 from services.core.time import utcnow
 from services.security.service import Principal, Role
 
@@ -24,8 +25,8 @@ router = APIRouter(include_in_schema=False)
 @router.get("/complaints", response_class=HTMLResponse)
 def complaints_page(request: Request, session: SessionDep, user: Staff) -> Response:
     """My open 8Ds, what is overdue, recent complaints, and the new-complaint form."""
-    mine = views.list_cases(session, status="open", owner=user.username)
-    open_cases = views.list_cases(session, status="open")
+    mine = views.list_cases(session, status=CaseStatus.OPEN, owner=user.username)
+    open_cases = views.list_cases(session, status=CaseStatus.OPEN)
     recent, total = views.list_complaints(session, limit=30)
     return render(
         request,

@@ -11,7 +11,7 @@ from services.contracts.result import BARCODE_PATTERN
 from services.core.errors import NotFound
 from services.inspection.repository import module_by_barcode
 from services.rework import service, views
-from services.rework.schemas import DispositionCreate, HoldCreate, HoldDecision, HoldRead, StationView
+from services.rework.schemas import DispositionCreate, HoldCreate, HoldDecision, HoldRead, HoldSource, StationView
 
 router = APIRouter(prefix="/api/v1", tags=["rework"], responses=ERRORS)
 Barcode = Annotated[str, Path(pattern=BARCODE_PATTERN)]
@@ -67,5 +67,5 @@ def hold_module(barcode: Barcode, body: HoldCreate, session: SessionDep, p: Engi
     module = module_by_barcode(session, barcode)
     if module is None:
         raise NotFound(f"unknown barcode {barcode!r}")
-    service.place_hold(session=session, module_ids=[module.id], source="manual", reason=body.reason, actor=p.username)
+    service.place_hold(session=session, module_ids=[module.id], source=HoldSource.MANUAL, reason=body.reason, actor=p.username)
     return views.holds(session, module_id=module.id, open_only=True)

@@ -15,6 +15,7 @@ from api.render import render
 from api.traceability.routes import csv_response
 from services.core.errors import DomainError
 from services.rework import service as rework
+from services.rework.schemas import HoldSource
 from services.traceability import containment as cq
 from services.traceability.schemas import ContainmentQuery
 
@@ -80,6 +81,6 @@ def containment_hold_page(
     if q is None:
         return RedirectResponse("/containment", status_code=303)
     ids = cq.module_ids_of(session, q)
-    held = rework.place_hold(session=session, module_ids=ids, source="containment", reason=reason, actor=user.username)
+    held = rework.place_hold(session=session, module_ids=ids, source=HoldSource.CONTAINMENT, reason=reason, actor=user.username)
     params["held"] = f"{len(held)} of {len(ids)} modules put on hold"
     return RedirectResponse(f"/containment?{urlencode(params)}", status_code=303)

@@ -14,6 +14,7 @@ from api.limits import takes_upload
 from services.core.errors import InvalidInput, PayloadTooLarge
 from services.core.time import utcnow
 from services.imports.rows import import_rows, parse_csv
+from services.rework.schemas import HoldSource
 from services.rework.service import place_hold
 from services.traceability import containment as cq
 from services.traceability.schemas import (
@@ -121,5 +122,5 @@ def containment_hold(
 ) -> HoldResult:
     """Put every module of a containment result on hold (those still in the factory)."""
     ids = cq.module_ids_of(session, query)
-    held = place_hold(session=session, module_ids=ids, source="containment", reason=reason, actor=p.username)
+    held = place_hold(session=session, module_ids=ids, source=HoldSource.CONTAINMENT, reason=reason, actor=p.username)
     return HoldResult(matched=len(ids), held=len(held), not_held=len(ids) - len(held))

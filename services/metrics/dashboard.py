@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from services.contracts import Stage
+from services.contracts import Stage, Verdict
 from services.core.errors import InvalidInput
 from services.inspection.orm import CellDefect, Inspection
 from services.rework.orm import Disposition, Escape, ReworkLoop
@@ -117,7 +117,7 @@ def _rates(counts: list[tuple[str, str, str, str, int]], key: int) -> list[RateR
     out = []
     for k in sorted(agg):
         c = agg[k]
-        n, ok, ng, err = sum(c.values()), c["OK"], c["NG"], c["ERROR"]
+        n, ok, ng, err = sum(c.values()), c[Verdict.OK], c[Verdict.NG], c[Verdict.ERROR]
         out.append(
             RateRow(
                 key=k,
@@ -135,10 +135,10 @@ def _rates(counts: list[tuple[str, str, str, str, int]], key: int) -> list[RateR
 def _p_charts(counts: list[tuple[str, str, str, str, int]]) -> list[PChart]:
     per_day: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     for d, st, _sh, verdict, n in counts:
-        if verdict == "ERROR":  # unjudged images are neither conforming nor not
+        if verdict == Verdict.ERROR:  # unjudged images are neither conforming nor not
             continue
         per_day[st][d][0] += n
-        per_day[st][d][1] += n if verdict == "NG" else 0
+        per_day[st][d][1] += n if verdict == Verdict.NG else 0
     charts = []
     for st in sorted(per_day):
         pts = sorted((d, n, ng) for d, (n, ng) in per_day[st].items())

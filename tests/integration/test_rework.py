@@ -317,11 +317,21 @@ def test_one_not_repairable_cell_among_repaired_ones_holds_the_module(line: Line
     line.send(result(bc, 2, ng=[(1, 3, "crack"), (1, 8, "broken_cell")]))
     first, second = line.view(bc).defects
     with transaction(line.sessions) as s:
-        rw.dispose(session=s, loop_id=first.loop_id, item=rw.DispositionInput(first.defect_id, "repaired", "RESOLDER"),
-                   actor="op1", station="RW-1")  # fmt: skip
+        rw.dispose(
+            session=s,
+            loop_id=first.loop_id,
+            item=rw.DispositionInput(first.defect_id, "repaired", "RESOLDER"),
+            actor="op1",
+            station="RW-1",
+        )
     with transaction(line.sessions) as s:
-        rw.dispose(session=s, loop_id=second.loop_id, item=rw.DispositionInput(second.defect_id, "not_repairable"),
-                   actor="op1", station="RW-1")  # fmt: skip
+        rw.dispose(
+            session=s,
+            loop_id=second.loop_id,
+            item=rw.DispositionInput(second.defect_id, "not_repairable"),
+            actor="op1",
+            station="RW-1",
+        )
     assert line.loops(bc) == [(2, 1, "held")] and line.status(bc) == "HOLD"
     assert line.events(bc)[-2:] == ["loop_held", "hold_placed"]
 

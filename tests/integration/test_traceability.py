@@ -346,8 +346,10 @@ def test_station_and_shift_sharing_looks_at_string_el_only(db_url: str) -> None:
         string_el = [result(b, 1, at=T + timedelta(hours=1), device="edge-1")[0] for b in ("MSH0000001", "MSH0000002")]
         ingest(s, string_el, devs["edge-1"])  # both on shift A at STR-EL-01
         ingest(s, [result("MSH0000003", 1, at=T + timedelta(hours=9), device="edge-1")[0]], devs["edge-1"])  # shift B
-        final = [result(b, 1, stage="final_el", at=T + timedelta(hours=10), station="FIN-EL-01", device="edge-9")[0]
-                 for b in ("MSH0000001", "MSH0000003")]  # fmt: skip
+        final = [
+            result(b, 1, stage="final_el", at=T + timedelta(hours=10), station="FIN-EL-01", device="edge-9")[0]
+            for b in ("MSH0000001", "MSH0000003")
+        ]
         ingest(s, final, devs["edge-9"])  # final EL, shift B
     with transaction(sessions) as s:
         r = containment(session=s, query=ContainmentQuery(barcodes=["MSH0000001"], share=["station_shift"]), limit=None)
