@@ -29,7 +29,7 @@ S1, S2 = "STR-EL-01", "STR-EL-02"
 @pytest.fixture
 def sessions(sqlite_url: str) -> Iterator[sessionmaker[Session]]:
     """Station 1: A NG (repaired at since), G NG (not repairable), B and E OK, E escapes at final EL, B's escape at until.
-    Station 2: C NG (false call at until), F NG (repaired after 1 h), D NG at until."""
+    Station 2: C NG (false call at until), F NG (repaired after 1 h), H NG (open), D NG at until."""
     sessions = make_sessionmaker(make_engine(sqlite_url))
     with transaction(sessions) as s:
         for code, st in (("edge-1", S1), ("edge-2", S2)):
@@ -53,8 +53,9 @@ def sessions(sqlite_url: str) -> Iterator[sessionmaker[Session]]:
     send("edge-2", result("MC00000001", 1, ng=[(1, 2, "dark_spot")], at=T + timedelta(hours=1), device="edge-2", station=S2))
     send("edge-2", result("MF00000001", 1, ng=[(1, 5, "crack")], at=T + timedelta(hours=3), device="edge-2", station=S2))
     send("edge-2", result("MD00000001", 1, ng=[(1, 6, "crack")], at=U, device="edge-2", station=S2))
+    send("edge-2", result("MH00000001", 1, ng=[(1, 7, "crack")], at=T + timedelta(hours=5), device="edge-2", station=S2))
     dispose("MA00000001", T, "repaired", "RESOLDER")
-    dispose("MG00000001", T + timedelta(hours=3), "not_repairable")
+    dispose("MG00000001", T + timedelta(hours=4), "not_repairable")
     dispose("MF00000001", T + timedelta(hours=4), "repaired", "CLEAN")
     dispose("MC00000001", U, "false_call")
     final = dict(stage="final_el", station="FIN-EL-01", device="edge-1")
@@ -83,10 +84,10 @@ def test_one_station_counts_only_its_own_images_loops_dispositions_and_escapes(s
     d = _board(sessions, S1)
     (day,) = d.by_day
     assert (day.key, day.inspected, day.ng, day.first_pass_ok) == ("2026-11-02", 4, 2, 2)
-    assert [r.key for r in d.by_station] == [S1]
+    assert [r.key for r in d.by_station] == [S1] and [r.key for r in d.by_shift] == ["2026-11-02/A"]
     assert d.pareto == [("crack", 2)]
     assert d.loops_per_module == {"0": 2, "1": 2}
-    assert d.repair_hours_median == pytest.approx(1.0) and d.repair_hours_p90 == pytest.approx(2.0)  # 0 h and 2 h
+    assert d.repair_hours_median == pytest.approx(1.5) and d.repair_hours_p90 == pytest.approx(3.0)  # 0 h and 3 h
     t = d.field_total
     assert (t.dispositions, t.false_calls, t.confirmed_defects, t.escapes) == (2, 0, 2, 1)
     assert t.escape_rate == pytest.approx(1 / 3)  # E's final EL defect; B's lies at `until`, outside
@@ -95,15 +96,15 @@ def test_one_station_counts_only_its_own_images_loops_dispositions_and_escapes(s
 def test_the_other_station_and_the_edges_of_the_window(sessions: sessionmaker[Session]) -> None:
     d = _board(sessions, S2)
     (day,) = d.by_day
-    assert (day.inspected, day.ng) == (2, 2)  # D was taken at exactly `until`: not in this window
-    assert sorted(d.pareto) == [("crack", 1), ("dark_spot", 1)]
-    assert d.loops_per_module == {"0": 0, "1": 2}
+    assert (day.inspected, day.ng) == (3, 3)  # D was taken at exactly `until`: not in this window
+    assert d.pareto == [("crack", 2), ("dark_spot", 1)]
+    assert d.loops_per_module == {"0": 0, "1": 3}
     assert d.repair_hours_median == pytest.approx(1.0)  # F; C's false call came at `until`
     t = d.field_total
     assert (t.dispositions, t.false_calls, t.escapes, t.escape_rate) == (1, 0, 0, 0.0)
     assert [r.escapes for r in d.field] == [0]
     everything = _board(sessions)
-    assert sum(r.inspected for r in everything.by_day) == 6 and [r.key for r in everything.by_station] == [S1, S2]
+    assert sum(r.inspected for r in everything.by_day) == 7 and [r.key for r in everything.by_station] == [S1, S2]
     later = _board(sessions, since=U, until=U + timedelta(hours=1))  # the things at `until` belong to the next window
     assert sum(r.inspected for r in later.by_day) == 1 and later.field_total.false_calls == 1
     assert later.field_total.escapes == 1

@@ -22,7 +22,7 @@ from services.metrics.dashboard import dashboard
 from services.rework import service as rw
 from services.rework import views
 from services.rework.orm import ModuleHold, ReworkLoop
-from services.traceability.containment import containment, module_ids_of
+from services.traceability.containment import containment, csv_lines, module_ids_of
 from services.traceability.orm import Shipment, WorkOrder
 from services.traceability.schemas import ContainmentQuery
 from tests.conftest import SECRET
@@ -355,3 +355,20 @@ def test_station_and_shift_sharing_looks_at_string_el_only(db_url: str) -> None:
         r = containment(session=s, query=ContainmentQuery(barcodes=["MSH0000001"], share=["station_shift"]), limit=None)
     assert sorted(row.barcode for row in r.items) == ["MSH0000001", "MSH0000002"]
     assert r.criteria == ["suspect", "station STR-EL-01 shift 2026-11-02/A"]
+
+
+def test_containment_windows_pages_and_csv_at_their_edges(factory: Factory) -> None:
+    """A time window is half-open and needs both ends; pages slice the sorted result; the CSV carries every column."""
+    for partial in ({"since": T.isoformat()}, {"until": T.isoformat()}, {"station": "STR-EL-01", "since": T.isoformat()}):
+        with pytest.raises(InvalidInput, match="needs both since and until"):
+            factory.q(**partial)
+    upto_a9 = factory.q(since=T.isoformat(), until=(T + timedelta(minutes=9)).isoformat())  # A[9] and C[9] at exactly +9 min
+    assert {r.barcode for r in upto_a9.items} == set(A[:9]) | set(C[:9])
+    with transaction(factory.sessions) as s:
+        page = containment(session=s, query=ContainmentQuery(work_order="WO-A"), offset=3, limit=2)
+        full = containment(session=s, query=ContainmentQuery(barcodes=[A[0]], share=["work_order"]), limit=None)
+    assert [r.barcode for r in page.items] == A[3:5] and page.total == 10
+    lines = list(csv_lines(full))
+    assert lines[0][:8] == ["barcode", "status", "grade", "product", "work_order", "customer", "delivery_no", "shipped_at"]
+    shipped = next(line for line in lines[1:] if line[0] == A[0])
+    assert shipped[3:7] == ["P-HJT-210", "WO-A", "SolarCo", "DN-1"] and shipped[7].startswith("2026-11-10")

@@ -36,3 +36,10 @@ def test_p_chart_limits_are_three_sigma_and_flag_both_sides() -> None:
     assert by_day["d1"].lcl == pytest.approx(0.2 - 3 * sigma)
     flags = {d: p.out_of_control for d, p in by_day.items()}
     assert flags == {"d1": False, "d2": False, "d3": False, "d4": True, "d5": True, "d6": False}
+
+
+def test_a_point_exactly_on_a_control_limit_is_in_control() -> None:
+    """p_bar 0.5 on 100 strings a day: limits exactly 0.35 and 0.65 (exact in binary floating point too)."""
+    counts = [("d1", "S1", "A", "NG", 65), ("d1", "S1", "A", "OK", 35), ("d2", "S1", "A", "NG", 35), ("d2", "S1", "A", "OK", 65)]
+    (pc,) = _p_charts(counts)
+    assert [(p.p, p.ucl, p.lcl, p.out_of_control) for p in pc.points] == [(0.65, 0.65, 0.35, False), (0.35, 0.65, 0.35, False)]
