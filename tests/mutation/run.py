@@ -52,7 +52,7 @@ TARGETS: dict[str, list[str]] = {
         "tests/integration/test_dashboard_window.py",
         "tests/integration/test_traceability.py",
     ],
-    "services/metrics/ppm.py": ["tests/integration/test_complaints.py", f"-k {_PPM}"],
+    "services/metrics/ppm.py": ["tests/integration/test_ppm_rules.py", "tests/integration/test_complaints.py", f"-k {_PPM}"],
     "services/rework/service.py": ["tests/integration/test_rework.py"],
     "services/traceability/containment.py": ["tests/integration/test_traceability.py"],
 }
