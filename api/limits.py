@@ -36,11 +36,11 @@ def body_cap(app: FastAPI, request: Request) -> int:
     return int(settings.max_json_bytes)
 
 
-def _leaf_routes(routes: Iterable[Any]) -> Iterator[Any]:
-    # FastAPI may keep included routers as nodes (effective_candidates) instead of copying their routes.
+def leaf_routes(routes: Iterable[Any]) -> Iterator[Any]:
+    """Every leaf route: FastAPI may keep included routers as nodes (effective_candidates) instead of copying their routes."""
     for r in routes:
         if hasattr(r, "effective_candidates"):
-            yield from _leaf_routes(r.effective_candidates())
+            yield from leaf_routes(r.effective_candidates())
         else:
             yield r
 
@@ -49,6 +49,6 @@ def upload_routes(app: FastAPI) -> list[Any]:
     """The routes marked with takes_upload (computed once per app)."""
     cached: list[Any] | None = getattr(app.state, "upload_routes", None)
     if cached is None:
-        cached = [r for r in _leaf_routes(app.routes) if hasattr(getattr(r, "endpoint", None), CAP_ATTR)]
+        cached = [r for r in leaf_routes(app.routes) if hasattr(getattr(r, "endpoint", None), CAP_ATTR)]
         app.state.upload_routes = cached
     return cached

@@ -198,73 +198,41 @@ def _string_el_result(session: Session, insp: StoredResult, *, loop_limit: int, 
         return
     if insp.id == loop.ng_inspection_id:
         return
+    active = loop
+
+    def step(kind: EventKind, **detail: object) -> None:
+        """The loop's event for this retest image."""
+        _event(
+            session,
+            module_id=insp.module_id,
+            kind=kind,
+            actor=actor,
+            station=station,
+            at=insp.captured_at,
+            loop=active,
+            result_id=insp.result_id,
+            **detail,
+        )
+
     if loop.state == LoopState.OPEN:
         # Interlock: without a recorded repair an image is not a loop step (it may be a double scan).
-        _event(
-            session,
-            module_id=insp.module_id,
-            kind=EventKind.RETEST_REFUSED,
-            actor=actor,
-            station=station,
-            at=insp.captured_at,
-            loop=loop,
-            result_id=insp.result_id,
-            why="no repair recorded for this loop",
-        )
+        step(EventKind.RETEST_REFUSED, why="no repair recorded for this loop")
         return
     if insp.verdict == Verdict.ERROR:
-        _event(
-            session,
-            module_id=insp.module_id,
-            kind=EventKind.RETEST_ERROR,
-            actor=actor,
-            station=station,
-            at=insp.captured_at,
-            loop=loop,
-            result_id=insp.result_id,
-            why="image could not be judged; loop waits for a judgeable retest",
-        )
+        step(EventKind.RETEST_ERROR, why="image could not be judged; loop waits for a judgeable retest")
         return
     if insp.verdict == Verdict.REVIEW:
         # Neither pass nor fail until an EL operator confirms the doubtful cells: the loop stays repaired.
-        _event(
-            session,
-            module_id=insp.module_id,
-            kind=EventKind.RETEST_REVIEW,
-            actor=actor,
-            station=station,
-            at=insp.captured_at,
-            loop=loop,
-            result_id=insp.result_id,
-            why="retest has cells for EL review; loop waits for the review",
-        )
+        step(EventKind.RETEST_REVIEW, why="retest has cells for EL review; loop waits for the review")
         return
     loop.retest_inspection_id = insp.id
     loop.closed_at = insp.captured_at
     if insp.verdict == Verdict.OK:
         loop.state = LoopState.CLOSED
-        _event(
-            session,
-            module_id=insp.module_id,
-            kind=EventKind.LOOP_CLOSED,
-            actor=actor,
-            station=station,
-            at=insp.captured_at,
-            loop=loop,
-            result_id=insp.result_id,
-        )
+        step(EventKind.LOOP_CLOSED)
         return
     loop.state = LoopState.FAILED
-    _event(
-        session,
-        module_id=insp.module_id,
-        kind=EventKind.RETEST_NG,
-        actor=actor,
-        station=station,
-        at=insp.captured_at,
-        loop=loop,
-        result_id=insp.result_id,
-    )
+    step(EventKind.RETEST_NG)
     if loop.loop_no >= loop_limit:
         _hold(
             session,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from api.limits import leaf_routes
+
 # Public on purpose: health, the two ways to sign in (and out), the API docs, the stylesheet.
 PUBLIC = {
     "/healthz",
@@ -21,12 +23,8 @@ PUBLIC = {
 
 
 def iter_routes(routes: list[Any]) -> Iterator[Any]:
-    """Leaf routes (objects with .path, .methods and, for API routes, .dependant)."""
-    for r in routes:
-        if hasattr(r, "effective_candidates"):
-            yield from iter_routes(r.effective_candidates())
-        else:
-            yield r
+    """Leaf routes (objects with .path, .methods and, for API routes, .dependant): the walk the body caps use."""
+    return leaf_routes(routes)
 
 
 def dependency_calls(dependant: Any) -> Iterator[Any]:
