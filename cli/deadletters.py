@@ -20,7 +20,11 @@ def _redis() -> redis.Redis:
     from services.core.settings import CoreSettings
 
     url, _server = ensure_redis(CoreSettings())
-    return redis.Redis.from_url(url, decode_responses=True)
+    return redis.Redis.from_url(url)  # bytes: a dead letter may hold the very bytes that were not UTF-8
+
+
+def _show(value: bytes | None) -> str:
+    return (value or b"").decode(errors="replace")
 
 
 @dead_app.command("list")
@@ -31,7 +35,7 @@ def list_cmd(limit: Annotated[int, typer.Option(help="Newest N")] = 50) -> None:
     for c in ("id", "from stream", "reason"):
         table.add_column(c)
     for mid, fields in r.xrevrange(DEAD_LETTER_STREAM, count=limit):
-        table.add_row(mid, fields.get("stream", ""), fields.get("reason", ""))
+        table.add_row(_show(mid), _show(fields.get(b"stream")), _show(fields.get(b"reason")))
     console.print(table)
 
 
@@ -39,13 +43,21 @@ def list_cmd(limit: Annotated[int, typer.Option(help="Newest N")] = 50) -> None:
 def replay_cmd(ids: Annotated[list[str], typer.Argument(help="Dead-letter ids (from `list`)")]) -> None:
     """Put messages back on their device stream (e.g. after provisioning a device), then drop them here."""
     r = _redis()
+    failed = 0
     for mid in ids:
         found = r.xrange(DEAD_LETTER_STREAM, min=mid, max=mid)
         if not found:
             console.print(f"[red]{mid}: not found[/]")
+            failed += 1
             continue
         fields = found[0][1]
-        original = {k[2:]: v for k, v in fields.items() if k.startswith("f_")}
-        r.xadd(fields["stream"], original)
-        r.xdel(DEAD_LETTER_STREAM, mid)
-        console.print(f"{mid}: replayed to {fields['stream']}")
+        original = {k[2:]: v for k, v in fields.items() if k.startswith(b"f_")}
+        stream = fields[b"stream"]
+        # One MULTI/EXEC: the message is back on its stream and gone from here, or neither.
+        pipe = r.pipeline(transaction=True)
+        pipe.xadd(stream, original)  # type: ignore[arg-type]
+        pipe.xdel(DEAD_LETTER_STREAM, mid)
+        pipe.execute()
+        console.print(f"{mid}: replayed to {_show(stream)}")
+    if failed:
+        raise typer.Exit(1)

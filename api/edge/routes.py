@@ -11,7 +11,7 @@ from api.limits import takes_upload
 from services.core.errors import InvalidInput, PayloadTooLarge
 from services.devices.schemas import ConfirmationQuery, ConfirmationRead, WhoAmI
 from services.imagestore.store import store_image
-from services.inspection.repository import confirmed_result_ids
+from services.inspection.service import confirm_results
 
 router = APIRouter(prefix="/api/v1/edge", tags=["edge"], responses=ERRORS)
 Sha = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
@@ -41,10 +41,9 @@ async def put_image(sha256: Sha, request: Request, device: DeviceDep) -> Respons
 
 
 @router.post("/confirmations")
-def confirmations(body: ConfirmationQuery, session: SessionDep, device: DeviceDep) -> ConfirmationRead:
-    """Which of the device's results are stored, with their images: the edge may forget those."""
-    stored = confirmed_result_ids(session, device_id=device.id, result_ids=body.result_ids)
-    return ConfirmationRead(stored=sorted(stored))
+def confirmations(body: ConfirmationQuery, request: Request, session: SessionDep, device: DeviceDep) -> ConfirmationRead:
+    """Which of the device's results are stored with their images (forget), refused (park), or lack their image."""
+    return confirm_results(session=session, blobs=get_blobs(request), device_id=device.id, result_ids=body.result_ids)
 
 
 @router.get("/whoami")

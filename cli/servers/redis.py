@@ -24,11 +24,20 @@ class RedisServer:
     """Start, stop and kill -9 a redis-server on 127.0.0.1 with or without AOF persistence."""
 
     def __init__(
-        self, data_dir: Path, *, port: int | None = None, appendonly: bool = True, extra_args: list[str] | None = None
+        self,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        appendonly: bool = True,
+        maxmemory: str = "512mb",
+        executable: str | None = None,
+        extra_args: list[str] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.maxmemory = maxmemory
+        self.executable = executable or redis_executable()
         self.extra_args = extra_args or []
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -40,7 +49,7 @@ class RedisServer:
         """Start the server and wait until it answers PING."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [
-            redis_executable(),
+            self.executable,
             "--bind",
             "127.0.0.1",
             "--port",
@@ -51,7 +60,10 @@ class RedisServer:
             "yes" if self.appendonly else "no",
             "--appendfsync",
             "everysec",
-            # noeviction: an OOM error keeps data in the edge outbox; eviction would lose it silently.
+            # A bound with noeviction: at the bound XADD is refused and the results wait in the edge
+            # outboxes; without maxmemory noeviction does nothing, and eviction would lose data silently.
+            "--maxmemory",
+            self.maxmemory,
             "--maxmemory-policy",
             "noeviction",
             "--save",

@@ -18,6 +18,7 @@ from services.contracts.result import (
 from services.contracts.signing import (
     SignatureError,
     StreamMessage,
+    decode_fields,
     decode_message,
     derive_signing_key,
     encode_message,
@@ -39,6 +40,7 @@ __all__ = [
     "StreamMessage",
     "Verdict",
     "canonical_json",
+    "decode_fields",
     "decode_message",
     "derive_signing_key",
     "encode_message",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -50,6 +50,21 @@ def encode_body(body: bytes, *, key_id: str, key: bytes) -> dict[str, str]:
 def encode_message(envelope: ResultEnvelope, *, key_id: str, key: bytes) -> dict[str, str]:
     """Fields for XADD: version, key id, signature and the canonical JSON body."""
     return encode_body(canonical_json(envelope), key_id=key_id, key=key)
+
+
+def decode_fields(raw: Mapping[bytes | str, bytes | str]) -> dict[str, str]:
+    """Stream fields as read from Redis (bytes) to text; ValueError naming the first field that is not UTF-8."""
+    out: dict[str, str] = {}
+    for k, v in raw.items():
+        try:
+            name = k.decode() if isinstance(k, bytes) else k
+        except UnicodeDecodeError as exc:
+            raise ValueError("a field name is not UTF-8") from exc
+        try:
+            out[name] = v.decode() if isinstance(v, bytes) else v
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"field {name[:40]!r} is not UTF-8 (byte {exc.start})") from exc
+    return out
 
 
 def decode_message(

@@ -84,13 +84,26 @@ class ApiSettings(CoreSettings):
 class IngestSettings(CoreSettings):
     """The ingest consumer process."""
 
-    consumer_name: str = "ingest-1"
+    @property
+    def resolved_consumer_name(self) -> str:
+        """The consumer name in the group: the configured one, else unique to this process."""
+        import os
+        import socket
+
+        return self.consumer_name or f"{socket.gethostname()}-{os.getpid()}"
+
+    # Empty: "<host>-<pid>", so every ingest process is its own consumer (scale-out; a restarted process's
+    # old entries are taken over by XAUTOCLAIM after claim_idle_ms).
+    consumer_name: str = ""
     group: str = "ingest"
     batch_size: int = Field(default=500, ge=1, le=5000)
     block_ms: int = Field(default=1000, ge=1)
     claim_idle_ms: int = Field(default=30_000, ge=100)
     max_deliveries: int = Field(default=5, ge=1)
     discover_every_s: float = Field(default=2.0, gt=0)
+    # Housekeeping: trim what the group has acknowledged, drop idle consumers with nothing pending.
+    trim_every_s: float = Field(default=5.0, gt=0)
+    consumer_idle_drop_s: float = Field(default=3600.0, gt=0)
     heartbeat_path: Path | None = None
     metrics_port: int | None = None  # Prometheus scrape port (internal network only)
     metrics_addr: str = "127.0.0.1"

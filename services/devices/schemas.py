@@ -17,10 +17,20 @@ class ConfirmationQuery(BaseModel):
     result_ids: list[Annotated[str, Field(pattern=RESULT_ID)]] = Field(max_length=1000)
 
 
+class RefusedRead(BaseModel):
+    """A result ingest dead-lettered: the edge parks its row (when it is the entry it sent) with the reason."""
+
+    result_id: str
+    stream_id: str
+    reason: str
+
+
 class ConfirmationRead(BaseModel):
-    """Those of them stored with their images: the edge may forget these."""
+    """Stored with their images: forget these. Refused: park them. Images missing from the store: upload again."""
 
     stored: list[str]
+    refused: list[RefusedRead] = Field(default_factory=list)
+    reupload: list[str] = Field(default_factory=list)
 
 
 class WhoAmI(BaseModel):

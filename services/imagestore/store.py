@@ -12,27 +12,16 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.contracts.images import image_content_type
 from services.core.errors import InvalidInput, NotFound
 from services.core.time import utcnow
 from services.core.upsert import insert_ignore
 from services.imagestore.orm import StoredImage
 
-# Magic numbers of the formats an EL tester writes; anything else is refused.
-_MAGIC: list[tuple[bytes, str]] = [
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"II*\x00", "image/tiff"),
-    (b"MM\x00*", "image/tiff"),
-    (b"BM", "image/bmp"),
-]
-
 
 def sniff_content_type(data: bytes) -> str | None:
-    """Image content type from the first bytes, or None for anything else."""
-    for magic, ctype in _MAGIC:
-        if data.startswith(magic):
-            return ctype
-    return None
+    """Image content type from the first bytes (the contract's rule), or None for anything else."""
+    return image_content_type(data)
 
 
 class BlobStore(Protocol):
@@ -41,6 +30,7 @@ class BlobStore(Protocol):
     def put(self, sha256: str, data: bytes) -> None: ...
     def get(self, sha256: str) -> bytes: ...
     def exists(self, sha256: str) -> bool: ...
+    def size(self, sha256: str) -> int | None: ...
     def delete(self, sha256: str) -> None: ...
     def get_derived(self, key: str) -> bytes | None: ...
     def put_derived(self, key: str, data: bytes) -> None: ...
@@ -56,9 +46,15 @@ class DirectoryBlobStore:
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
     def put(self, sha256: str, data: bytes) -> None:
+        """Write durably: file fsynced, renamed into place, the directory entries fsynced too.
+
+        An existing file is trusted only when its bytes hash to its name; a torn or bit-rotten copy
+        (a power cut before this fix, a failing disk) is replaced by the upload.
+        """
         path = self._path(sha256)
-        if path.exists():
+        if path.exists() and _file_sha256(path) == sha256:
             return
+        new_dirs = [d for d in (path.parent.parent, path.parent) if not d.exists()]
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
@@ -70,6 +66,11 @@ class DirectoryBlobStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        # The rename and any new directory live in their parents' entries: without these fsyncs a
+        # power cut can leave the file's bytes on disk and no name pointing at them.
+        _fsync_dir(path.parent)
+        for d in reversed(new_dirs):
+            _fsync_dir(d.parent)
 
     def get(self, sha256: str) -> bytes:
         try:
@@ -79,6 +80,13 @@ class DirectoryBlobStore:
 
     def exists(self, sha256: str) -> bool:
         return self._path(sha256).exists()
+
+    def size(self, sha256: str) -> int | None:
+        """Bytes on disk, or None when the file is missing."""
+        try:
+            return self._path(sha256).stat().st_size
+        except FileNotFoundError:
+            return None
 
     def delete(self, sha256: str) -> None:
         self._path(sha256).unlink(missing_ok=True)
@@ -100,6 +108,22 @@ class DirectoryBlobStore:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def store_image(*, session: Session, blobs: BlobStore, data: bytes, expected_sha256: str) -> StoredImage:

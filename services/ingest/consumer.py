@@ -1,11 +1,16 @@
 """Redis Streams -> database ingest: at-least-once delivery, exactly-once rows.
 
-Per batch: verify + parse, insert with ON CONFLICT DO NOTHING, commit, then XACK. Invalid or
-repeatedly failing messages go to the dead-letter stream with the reason, then XACK.
+Per batch: decode + verify + parse each message on its own, insert with ON CONFLICT DO NOTHING,
+commit, then XACK. A message that can never be stored (not UTF-8, bad signature, invalid) goes to the
+dead-letter stream at once; one that fails for a reason that may pass (the database refused it, an
+unexpected error) is retried until its delivery limit, then dead-lettered. Either way the reason is
+also recorded for the device's edge, which parks the row instead of re-sending it forever. No single
+message, and no Redis or database error, ends the process. Acknowledged entries are trimmed.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -16,7 +21,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.contracts import ResultEnvelope, SignatureError, decode_message
+from services.contracts import ResultEnvelope, SignatureError, decode_fields, decode_message
 from services.contracts.signing import DEAD_LETTER_STREAM, STREAM_PREFIX
 from services.core.db import transaction
 from services.core.logging import get_logger
@@ -24,10 +29,13 @@ from services.core.settings import IngestSettings
 from services.devices import service as devices
 from services.ingest import metrics
 from services.ingest.store import store_batch
+from services.inspection.repository import record_refusals
 
 log = get_logger("eltrace.ingest")
 
-Entry = tuple[str, str, dict[str, str]]  # (stream, message id, fields)
+RawFields = dict[bytes, bytes]
+Entry = tuple[str, str, RawFields]  # (stream, message id, fields as Redis holds them: bytes)
+_TRANSIENT_REDIS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -41,9 +49,12 @@ class IngestStats:
     inserted: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
+    retried: int = 0
+    trimmed: int = 0
     batches: int = 0
     db_outages: int = 0
     redis_outages: int = 0
+    loop_errors: int = 0
     dead_reasons: list[str] = field(default_factory=list)
 
 
@@ -73,11 +84,13 @@ class IngestConsumer:
         settings: IngestSettings,
         after_commit: Callable[[list[Entry]], None] | None = None,
     ) -> None:
-        self.r = redis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=10, socket_connect_timeout=2)
+        # Bytes, not decode_responses: a field that is not UTF-8 must reach process() (and the dead-letter
+        # stream) instead of raising inside the read, before any message is isolated.
+        self.r = redis.Redis.from_url(redis_url, socket_timeout=10, socket_connect_timeout=2)
         self.sessions = session_factory
         self.secret = master_secret
         self.s = settings
-        self.name = settings.consumer_name
+        self.name = settings.resolved_consumer_name
         self.group = settings.group
         self.after_commit = after_commit  # fault-injection point for tests
         self.stats = IngestStats()
@@ -89,7 +102,13 @@ class IngestConsumer:
         self._entry_ms = 0  # the stream id time of the message being verified
         self._discovered_at = 0.0
         self._claimed_at = 0.0
+        self._claim_cursor: dict[str, str] = {}
+        self._trimmed_at = 0.0
+        # Our own pending entries are read once after a start or an outage, page by page (a cursor per
+        # stream), never again in a loop: an entry left pending comes back through XAUTOCLAIM after
+        # claim_idle_ms, so a failing message cannot burn its delivery limit in milliseconds.
         self._pending_first = True
+        self._pel_next: dict[str, str] | None = None
 
     # ---- directory of devices and keys -------------------------------------------------
     def _refresh_directory(self) -> None:
@@ -118,11 +137,9 @@ class IngestConsumer:
     def _discover(self, force: bool = False) -> None:
         if not force and time.monotonic() - self._discovered_at < self.s.discover_every_s:
             return
-        found = sorted(self.r.scan_iter(match=f"{STREAM_PREFIX}*", _type="STREAM", count=1000))
+        found = sorted(_text(k) for k in self.r.scan_iter(match=f"{STREAM_PREFIX}*", _type="STREAM", count=1000))
         for stream in found:
             self._ensure_group(stream)
-        if found != self.streams:
-            self._pending_first = True
         self.streams = found
         self._discovered_at = time.monotonic()
 
@@ -134,25 +151,46 @@ class IngestConsumer:
                 raise
 
     # ---- reading -------------------------------------------------------------------------
-    def _read(self, start: str, block: int | None) -> list[Entry]:
-        if not self.streams:
+    def _read(self, starts: dict[str, str], block: int | None) -> list[Entry]:
+        if not starts:
             return []
-        resp = self.r.xreadgroup(self.group, self.name, {s: start for s in self.streams}, count=self.s.batch_size, block=block)
+        resp = self.r.xreadgroup(self.group, self.name, starts, count=self.s.batch_size, block=block)  # type: ignore[arg-type]
         out: list[Entry] = []
         for stream, messages in resp or []:
             for msg_id, fields in messages:
-                out.append((stream, msg_id, fields or {}))
+                out.append((_text(stream), _text(msg_id), fields or {}))
         return out
 
+    def _read_own_pending(self) -> list[Entry]:
+        """One page of this consumer's pending entries; the cursor moves past them, so each is read once."""
+        if self._pel_next is None:
+            return []
+        entries = self._read(dict(self._pel_next), None)
+        seen: dict[str, str] = {}
+        for stream, mid, _ in entries:
+            seen[stream] = mid  # ascending per stream: the last one is the cursor
+        self._pel_next = {st: seen[st] for st in self._pel_next if st in seen}
+        if not self._pel_next:
+            self._pel_next = None
+        return entries
+
     def _autoclaim(self) -> list[Entry]:
-        if time.monotonic() - self._claimed_at < max(self.s.claim_idle_ms / 4000, 0.05):
+        """Entries idle for claim_idle_ms under any consumer (a dead one, or ours left for a retry)."""
+        mid_scan = any(c != "0-0" for c in self._claim_cursor.values())
+        if not mid_scan and time.monotonic() - self._claimed_at < max(self.s.claim_idle_ms / 4000, 0.05):
             return []
         self._claimed_at = time.monotonic()
         out: list[Entry] = []
         for stream in self.streams:
-            resp = self.r.xautoclaim(stream, self.group, self.name, self.s.claim_idle_ms, "0-0", count=self.s.batch_size)
+            room = self.s.batch_size - len(out)
+            if room <= 0:
+                break
+            start = self._claim_cursor.get(stream, "0-0")
+            resp = self.r.xautoclaim(stream, self.group, self.name, self.s.claim_idle_ms, start, count=room)
+            # The cursor is followed across calls: a PEL longer than one page is claimed page by page.
+            self._claim_cursor[stream] = _text(resp[0])
             for msg_id, fields in resp[1]:
-                out.append((stream, msg_id, fields or {}))
+                out.append((stream, _text(msg_id), fields or {}))
             # Entries deleted from the stream while pending come back as ids only: acknowledge them.
             if len(resp) > 2 and resp[2]:
                 self.r.xack(stream, self.group, *resp[2])
@@ -161,14 +199,46 @@ class IngestConsumer:
     def _next_batch(self, block_ms: int) -> list[Entry]:
         self._discover()
         if self._pending_first:
-            entries = self._read("0", None)
-            if entries:
-                return entries
             self._pending_first = False
+            self._pel_next = {st: "0" for st in self.streams} or None
+        entries = self._read_own_pending()
+        if entries:
+            return entries
         claimed = self._autoclaim()
         if claimed:
             return claimed
-        return self._read(">", block_ms)
+        return self._read({st: ">" for st in self.streams}, block_ms)
+
+    # ---- housekeeping --------------------------------------------------------------------
+    def housekeep(self, force: bool = False) -> int:
+        """Trim entries every group has acknowledged; drop long-idle consumers with nothing pending."""
+        if not force and time.monotonic() - self._trimmed_at < self.s.trim_every_s:
+            return 0
+        self._trimmed_at = time.monotonic()
+        trimmed = 0
+        for stream in self.streams:
+            floor: tuple[int, int] | None = None
+            for g in self.r.xinfo_groups(stream):
+                info = {_text(k): v for k, v in g.items()}
+                if int(info["pending"]):
+                    lowest = _id(_text(self.r.xpending(stream, _text(info["name"]))["min"]))
+                else:
+                    ms, seq = _id(_text(info["last-delivered-id"]))
+                    lowest = (ms, seq + 1)
+                floor = lowest if floor is None else min(floor, lowest)
+            if floor is not None and floor > (0, 0):
+                # Everything below the oldest pending entry (or past the last delivered one) is acknowledged
+                # by every group: stored or dead-lettered. Unread or pending entries are never trimmed.
+                trimmed += int(self.r.xtrim(stream, minid=f"{floor[0]}-{floor[1]}", approximate=False))
+            for c in self.r.xinfo_consumers(stream, self.group):
+                info = {_text(k): v for k, v in c.items()}
+                name = _text(info["name"])
+                if name != self.name and not int(info["pending"]) and int(info["idle"]) > self.s.consumer_idle_drop_s * 1000:
+                    self.r.xgroup_delconsumer(stream, self.group, name)
+        if trimmed:
+            self.stats.trimmed += trimmed
+            metrics.TRIMMED.inc(trimmed)
+        return trimmed
 
     # ---- processing ----------------------------------------------------------------------
     def _delivery_counts(self, stream: str, ids: list[str]) -> dict[str, int]:
@@ -182,25 +252,20 @@ class IngestConsumer:
         """Store a batch; acknowledge only what is committed or dead-lettered."""
         valid: list[tuple[Entry, ResultEnvelope, int]] = []
         dead: list[tuple[Entry, str]] = []
+        retry: list[tuple[Entry, str]] = []
         empty: list[Entry] = []
         for entry in entries:
-            stream, _mid, fields = entry
-            if not fields:
+            if not entry[2]:
                 empty.append(entry)
                 continue
-            device = stream[len(STREAM_PREFIX) :]
-            self._entry_ms = int(_mid.split("-", 1)[0]) if _mid[:1].isdigit() else 0
             try:
-                msg = decode_message(fields, stream_device=device, key_lookup=self._key_lookup)
-            except (ValueError, ValidationError) as exc:
+                valid.append(self._verify(entry))
+            except (DatabaseUnavailable, *_TRANSIENT_REDIS):
+                raise
+            except (ValueError, ValidationError) as exc:  # never storable: dead-letter now
                 dead.append((entry, _describe(exc)))
-                continue
-            if device not in self._devices:
-                self._refresh_directory()
-            if device not in self._devices:
-                dead.append((entry, f"unknown device {device!r}"))
-                continue
-            valid.append((entry, msg.envelope, self._devices[device][0]))
+            except Exception as exc:  # noqa: BLE001 - a bug or an odd message: retry, then dead-letter
+                retry.append((entry, f"unexpected error: {type(exc).__name__}: {str(exc)[:200]}"))
 
         committed: list[Entry] = []
         if valid:
@@ -211,11 +276,37 @@ class IngestConsumer:
             except Exception as exc:  # noqa: BLE001 - a row the database refuses: isolate it
                 log.warning("batch_failed_isolating", error=str(exc)[:200], size=len(valid))
                 committed, failed = self._store_one_by_one(valid)
-                dead.extend(failed)
+                retry.extend(failed)
         if self.after_commit and committed:
             self.after_commit(committed)
+        dead.extend(self._over_the_limit(retry))
         self._dead_letter(dead)
         self._ack(committed + [e for e, _ in dead] + empty)
+
+    def _verify(self, entry: Entry) -> tuple[Entry, ResultEnvelope, int]:
+        stream, mid, raw = entry
+        device = stream[len(STREAM_PREFIX) :]
+        self._entry_ms = int(mid.split("-", 1)[0]) if mid[:1].isdigit() else 0
+        fields = decode_fields(raw)
+        msg = decode_message(fields, stream_device=device, key_lookup=self._key_lookup)
+        if device not in self._devices:
+            self._refresh_directory()
+        if device not in self._devices:
+            raise ValueError(f"unknown device {device!r}")
+        return entry, msg.envelope, self._devices[device][0]
+
+    def _over_the_limit(self, failed: list[tuple[Entry, str]]) -> list[tuple[Entry, str]]:
+        """Those failed messages that used up their deliveries; the rest stay pending and come back."""
+        out = []
+        for entry, reason in failed:
+            stream, mid, _ = entry
+            times = self._delivery_counts(stream, [mid]).get(mid, 0)
+            if times >= self.s.max_deliveries:
+                out.append((entry, f"{reason} (failed {times} deliveries)"))
+            else:
+                self.stats.retried += 1
+                log.warning("left_pending_for_retry", stream=stream, id=mid, deliveries=times, reason=reason[:200])
+        return out
 
     def _store(self, items: list[tuple[ResultEnvelope, int]], entries: list[Entry]) -> list[Entry]:
         try:
@@ -249,26 +340,51 @@ class IngestConsumer:
             except DatabaseUnavailable:
                 raise
             except Exception as exc:  # noqa: BLE001
-                stream, mid, _ = entry
-                if self._delivery_counts(stream, [mid]).get(mid, 0) >= self.s.max_deliveries:
-                    failed.append((entry, f"database refused it {self.s.max_deliveries} times: {str(exc)[:200]}"))
-                # else: left pending; it comes back and is tried again
+                failed.append((entry, f"database refused it: {str(exc)[:200]}"))
         return ok, failed
 
     def _dead_letter(self, dead: list[tuple[Entry, str]]) -> None:
+        """Record the refusals for the edges (database), then copy each message whole to the dead-letter stream.
+
+        A crash between the two steps and the XACK repeats them on redelivery: a refusal or a copy may be
+        doubled, a message is never lost. Copies keep the original bytes (replayable as they came).
+        """
         if not dead:
             return
+        self._record_refusals(dead)
         pipe = self.r.pipeline(transaction=False)
         for (stream, mid, fields), reason in dead:
-            record = {"stream": stream, "id": mid, "reason": reason, "consumer": self.name}
-            record.update({f"f_{k}": v[:100_000] for k, v in fields.items()})
-            pipe.xadd(DEAD_LETTER_STREAM, record)
+            record: dict[bytes, bytes] = {
+                b"stream": stream.encode(),
+                b"id": mid.encode(),
+                b"reason": reason.encode(),
+                b"consumer": self.name.encode(),
+            }
+            record.update({b"f_" + k: v for k, v in fields.items()})
+            pipe.xadd(DEAD_LETTER_STREAM, record)  # type: ignore[arg-type]
             log.warning("dead_lettered", stream=stream, id=mid, reason=reason)
         pipe.execute()
         for _entry, reason in dead:
             metrics.DEAD_LETTERED.labels(reason=metrics.reason_kind(reason)).inc()
         self.stats.dead_lettered += len(dead)
         self.stats.dead_reasons.extend(r for _, r in dead)
+
+    def _record_refusals(self, dead: list[tuple[Entry, str]]) -> None:
+        rows = []
+        for (stream, mid, fields), reason in dead:
+            device = self._devices.get(stream[len(STREAM_PREFIX) :])
+            result_id = _claimed_result_id(fields)
+            if device is not None and result_id is not None:
+                rows.append({"device_id": device[0], "result_id": result_id, "stream_id": mid, "reason": reason[:500]})
+        if not rows:
+            return
+        try:
+            with transaction(self.sessions) as session:
+                record_refusals(session, rows)
+        except (OperationalError, DBAPIError) as exc:
+            if isinstance(exc, OperationalError) or exc.connection_invalidated:
+                raise DatabaseUnavailable(str(exc)) from exc
+            log.error("refusals_not_recorded", error=str(exc)[:200])
 
     def _ack(self, entries: list[Entry]) -> None:
         by_stream: dict[str, list[str]] = {}
@@ -285,6 +401,9 @@ class IngestConsumer:
         """Read and process one batch; returns how many messages it handled."""
         try:
             entries = self._next_batch(self.s.block_ms if block_ms is None else block_ms)
+            if entries:
+                self.process(entries)
+            self.housekeep()
         except redis.ResponseError as exc:
             if "NOGROUP" in str(exc):
                 # Redis restarted without our group (lost data): recreate and re-read.
@@ -293,12 +412,10 @@ class IngestConsumer:
                 self._pending_first = True
                 return 0
             raise
-        if entries:
-            self.process(entries)
         return len(entries)
 
     def run(self, stop: threading.Event) -> None:
-        """Process until `stop` is set; rides out Redis and database outages."""
+        """Process until `stop` is set; rides out Redis and database outages and any one bad step."""
         backoff = 0.1
         log.info("ingest_started", consumer=self.name, group=self.group)
         while not stop.is_set():
@@ -307,19 +424,39 @@ class IngestConsumer:
             try:
                 self.step()
                 backoff = 0.1
+                continue
             except DatabaseUnavailable as exc:
                 self.stats.db_outages += 1
                 metrics.OUTAGES.labels(dependency="database").inc()
-                self._pending_first = True  # what we read stays pending; read it again
                 log.warning("database_unavailable", error=str(exc)[:200], retry_in_s=backoff)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
-            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+            except _TRANSIENT_REDIS as exc:
                 self.stats.redis_outages += 1
                 metrics.OUTAGES.labels(dependency="redis").inc()
-                self._pending_first = True
                 self._discovered_at = 0.0
                 log.warning("redis_unavailable", error=str(exc)[:200], retry_in_s=backoff)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
+            except Exception as exc:  # noqa: BLE001 - e.g. a ResponseError (OOM, ACL): never end the process
+                self.stats.loop_errors += 1
+                metrics.ERRORS.labels(kind=type(exc).__name__[:40]).inc()
+                log.exception("ingest_step_failed", error=str(exc)[:200], retry_in_s=backoff)
+            self._pending_first = True  # what we read stays pending; read it again
+            stop.wait(backoff)
+            backoff = min(backoff * 2, 5.0)
         log.info("ingest_stopped", consumer=self.name, **{k: v for k, v in vars(self.stats).items() if k != "dead_reasons"})
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _id(stream_id: str) -> tuple[int, int]:
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _claimed_result_id(fields: RawFields) -> str | None:
+    """The result_id a message's body claims (unverified: only used to tell its own device's edge)."""
+    try:
+        rid = json.loads(fields.get(b"body", b""))["result_id"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return rid[:64] if isinstance(rid, str) and rid else None

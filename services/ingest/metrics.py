@@ -13,6 +13,8 @@ BATCH_SECONDS = Histogram(
     "Time to store one batch (insert + commit)",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+TRIMMED = Counter("eltrace_ingest_trimmed_total", "Acknowledged stream entries trimmed away (XTRIM MINID)")
+ERRORS = Counter("eltrace_ingest_loop_errors_total", "Unexpected errors the loop rode out", ["kind"])
 LAST_BATCH = Gauge("eltrace_ingest_last_batch_timestamp_seconds", "When the last batch was committed")
 
 
@@ -23,6 +25,8 @@ _KINDS = (
     ("invalid envelope", "invalid_envelope"),
     ("unknown device", "unknown_device"),
     ("database refused", "db_refused"),
+    ("not UTF-8", "not_utf8"),
+    ("unexpected error", "unexpected"),
 )
 
 

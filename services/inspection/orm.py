@@ -70,6 +70,9 @@ class Inspection(Base):
     image_height: Mapped[int | None] = mapped_column(Integer, nullable=True)
     timings_ms: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     schema_version: Mapped[int] = mapped_column(SmallInteger)
+    # When the rework loop took this result into account (NULL: not yet). Makes the loop step idempotent
+    # on its own: a redelivered result, or the same ids passed twice, moves no loop a second time.
+    rework_applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     module: Mapped[Module] = relationship(back_populates="inspections", lazy="raise")
     defects: Mapped[list[CellDefect]] = relationship(back_populates="inspection", lazy="raise")
@@ -108,3 +111,21 @@ class ShiftPattern(Base):
     start_minute: Mapped[int] = mapped_column(SmallInteger)
     end_minute: Mapped[int] = mapped_column(SmallInteger)
     utc_offset_minutes: Mapped[int] = mapped_column(SmallInteger, default=0)
+
+
+class RefusedResult(Base):
+    """A result ingest dead-lettered, as its device's edge may ask about it (park the row, show the reason).
+
+    Keyed by the stream entry it came in: a re-send after the cause is fixed is a new entry and is not
+    refused by an old record.
+    """
+
+    __tablename__ = "refused_result"
+    __table_args__ = (Index("ix_refused_result_device_result", "device_id", "result_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("device.id"))
+    result_id: Mapped[str] = mapped_column(String(64))
+    stream_id: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(String(500))
+    refused_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -10,10 +10,11 @@ from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from services.core.errors import NotFound
+from services.core.time import utcnow
 from services.core.upsert import insert_ignore
 from services.devices.orm import Device, Station
 from services.imagestore.orm import StoredImage
-from services.inspection.orm import CellDefect, Inspection, Module, ShiftPattern
+from services.inspection.orm import CellDefect, Inspection, Module, RefusedResult, ShiftPattern
 
 
 def _line_stations(line: str) -> Select:  # type: ignore[type-arg]
@@ -116,12 +117,17 @@ def list_modules(session: Session, *, offset: int, limit: int, line: str | None 
     return rows, int(total or 0)
 
 
-def confirmed_result_ids(session: Session, *, device_id: int, result_ids: Sequence[str]) -> set[str]:
-    """Results of this device that are stored and whose image (if uploaded) is stored too."""
+def stored_with_images(
+    session: Session, *, device_id: int, result_ids: Sequence[str]
+) -> Sequence[tuple[str, str | None, int | None]]:
+    """(result_id, image sha256, stored size) of this device's stored results whose image is stored too.
+
+    sha256 and size are None for a result that carried no image to upload.
+    """
     if not result_ids:
-        return set()
+        return []
     stmt = (
-        select(Inspection.result_id)
+        select(Inspection.result_id, Inspection.image_uploaded, StoredImage.sha256, StoredImage.size_bytes)
         .outerjoin(StoredImage, StoredImage.sha256 == Inspection.image_sha256)
         .where(
             Inspection.device_id == device_id,
@@ -129,7 +135,25 @@ def confirmed_result_ids(session: Session, *, device_id: int, result_ids: Sequen
             (Inspection.image_uploaded.is_(False)) | (StoredImage.sha256.is_not(None)),
         )
     )
-    return set(session.scalars(stmt))
+    return [(rid, sha if uploaded else None, size if uploaded else None) for rid, uploaded, sha, size in session.execute(stmt)]
+
+
+def record_refusals(session: Session, rows: Sequence[dict[str, object]]) -> None:
+    """Remember dead-lettered results (device_id, result_id, stream_id, reason) for their edge."""
+    if rows:
+        session.execute(RefusedResult.__table__.insert(), [{**r, "refused_at": utcnow()} for r in rows])
+
+
+def refusals(session: Session, *, device_id: int, result_ids: Sequence[str]) -> Sequence[tuple[str, str, str]]:
+    """(result_id, stream_id, reason) of this device's refused results among these ids, newest last."""
+    if not result_ids:
+        return []
+    stmt = (
+        select(RefusedResult.result_id, RefusedResult.stream_id, RefusedResult.reason)
+        .where(RefusedResult.device_id == device_id, RefusedResult.result_id.in_(result_ids))
+        .order_by(RefusedResult.id)
+    )
+    return [(a, b, c) for a, b, c in session.execute(stmt)]
 
 
 def count_inspections(session: Session) -> int:

@@ -12,6 +12,8 @@ from services.core.errors import NotFound
 from services.core.pagination import Page
 from services.core.reads import read
 from services.core.time import utcnow
+from services.devices.schemas import ConfirmationRead, RefusedRead
+from services.imagestore.store import BlobStore
 from services.inspection import repository as repo
 from services.inspection.orm import CellDefect, Inspection
 from services.inspection.schemas import DefectRead, InspectionRead, ModuleRead
@@ -61,6 +63,7 @@ def record_results(*, session: Session, items: Sequence[tuple[ResultEnvelope, in
             "image_height": env.image.height,
             "timings_ms": env.timings_ms,
             "schema_version": env.schema_version,
+            "rework_applied_at": None,
         }
         for env, device_row_id in {e.result_id: (e, d) for e, d in items}.values()
     ]
@@ -148,3 +151,25 @@ def list_inspections(
     )
     items = [_inspection_read(i, barcode=b, device=d, defects=None) for i, b, d in rows]
     return Page[InspectionRead](items=items, total=total, offset=offset, limit=limit)
+
+
+def confirm_results(*, session: Session, blobs: BlobStore, device_id: int, result_ids: Sequence[str]) -> ConfirmationRead:
+    """What the edge may forget (stored, image present with its size), must park (refused) or upload again.
+
+    The image is checked in the store itself, not only its row: a store that lost a file (a disk
+    replaced, a restore from an older backup) makes the edge upload it again instead of forgetting it.
+    """
+    stored: list[str] = []
+    reupload: set[str] = set()
+    for result_id, sha, size in repo.stored_with_images(session, device_id=device_id, result_ids=result_ids):
+        if sha is None or blobs.size(sha) == size:
+            stored.append(result_id)
+        else:
+            reupload.add(sha)
+    done = set(stored)
+    refused = {
+        rid: RefusedRead(result_id=rid, stream_id=sid, reason=reason)
+        for rid, sid, reason in repo.refusals(session, device_id=device_id, result_ids=result_ids)
+        if rid not in done
+    }
+    return ConfirmationRead(stored=sorted(stored), refused=list(refused.values()), reupload=sorted(reupload))

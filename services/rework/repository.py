@@ -17,8 +17,8 @@ from services.rework.schemas import ACTIVE_LOOP_STATES, LoopState
 # ---- results the loop reacts to ---------------------------------------------------------------
 
 
-def stored_results(session: Session, result_ids: Collection[str]) -> Sequence[Row[Any]]:
-    """The columns the loop needs of these stored results, oldest capture first."""
+def unapplied_results(session: Session, result_ids: Collection[str]) -> Sequence[Row[Any]]:
+    """The columns the loop needs of these stored results that no loop step has taken yet, oldest capture first."""
     stmt = (
         select(
             Inspection.id,
@@ -30,10 +30,16 @@ def stored_results(session: Session, result_ids: Collection[str]) -> Sequence[Ro
             Inspection.station_code,
             Inspection.result_id,
         )
-        .where(Inspection.result_id.in_(result_ids))
+        .where(Inspection.result_id.in_(result_ids), Inspection.rework_applied_at.is_(None))
         .order_by(Inspection.captured_at, Inspection.id)
     )
     return session.execute(stmt).all()
+
+
+def mark_applied(session: Session, inspection_ids: Collection[int], at: datetime) -> None:
+    """Stamp results as taken by the loop step (idempotency: they are never applied again)."""
+    if inspection_ids:
+        session.execute(update(Inspection).where(Inspection.id.in_(inspection_ids)).values(rework_applied_at=at))
 
 
 def ng_cells(session: Session, inspection_id: int) -> Sequence[Row[Any]]:

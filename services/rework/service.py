@@ -135,10 +135,17 @@ def _hold(session: Session, module_id: int, *, source: str, reason: str, actor: 
 
 
 def apply_results(*, session: Session, result_ids: Sequence[str], loop_limit: int) -> None:
-    """Run the loop for newly stored results (same transaction as the insert, oldest capture first)."""
+    """Run the loop for stored results not yet applied (same transaction as the insert, oldest capture first).
+
+    Idempotent on its own: each result is stamped when applied, so passing it again (a redelivery, a
+    replay, a caller that hands over every id of a batch) moves no loop twice.
+    """
     if not result_ids:
         return
-    rows = repo.stored_results(session, result_ids)
+    rows = repo.unapplied_results(session, result_ids)
+    if not rows:
+        return
+    repo.mark_applied(session, [r.id for r in rows], utcnow())
     # Ingest batches are 1,000 results: a fixed number of queries per batch, not per result. Only strings
     # that already have an active loop (few) take the per-result path below.
     module_ids = {r.module_id for r in rows}

@@ -27,5 +27,5 @@ def test_a_row_the_database_refuses_is_retried_before_it_is_dead_lettered(stack:
     assert r.xlen(DEAD_LETTER_STREAM) == 0 and pending(stack) == 1
     until(lambda: r.xlen(DEAD_LETTER_STREAM) == 1, timeout_s=30, step=lambda: con.step(block_ms=10), what="dead letter")
     ((_, fields),) = r.xrange(DEAD_LETTER_STREAM)
-    assert "refused it 3 times" in fields["reason"] and refused.result_id in fields["f_body"]
+    assert "database refused it" in fields["reason"] and "failed 3 deliveries" in fields["reason"] and refused.result_id in fields["f_body"]
     assert pending(stack) == 0 and stored_ids(stack) == {e.result_id for e in good}

@@ -25,12 +25,17 @@ def acl_redis(tmp_path: Path):  # type: ignore[no-untyped-def]
     server.stop()
 
 
-def test_device_user_can_only_append_to_its_own_stream(acl_redis: RedisServer) -> None:
+def test_device_user_can_only_append_to_and_look_into_its_own_stream(acl_redis: RedisServer) -> None:
     edge = redis.Redis(port=acl_redis.port, username="edge-str01", password="edge-pw")
-    assert edge.xadd("results:edge-str01", {"v": "1"})
+    sid = edge.xadd("results:edge-str01", {"v": "1"})
+    # XRANGE of its own stream: the publisher re-sends a result only when its entry is gone (docs/reliability.md).
+    assert edge.xrange("results:edge-str01", min=sid, max=sid)
     for forbidden in (
         lambda: edge.xadd("results:edge-str02", {"v": "1"}),  # another device's stream
-        lambda: edge.xrange("results:edge-str01"),  # reading, even its own
+        lambda: edge.xrange("results:edge-str02"),  # reading another device's results
+        lambda: edge.xreadgroup("ingest", "x", {"results:edge-str01": ">"}),  # consuming
+        lambda: edge.xack("results:edge-str01", "ingest", sid),  # acknowledging what ingest has not stored
+        lambda: edge.xdel("results:edge-str01", sid),
         lambda: edge.xtrim("results:edge-str01", maxlen=0),  # trimming away unread results
         lambda: edge.delete("results:edge-str01"),
         lambda: edge.set("x", "1"),
@@ -47,5 +52,11 @@ def test_ingest_user_reads_streams_and_writes_dead_letters_only(acl_redis: Redis
     ingest.xgroup_create("results:edge-str01", "ingest", id="0", mkstream=True)
     assert list(ingest.scan_iter(match="results:*", _type="STREAM")) == ["results:edge-str01"]
     ingest.xadd("results-dead", {"reason": "test"})
+    # Trimming what is acknowledged, and the atomic dead-letter replay (MULTI/EXEC), are allowed.
+    assert ingest.xtrim("results:edge-str01", minid="0-1") == 0
+    pipe = ingest.pipeline(transaction=True)
+    pipe.xadd("results:edge-str01", {"v": "2"})
+    pipe.xdel("results-dead", "0-1")
+    assert pipe.execute()[1] == 0
     with pytest.raises(redis.exceptions.NoPermissionError):
         ingest.set("other", "1")
