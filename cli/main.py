@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
-import signal
 import sys
-import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +13,7 @@ import typer
 from rich.console import Console
 
 from cli.figures import FigureConsole
+from cli.runtime import stop_event
 from services.core.logging import configure_logging
 
 app = typer.Typer(help="eltrace: PV string EL inspection -> traceability.", no_args_is_help=True, add_completion=False)
@@ -34,15 +33,11 @@ app.add_typer(model_app, name="model")
 from cli.deadletters import dead_app  # noqa: E402
 
 app.add_typer(dead_app, name="deadletters")
+from cli.edge import edge_app  # noqa: E402
+
+app.add_typer(edge_app, name="edge")
 app.command("inspect")(inspect_cmd)
 console = Console()
-
-
-def _stop_event() -> threading.Event:
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    return stop
 
 
 def _core():  # type: ignore[no-untyped-def]
@@ -261,7 +256,7 @@ def redis_cmd() -> None:
     s = _core()
     server = RedisServer(s.data_dir / "redis", port=EMBEDDED_REDIS_PORT).start()
     console.print(f"embedded Redis on {server.url} (data in {server.data_dir})")
-    _stop_event().wait()
+    stop_event().wait()
     server.stop()
 
 
@@ -303,33 +298,9 @@ def ingest_cmd() -> None:
         master_secret=s.secret_key.get_secret_value().encode(),
         settings=s,
     )
-    consumer.run(_stop_event())
+    consumer.run(stop_event())
     if server:
         server.stop()
-
-
-@app.command("edge")
-def edge_cmd() -> None:
-    """Run an edge worker: watch a folder, judge each image, publish through the outbox."""
-    from edge.settings import EdgeSettings
-    from edge.wiring import build_edge
-
-    s = EdgeSettings()
-    configure_logging()
-    parts = build_edge(s)
-    if s.metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(s.metrics_port, addr=s.metrics_addr)
-    stop = _stop_event()
-    t = threading.Thread(target=parts.publisher.run, args=(stop,), daemon=True)
-    t.start()
-    console.print(
-        f"edge {s.device_id} watching {s.watch_dir} with model {parts.inspector.model_ref.name} {parts.inspector.model_ref.version}"
-    )
-    parts.worker.run(stop, poll_s=s.poll_s)
-    t.join(5)
-    parts.outbox.close()
 
 
 @app.command("demo")

@@ -5,6 +5,8 @@ The edge is wired in edge/wiring.py.
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
 
 import redis
@@ -32,3 +34,11 @@ def ensure_redis(settings: CoreSettings) -> tuple[str, RedisServer | None]:
 def models_root() -> Path:
     """The models/ registry of this checkout."""
     return Path(__file__).resolve().parent.parent / "models"
+
+
+def stop_event() -> threading.Event:
+    """An event set by SIGINT or SIGTERM: a process's clean stop."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop

@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import httpx
 
 
 class ApiUnavailable(RuntimeError):
     """The API could not be reached or answered with a server error; try again later."""
+
+
+class ApiUnauthorized(ApiUnavailable):
+    """The API refused the device key (revoked or wrong): every row waits, none is parked, an alarm shows."""
+
+
+class ApiRefused(ValueError):
+    """The API refused this one request for good (4xx): the row is parked with this reason."""
+
+
+@dataclass
+class Confirmation:
+    """The API's answer about some sent results."""
+
+    stored: set[str] = field(default_factory=set)
+    refused: list[tuple[str, str, str]] = field(default_factory=list)  # (result_id, stream_id, reason)
+    reupload: set[str] = field(default_factory=set)  # image sha256s the store has lost
 
 
 class EdgeApiClient:
@@ -24,23 +43,41 @@ class EdgeApiClient:
             resp = self.http.request(method, url, **kw)  # type: ignore[arg-type]
         except httpx.HTTPError as exc:
             raise ApiUnavailable(str(exc)) from exc
-        if resp.status_code >= 500:
+        if resp.status_code >= 500 or resp.status_code == 429:
             raise ApiUnavailable(f"{method} {url}: HTTP {resp.status_code}")
+        if resp.status_code in (401, 403):
+            raise ApiUnauthorized(f"{method} {url}: HTTP {resp.status_code} (device key refused)")
         return resp
 
     def upload_image(self, sha256: str, data: bytes, content_type: str) -> None:
-        """PUT the image to the content-addressed store (idempotent)."""
+        """PUT the image to the content-addressed store (idempotent); ApiRefused on a 4xx."""
         resp = self._call("PUT", f"/api/v1/edge/images/{sha256}", content=data, headers={"Content-Type": content_type})
         if resp.status_code not in (200, 201, 204):
-            raise ValueError(f"image {sha256} refused: HTTP {resp.status_code} {resp.text[:200]}")
+            raise ApiRefused(f"image upload refused: HTTP {resp.status_code} {_detail(resp)}")
 
-    def confirmed(self, result_ids: list[str]) -> set[str]:
-        """Which of these results the API has stored (with their images)."""
-        out: set[str] = set()
+    def confirm(self, result_ids: list[str]) -> Confirmation:
+        """Which of these results the API has stored (with their images), refused, or lacks the image of."""
+        out = Confirmation()
         for i in range(0, len(result_ids), 500):
             chunk = result_ids[i : i + 500]
             resp = self._call("POST", "/api/v1/edge/confirmations", json={"result_ids": chunk})
             if resp.status_code != 200:
-                raise ApiUnavailable(f"confirmations: HTTP {resp.status_code} {resp.text[:200]}")
-            out.update(resp.json()["stored"])
+                raise ApiUnavailable(f"confirmations: HTTP {resp.status_code} {_detail(resp)}")
+            body = resp.json()
+            out.stored.update(body["stored"])
+            out.refused.extend((r["result_id"], r["stream_id"], r["reason"]) for r in body.get("refused", []))
+            out.reupload.update(body.get("reupload", []))
         return out
+
+    def confirmed(self, result_ids: list[str]) -> set[str]:
+        """Which of these results the API has stored (with their images)."""
+        return self.confirm(result_ids).stored
+
+
+def _detail(resp: httpx.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        return resp.text[:200]
+    detail = body.get("detail", body) if isinstance(body, dict) else body
+    return str(detail)[:200]

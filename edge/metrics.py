@@ -14,3 +14,6 @@ LATENCY = Histogram(
 OUTBOX = Gauge("eltrace_edge_outbox_results", "Results not yet confirmed by the API")
 SENT = Counter("eltrace_edge_results_sent_total", "XADDs (first sends and re-sends)")
 CONFIRMED = Counter("eltrace_edge_results_confirmed_total", "Results the API confirmed stored")
+RESENT = Counter("eltrace_edge_results_resent_total", "Re-sends of results whose stream entry was gone")
+PARKED = Counter("eltrace_edge_results_parked_total", "Rows refused for good and parked with their reason")
+DISK_FULL = Gauge("eltrace_edge_disk_full", "1 while the outbox disk is full and new images wait unjudged")

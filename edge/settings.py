@@ -43,6 +43,10 @@ class EdgeSettings(BaseSettings):
     settle_s: float = Field(default=0.2, ge=0)
     poll_s: float = Field(default=0.2, gt=0)
     threads: int = Field(default=2, ge=1)
+    # New images wait unjudged below this much free space on the outbox disk (status: disk full).
+    min_free_mb: float = Field(default=128, ge=0)
+    # `eltrace edge status` (the health check) fails when a result waits longer than this unconfirmed.
+    stuck_after_s: float = Field(default=600, gt=0)
     metrics_port: int | None = None  # Prometheus scrape port of this worker
     metrics_addr: str = "127.0.0.1"
 

@@ -64,6 +64,7 @@ def build_edge(s: EdgeSettings, *, redis_url: str | None = None) -> EdgeParts:
         filename_pattern=s.filename_pattern,
         stage=Stage(s.stage),
         settle_s=s.settle_s,
+        min_free_bytes=int(s.min_free_mb * 1024 * 1024),
     )
     api = EdgeApiClient(s.api_url, s.api_key.get_secret_value()) if s.api_key.get_secret_value() else None
     publisher = Publisher(

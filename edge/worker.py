@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 import shutil
@@ -14,7 +15,7 @@ from pathlib import Path
 import structlog
 
 from edge import metrics
-from edge.outbox import Outbox
+from edge.outbox import DiskFull, Outbox
 from edge.pipeline import Inspector, Outcome, Recipe
 from services.contracts import Grid
 from services.contracts.result import BARCODE_PATTERN, Stage
@@ -53,6 +54,7 @@ class FolderWorker:
         filename_pattern: str,
         stage: Stage = Stage.STRING_EL,
         settle_s: float = 0.2,
+        min_free_bytes: int = 128 * 1024 * 1024,
     ) -> None:
         self.inspector = inspector
         self.outbox = outbox
@@ -63,6 +65,10 @@ class FolderWorker:
         self.pattern = re.compile(filename_pattern)
         self.stage = stage
         self.settle_s = settle_s
+        # Below this much free space new images wait unjudged in the watch folder (status: disk full), so
+        # the outbox never meets ENOSPC in the middle of a write; confirmations free space meanwhile.
+        self.min_free_bytes = min_free_bytes
+        self.disk_full: str | None = None  # why new images are refused right now, None when they are not
         self.accepted = 0
         self.rejected = 0
         self.quarantined = 0
@@ -200,18 +206,25 @@ class FolderWorker:
         except OSError as exc:
             log.warning("file_unreadable", file=path.name, reason=str(exc))
             return None
-        self.inflight.write_text(json.dumps({"file": path.name}))
-        outcome = self.inspector.inspect(
-            data,
-            barcode=cap.barcode,
-            string_position=cap.string_position,
-            recipe=cap.recipe,
-            captured_at=cap.captured_at,
-            stage=self.stage,
-        )
-        # Outbox first, then move the file: a crash in between re-judges the same bytes into the
-        # same result_id, which the outbox ignores.
-        self.outbox.add(outcome.envelope, outcome.image_bytes)
+        try:
+            self.inflight.write_text(json.dumps({"file": path.name}))
+            outcome = self.inspector.inspect(
+                data,
+                barcode=cap.barcode,
+                string_position=cap.string_position,
+                recipe=cap.recipe,
+                captured_at=cap.captured_at,
+                stage=self.stage,
+            )
+            # Outbox first, then move the file: a crash in between re-judges the same bytes into the
+            # same result_id, which the outbox ignores.
+            self.outbox.add(outcome.envelope, outcome.image_bytes)
+        except OSError as exc:
+            if not isinstance(exc, DiskFull) and exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            self.inflight.unlink(missing_ok=True)
+            self._refuse_new(f"disk full while storing {path.name}: {exc}")
+            return None  # the file stays in the watch folder, unjudged, and is taken when there is room
         self._move(path, self.done_dir)
         self.inflight.unlink(missing_ok=True)
         self.accepted += 1
@@ -228,21 +241,46 @@ class FolderWorker:
         )
         return outcome
 
+    def _refuse_new(self, reason: str) -> None:
+        if self.disk_full is None:
+            log.error("disk_full_refusing_new_images", reason=reason)
+        self.disk_full = reason
+        metrics.DISK_FULL.set(1)
+
+    def room_for_more(self) -> bool:
+        """Whether the outbox's disk has room for new results; sets or clears the disk-full status."""
+        free = shutil.disk_usage(self.outbox.path.parent).free
+        if free < self.min_free_bytes:
+            self._refuse_new(f"{free // 1024} KiB free on the outbox disk, below the {self.min_free_bytes // 1024} KiB reserve")
+            return False
+        if self.disk_full is not None:
+            log.info("disk_space_back_accepting_images", free_kib=free // 1024)
+            self.disk_full = None
+            metrics.DISK_FULL.set(0)
+        return True
+
     def scan_once(self) -> int:
-        """Process every settled file once; returns how many were handled."""
+        """Process every settled file once (none while the disk is full); returns how many were handled."""
         n = 0
         for p in self.pending_files():
+            if not self.room_for_more():
+                break
             self.process_file(p)
             n += 1
+            if self.disk_full is not None:
+                break
         return n
 
     def run(self, stop: threading.Event, *, poll_s: float = 0.2) -> None:
         """Watch the folder until stopped."""
         heartbeat = self.outbox.path.parent / "heartbeat"
         while not stop.is_set():
-            heartbeat.touch()
-            if self.scan_once() == 0:
-                stop.wait(poll_s)
+            try:
+                heartbeat.touch()  # an existing file's time: works on a full disk too
+            except OSError:
+                pass
+            if self.scan_once() == 0 or self.disk_full is not None:
+                stop.wait(poll_s if self.disk_full is None else max(poll_s, 2.0))
 
 
 def _as_int(value: object) -> int:

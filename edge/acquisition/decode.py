@@ -13,6 +13,8 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from services.contracts.images import image_content_type  # noqa: E402
+
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # 10x the ~4 MP a tester writes; more is a decompression bomb or a wrong file
 MIN_SIDE = 64
@@ -34,12 +36,8 @@ class DecodedImage:
 
 
 def sniff(data: bytes) -> str | None:
-    """Content type from the header, without decoding pixels."""
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            return _CONTENT_TYPES.get(im.format or "")
-    except Exception:  # noqa: BLE001 - any failure means "not an image we know"
-        return None
+    """Content type by the contract's rule (magic bytes), without decoding pixels: None when the store would refuse it."""
+    return image_content_type(data)
 
 
 def decode(data: bytes) -> DecodedImage:
@@ -58,6 +56,8 @@ def decode(data: bytes) -> DecodedImage:
         raise ImageRejected("not a readable image (PNG, TIFF, JPEG or BMP)") from exc
     if fmt not in _CONTENT_TYPES:
         raise ImageRejected(f"unsupported image format {fmt or 'unknown'}")
+    if image_content_type(data) is None:  # e.g. BigTIFF: readable here, refused by the traceability store
+        raise ImageRejected(f"unsupported {fmt} variant (the traceability store takes PNG, baseline TIFF, JPEG, BMP)")
     if w * h > MAX_PIXELS:
         raise ImageRejected(f"image is {w}x{h} = {w * h} pixels, over the {MAX_PIXELS} limit")
     if min(w, h) < MIN_SIDE:
