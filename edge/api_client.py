@@ -24,7 +24,7 @@ class Confirmation:
     """The API's answer about some sent results."""
 
     stored: set[str] = field(default_factory=set)
-    refused: list[tuple[str, str, str]] = field(default_factory=list)  # (result_id, stream_id, reason)
+    refused: list[tuple[str, str, str | None, str]] = field(default_factory=list)  # (result_id, stream_id, key_id, reason)
     reupload: set[str] = field(default_factory=set)  # image sha256s the store has lost
 
 
@@ -65,9 +65,16 @@ class EdgeApiClient:
                 raise ApiUnavailable(f"confirmations: HTTP {resp.status_code} {_detail(resp)}")
             body = resp.json()
             out.stored.update(body["stored"])
-            out.refused.extend((r["result_id"], r["stream_id"], r["reason"]) for r in body.get("refused", []))
+            out.refused.extend((r["result_id"], r["stream_id"], r.get("key_id"), r["reason"]) for r in body.get("refused", []))
             out.reupload.update(body.get("reupload", []))
         return out
+
+    def whoami(self) -> str:
+        """The device the API sees behind this key (ApiUnauthorized when it refuses the key)."""
+        resp = self._call("GET", "/api/v1/edge/whoami")
+        if resp.status_code != 200:
+            raise ApiUnavailable(f"whoami: HTTP {resp.status_code} {_detail(resp)}")
+        return str(resp.json()["device_id"])
 
     def confirmed(self, result_ids: list[str]) -> set[str]:
         """Which of these results the API has stored (with their images)."""

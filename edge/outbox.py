@@ -262,6 +262,14 @@ class Outbox:
             )
             return cur.rowcount
 
+    def resend_now(self, result_ids: Sequence[str]) -> None:
+        """Send these rows again at the next pass, as if never sent (e.g. re-signed under a new key)."""
+        with self._lock:
+            self._db.executemany(
+                "UPDATE outbox SET sent_at = NULL, next_at = NULL, stream_id = NULL, attempts = 0 WHERE result_id = ?",
+                [(rid,) for rid in result_ids],
+            )
+
     def parked(self, limit: int = 100) -> list[tuple[str, str, float]]:
         """(result_id, reason, parked_at) of parked rows, oldest first."""
         with self._lock:

@@ -92,6 +92,9 @@ class Publisher:
     # ---- one pass --------------------------------------------------------------------------
     def publish_once(self) -> int:
         """Upload missing images, XADD due results; returns how many were sent."""
+        if self.state.unauthorized and self.api is not None:
+            self.api.whoami()  # still refused: raises, and nothing is sent under a key the server has revoked
+            self.state.unauthorized = False
         now = self.clock()
         rows = self.outbox.due(limit=self.batch, resend_after_s=self.resend_after_s, now=now)
         if not rows:
@@ -186,10 +189,14 @@ class Publisher:
             return 0
         answer = self.api.confirm(ids)
         n = self.outbox.forget(sorted(answer.stored))
-        sent_as = self.outbox.stream_ids([rid for rid, _sid, _reason in answer.refused])
-        for rid, sid, reason in answer.refused:
-            if sent_as.get(rid) == sid:  # the entry we sent last was refused (not an older copy)
-                self._park(rid, f"refused by ingest: {reason}" if not reason.startswith("signature:") else reason)
+        sent_as = self.outbox.stream_ids([r[0] for r in answer.refused])
+        for rid, sid, kid, reason in answer.refused:
+            if sent_as.get(rid) != sid:
+                continue  # an older copy was refused; the entry we sent last is still on its way
+            if kid is not None and kid != self.key_id:
+                self.outbox.resend_now([rid])  # signed with a key we no longer use (revoked, rotated): re-sign it
+            else:
+                self._park(rid, reason if reason.startswith("signature:") else f"refused by ingest: {reason}")
         for sha in answer.reupload:
             log.warning("image_lost_by_the_store_reuploading", sha256=sha)
             self.outbox.mark_image_stored(sha, stored=False)

@@ -31,6 +31,14 @@ def pg_server() -> Iterator[PostgresServer]:
     server.destroy()
 
 
+@pytest.fixture(scope="session")
+def pg_durable() -> Iterator[PostgresServer]:
+    """A PostgreSQL server with fsync on (as in production), for the tests about power and crash durability."""
+    server = PostgresServer().init(durable=True).start()
+    yield server
+    server.destroy()
+
+
 def _db_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     if kind == "sqlite":
         return f"sqlite:///{tmp_path / 'eltrace.db'}"

@@ -22,6 +22,7 @@ class RefusedRead(BaseModel):
 
     result_id: str
     stream_id: str
+    key_id: str | None = None  # the key it was signed with: a refusal under an old key is re-sent, re-signed
     reason: str
 
 

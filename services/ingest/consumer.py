@@ -375,7 +375,10 @@ class IngestConsumer:
             device = self._devices.get(stream[len(STREAM_PREFIX) :])
             result_id = _claimed_result_id(fields)
             if device is not None and result_id is not None:
-                rows.append({"device_id": device[0], "result_id": result_id, "stream_id": mid, "reason": reason[:500]})
+                kid = fields.get(b"kid", b"").decode(errors="replace")[:64] or None
+                rows.append(
+                    {"device_id": device[0], "result_id": result_id, "stream_id": mid, "key_id": kid, "reason": reason[:500]}
+                )
         if not rows:
             return
         try:

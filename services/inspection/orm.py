@@ -127,5 +127,6 @@ class RefusedResult(Base):
     device_id: Mapped[int] = mapped_column(ForeignKey("device.id"))
     result_id: Mapped[str] = mapped_column(String(64))
     stream_id: Mapped[str] = mapped_column(String(40))
+    key_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the kid it was signed with (unverified)
     reason: Mapped[str] = mapped_column(String(500))
     refused_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

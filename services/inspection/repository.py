@@ -144,16 +144,16 @@ def record_refusals(session: Session, rows: Sequence[dict[str, object]]) -> None
         session.execute(RefusedResult.__table__.insert(), [{**r, "refused_at": utcnow()} for r in rows])
 
 
-def refusals(session: Session, *, device_id: int, result_ids: Sequence[str]) -> Sequence[tuple[str, str, str]]:
-    """(result_id, stream_id, reason) of this device's refused results among these ids, newest last."""
+def refusals(session: Session, *, device_id: int, result_ids: Sequence[str]) -> Sequence[tuple[str, str, str | None, str]]:
+    """(result_id, stream_id, key_id, reason) of this device's refused results among these ids, newest last."""
     if not result_ids:
         return []
     stmt = (
-        select(RefusedResult.result_id, RefusedResult.stream_id, RefusedResult.reason)
+        select(RefusedResult.result_id, RefusedResult.stream_id, RefusedResult.key_id, RefusedResult.reason)
         .where(RefusedResult.device_id == device_id, RefusedResult.result_id.in_(result_ids))
         .order_by(RefusedResult.id)
     )
-    return [(a, b, c) for a, b, c in session.execute(stmt)]
+    return [(a, b, c, d) for a, b, c, d in session.execute(stmt)]
 
 
 def count_inspections(session: Session) -> int:

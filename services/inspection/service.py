@@ -168,8 +168,8 @@ def confirm_results(*, session: Session, blobs: BlobStore, device_id: int, resul
             reupload.add(sha)
     done = set(stored)
     refused = {
-        rid: RefusedRead(result_id=rid, stream_id=sid, reason=reason)
-        for rid, sid, reason in repo.refusals(session, device_id=device_id, result_ids=result_ids)
+        rid: RefusedRead(result_id=rid, stream_id=sid, key_id=kid, reason=reason)
+        for rid, sid, kid, reason in repo.refusals(session, device_id=device_id, result_ids=result_ids)
         if rid not in done
     }
     return ConfirmationRead(stored=sorted(stored), refused=list(refused.values()), reupload=sorted(reupload))

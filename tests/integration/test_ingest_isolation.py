@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import redis
 
 from services.contracts import encode_message
@@ -27,5 +29,35 @@ def test_a_row_the_database_refuses_is_retried_before_it_is_dead_lettered(stack:
     assert r.xlen(DEAD_LETTER_STREAM) == 0 and pending(stack) == 1
     until(lambda: r.xlen(DEAD_LETTER_STREAM) == 1, timeout_s=30, step=lambda: con.step(block_ms=10), what="dead letter")
     ((_, fields),) = r.xrange(DEAD_LETTER_STREAM)
-    assert "database refused it" in fields["reason"] and "failed 3 deliveries" in fields["reason"] and refused.result_id in fields["f_body"]
+    assert (
+        "database refused it" in fields["reason"]
+        and "failed 3 deliveries" in fields["reason"]
+        and refused.result_id in fields["f_body"]
+    )
     assert pending(stack) == 0 and stored_ids(stack) == {e.result_id for e in good}
+
+
+def test_takeover_follows_the_claim_cursor_past_entries_that_keep_failing(stack: Stack) -> None:
+    """A dead consumer leaves 100 entries the database refuses, then 250 good ones, all pending. The survivor
+    claims page after page (the XAUTOCLAIM cursor is followed): the good ones land long before the failing
+    ones use up their deliveries, instead of the first page being claimed again and again."""
+    r = redis.Redis.from_url(stack.redis.url, decode_responses=True)
+    dev, key, kid = stack.device.device_id, stack.signing_key, stack.device.key_id
+    stream = f"results:{dev}"
+    for i in range(100):
+        env = make_envelope(dev, 1000 + i)[0]
+        bad = env.model_copy(update={"image": env.image.model_copy(update={"width": 2**70})})
+        r.xadd(stream, encode_message(bad, key_id=kid, key=key))
+    good = set()
+    for i in range(250):
+        env = make_envelope(dev, i)[0]
+        good.add(env.result_id)
+        r.xadd(stream, encode_message(env, key_id=kid, key=key))
+    r.xgroup_create(stream, "ingest", id="0")
+    r.xreadgroup("ingest", "dead-consumer", {stream: ">"}, count=1000)  # read, never acknowledged: it died
+    survivor = consumer(stack, "survivor", batch_size=100, claim_idle_ms=100, max_deliveries=50)
+    time.sleep(0.15)
+    for _ in range(6):
+        survivor.step(block_ms=10)
+    assert stored_ids(stack) == good
+    assert r.xlen(DEAD_LETTER_STREAM) == 0 and pending(stack) == 100  # the failing ones are still being retried

@@ -359,3 +359,25 @@ def test_an_escape_is_charged_to_the_last_string_el_image_before_the_later_stage
             select(Inspection.result_id).join(Escape, Escape.string_inspection_id == Inspection.id).where(Escape.col == 9)
         )
     assert charged == retest.result_id
+
+
+def test_the_loop_step_is_idempotent_on_its_own_when_handed_the_same_results_again(line: Line) -> None:
+    """apply_results given every id of a batch again (a redelivery, a replay, a caller that does not filter):
+    no loop, event, escape or hold moves twice, and a final-EL NG applied twice raises nothing."""
+    bc = "MOD0000040"
+    envs = [
+        result(bc, 1, ng=[(1, 3, "crack")]),
+        result(bc, 2, ng=[(1, 5, "dead_cell")], at=later(1)),
+        result(bc, 3, at=later(2)),
+        result(bc, 3, ng=[(1, 7, "finger_interruption")], stage="final_el", at=later(90), station="FIN-EL-01"),
+        result("MOD0000041", 1, stage="final_el", at=later(91), station="FIN-EL-01"),
+    ]
+    line.send(*envs)
+    before = (line.count(ReworkLoop), line.count(ReworkEvent), line.count(Escape), line.count(ModuleHold))
+    assert before[0] == 2 and before[2] == 1  # two loops opened, one escape (string EL passed string 3)
+    for _ in range(2):
+        with transaction(line.sessions) as s:
+            rw.apply_results(session=s, result_ids=[e.result_id for e, _ in envs], loop_limit=2)
+    after = (line.count(ReworkLoop), line.count(ReworkEvent), line.count(Escape), line.count(ModuleHold))
+    assert after == before
+    assert line.status("MOD0000041") == "STOCK"

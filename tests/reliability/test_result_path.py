@@ -229,7 +229,8 @@ def test_poison_messages_go_to_dead_letter_and_the_rest_flows(stack: Stack, tmp_
 
 
 @pytest.mark.postgres
-def test_database_outage_holds_acks_and_everything_lands_after(pg_server, redis_server: RedisServer, tmp_path: Path) -> None:
+def test_database_outage_holds_acks_and_everything_lands_after(pg_durable, redis_server: RedisServer, tmp_path: Path) -> None:
+    pg_server = pg_durable
     url = pg_server.create_database("outage")
     from services.migrations.runner import upgrade
 

@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column('device_id', sa.Integer(), nullable=False),
         sa.Column('result_id', sa.String(length=64), nullable=False),
         sa.Column('stream_id', sa.String(length=40), nullable=False),
+        sa.Column('key_id', sa.String(length=64), nullable=True),
         sa.Column('reason', sa.String(length=500), nullable=False),
         sa.Column('refused_at', UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(['device_id'], ['device.id'], name=op.f('fk_refused_result_device_id_device')),
