@@ -383,6 +383,26 @@ def bench_edge_cmd(
         out.emit("edge")
 
 
+@bench_app.command("outage")
+def bench_outage_cmd(
+    minutes: Annotated[float, typer.Option(help="Length of the ingest outage (simulated edge time)")] = 480,
+    stations: Annotated[int, typer.Option(help="String EL stations publishing")] = 9,
+    rate: Annotated[float, typer.Option(help="Images per second per station")] = 0.1,
+    baseline_minutes: Annotated[float, typer.Option(help="Outage length for the old-policy baseline")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Every figure as one JSON object on the last line")] = False,
+) -> None:
+    """Ingest outage: peak Redis memory, stream entries, re-sends, drain time, lost/doubled; old re-send policy beside."""
+    from dataclasses import asdict
+
+    from cli.benchoutage import bench_outage
+
+    out = FigureConsole(console)
+    runs = bench_outage(minutes=minutes, stations=stations, rate=rate, baseline_minutes=baseline_minutes, console=out)  # type: ignore[arg-type]
+    out.figures["runs"] = [asdict(r) for r in runs]
+    if as_json:
+        out.emit("outage")
+
+
 def main() -> None:  # pragma: no cover
     app()
 
