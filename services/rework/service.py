@@ -197,6 +197,9 @@ def _announce(session: Session, opened: list[tuple[ReworkLoop, StoredResult]]) -
 
 
 def _string_el_result(session: Session, insp: StoredResult, *, loop_limit: int, actor: str) -> None:
+    # Flushed first: an earlier result of this batch may have closed or failed the loop in memory only
+    # (autoflush is off), and a backlog drained after an outage holds several results of one string.
+    session.flush()
     loop = repo.active_loop(session, insp.module_id, insp.string_position)
     station = insp.station_code
     if loop is None:
@@ -254,6 +257,7 @@ def _string_el_result(session: Session, insp: StoredResult, *, loop_limit: int, 
 
 
 def _later_stage_result(session: Session, insp: StoredResult, *, actor: str) -> None:
+    session.flush()  # loops this batch closed count as closed (see _string_el_result)
     module = inspection_repo.module_by_id(session, insp.module_id)
     open_loops = repo.active_loop_count(session, insp.module_id)
     if module.status == ModuleStatus.HOLD or open_loops:

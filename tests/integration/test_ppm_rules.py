@@ -44,6 +44,7 @@ def test_report_months_are_checked(sessions: sessionmaker[Session]) -> None:
             ("2026/01", "2026-02"),
             ("2026-03", "2026-02"),
             ("2016-12", "2026-12"),
+            ("2026-x1", "2026-02"),  # a letter in the month: refused as input, not a crash
         ):
             with pytest.raises(InvalidInput):
                 metrics.ppm(session=s, first_month=first, last_month=last)
@@ -113,3 +114,109 @@ def test_response_and_closure_against_their_targets(sessions: sessionmaker[Sessi
             session=s, first_month="2026-05", last_month="2026-05", first_response_h=48, closure_h=720
         )
     assert only_may.complaints_by_month == {"2026-05": 1} and only_may.cases == 1 and only_may.first_response_hours_median is None
+
+
+def _ship(s: Session, rows: list[tuple[str, str, str]]) -> None:
+    """One shipment import (barcode, customer, ISO date): the roll-up is counted incrementally."""
+    from services.imports.rows import import_rows
+
+    assert import_rows(
+        session=s,
+        kind="shipments",
+        actor="erp",
+        rows=[{"barcode": b, "customer": c, "delivery_no": f"DN-{b}", "shipped_at": f"{d}T08:00:00Z"} for b, c, d in rows],
+    ).ok
+
+
+def test_ppm_at_its_edges_windows_customers_products_and_two_import_batches(sessions: sessionmaker[Session]) -> None:
+    """A small line where every figure is known: shipments and complaints exactly on the first and just outside
+    the last month of the rolling window, two customers, two product series plus a module of no product, the
+    roll-up fed by two imports that hit the same month x customer x product x factory."""
+    from services.imports.rows import import_rows
+    from services.inspection.orm import Module
+
+    def complaint(s: Session, barcode: str, customer: str, received: str, justified: bool | None) -> None:
+        c, _ = cs.create_complaint(
+            session=s,
+            customer=customer,
+            project="",
+            site="",
+            received_at=datetime.fromisoformat(f"{received}T09:00:00+00:00"),
+            channel="email",
+            symptom="cell_crack",
+            severity="major",
+            description="d",
+            barcodes=[barcode],
+            actor="cs1",
+            due_hours=DUE,
+        )
+        if justified is not None:
+            cs.judge(session=s, number=c.number, justified=justified, reason="analysis", actor="qe1")
+
+    with transaction(sessions) as s:
+        assert metrics.rebuild_rollup(s) == 0  # nothing shipped yet: zero, not one
+        assert import_rows(
+            session=s,
+            kind="products",
+            actor="t",
+            rows=[
+                {"code": "P1", "series": "HJT 210", "cell_format": "210", "grid": "2x12"},
+                {"code": "P2", "series": "TOPCon 182", "cell_format": "182", "grid": "2x12"},
+            ],
+        ).ok
+        assert import_rows(
+            session=s,
+            kind="work_orders",
+            actor="t",
+            rows=[
+                {"code": "WO-A", "product": "P1", "factory": "F1", "line": "L1"},
+                {"code": "WO-B", "product": "P2", "factory": "F2", "line": "L2"},
+            ],
+        ).ok
+        builds = [{"barcode": f"MA0000000{i}", "work_order": "WO-A"} for i in range(1, 7)]
+        builds += [{"barcode": f"MB0000000{i}", "work_order": "WO-B"} for i in range(1, 3)]
+        assert import_rows(session=s, kind="module_builds", actor="t", rows=builds).ok
+        s.add(Module(barcode="MN00000001"))  # known from an EL image only: no product, no factory
+        s.flush()
+        _ship(
+            s,
+            [
+                ("MA00000001", "SolarCo", "2025-06-05"),  # the first month of May 2026's rolling window
+                ("MA00000002", "SolarCo", "2025-06-28"),
+                ("MA00000003", "SolarCo", "2025-05-20"),  # one month before it: outside
+                ("MA00000006", "SolarCo", "2026-05-02"),
+                ("MB00000001", "PVFarm", "2026-05-03"),
+                ("MB00000002", "PVFarm", "2026-05-03"),
+                ("MN00000001", "PVFarm", "2026-05-04"),
+            ],
+        )
+        _ship(s, [("MA00000004", "SolarCo", "2026-05-10"), ("MA00000005", "SolarCo", "2026-05-11")])  # same roll-up key again
+        complaint(s, "MA00000001", "SolarCo", "2025-06-20", True)  # in the window's first month
+        complaint(s, "MA00000003", "SolarCo", "2025-05-25", True)  # outside the window
+        complaint(s, "MB00000001", "PVFarm", "2026-05-15", True)
+        complaint(s, "MA00000004", "SolarCo", "2026-05-20", None)  # not judged yet
+        complaint(s, "MN00000001", "PVFarm", "2026-05-21", True)
+
+    with transaction(sessions) as s:
+        total = metrics.ppm(session=s, first_month="2026-05", last_month="2026-05")
+        by_product = metrics.ppm(session=s, first_month="2026-05", last_month="2026-05", group_by="product")
+        pvfarm = metrics.ppm(session=s, first_month="2026-05", last_month="2026-05", customer="PVFarm")
+        early = metrics.new_definition(
+            session=s,
+            numerator_status="justified_or_open",
+            denominator_window="same_period",
+            attribution="complaint_date",
+            note="early warning",
+            actor="qe1",
+        )
+        with_open = metrics.ppm(session=s, first_month="2026-05", last_month="2026-05", version=early.version)
+    (may,) = total.rows
+    assert (may.complained_modules, may.shipped) == (2, 6)  # MB1 and MN1; shipped A4 A5 A6 B1 B2 N1
+    assert (may.rolling12_complained, may.rolling12_shipped) == (3, 8)  # + A1 (June 2025); A3 stays outside
+    assert [(r.group, r.complained_modules, r.shipped, r.rolling12_shipped) for r in by_product.rows] == [
+        ("?", 1, 1, 1),
+        ("HJT 210", 0, 3, 5),
+        ("TOPCon 182", 1, 2, 2),
+    ]
+    assert [(r.complained_modules, r.shipped, r.rolling12_shipped) for r in pvfarm.rows] == [(2, 3, 3)]  # SolarCo: 3, 5
+    assert [(r.complained_modules, r.shipped) for r in with_open.rows] == [(3, 6)]  # the open complaint counts here only

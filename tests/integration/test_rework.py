@@ -381,3 +381,56 @@ def test_the_loop_step_is_idempotent_on_its_own_when_handed_the_same_results_aga
     after = (line.count(ReworkLoop), line.count(ReworkEvent), line.count(Escape), line.count(ModuleHold))
     assert after == before
     assert line.status("MOD0000041") == "STOCK"
+
+
+def _module_id(line: Line, barcode: str) -> int:
+    with transaction(line.sessions) as s:
+        return int(s.scalar(select(Module.id).where(Module.barcode == barcode)))  # type: ignore[arg-type]
+
+
+def test_holds_at_their_edges_blank_reasons_repeats_and_the_deviation_number(line: Line) -> None:
+    bc = "MOD0000050"
+    line.send(result(bc, 1))
+    mid = _module_id(line, bc)
+    with pytest.raises(InvalidInput, match="needs a reason"), transaction(line.sessions) as s:
+        rw.place_hold(session=s, module_ids=[mid], source="quality", reason="   ", actor="qe1")
+    with transaction(line.sessions) as s:
+        assert rw.place_hold(session=s, module_ids=[mid], source="quality", reason="suspect lot", actor="qe1") == [mid]
+    with transaction(line.sessions) as s:  # already held: not held twice, and not reported as newly held
+        assert rw.place_hold(session=s, module_ids=[mid], source="quality", reason="again", actor="qe1") == []
+        hold_id = s.scalar(select(ModuleHold.id).where(ModuleHold.module_id == mid))
+    with transaction(line.sessions) as s:
+        rw.decide_hold(
+            session=s, hold_id=int(hold_id), decision="use_as_is", reason="cosmetic", actor="qe1", deviation_no="  DEV-7 "
+        )  # type: ignore[arg-type]
+    with transaction(line.sessions) as s:
+        assert s.scalar(select(ModuleHold.deviation_no).where(ModuleHold.id == hold_id)) == "DEV-7"
+    assert line.status(bc) == "WIP"
+
+
+def test_only_a_final_el_ok_moves_a_wip_module_to_stock(line: Line) -> None:
+    bc = "MOD0000051"
+    line.send(result(bc, 1))
+    line.send(result(bc, 1, stage="post_lamination_el", at=later(30), station="LAM-EL-01"))
+    assert line.status(bc) == "WIP"  # post-lamination OK: still in production
+    line.send(result(bc, 1, ng=[(1, 4, "crack")], stage="final_el", at=later(60), station="FIN-EL-01"))
+    assert line.status(bc) == "WIP"  # final EL NG: not stock
+    line.send(result(bc, 1, stage="final_el", at=later(70), station="FIN-EL-01"))
+    assert line.status(bc) == "STOCK"
+
+
+def test_loop_numbers_and_event_times_across_batches_and_within_one(line: Line) -> None:
+    """A loop closed and a new NG in the same batch opens loop 2; a later batch's NG opens loop 3; every
+    loop event carries the capture time of the image that made it, not the time ingest ran."""
+    bc = "MOD0000052"
+    line.send(result(bc, 1, ng=[(1, 2, "crack")], at=later(5)))
+    line.dispose_all(bc)
+    line.send(result(bc, 1, at=later(10)), result(bc, 1, ng=[(1, 6, "crack")], at=later(20)))  # one batch
+    assert line.loops(bc) == [(1, 1, "closed"), (1, 2, "open")]
+    line.dispose_all(bc)
+    line.send(result(bc, 1, at=later(30)))
+    line.send(result(bc, 1, ng=[(1, 8, "crack")], at=later(40)))  # a fresh batch: the string has no active loop
+    assert line.loops(bc) == [(1, 1, "closed"), (1, 2, "closed"), (1, 3, "open")]
+    with transaction(line.sessions) as s:
+        opened = sorted(s.scalars(select(ReworkEvent.at).where(ReworkEvent.kind == "loop_opened")))
+    assert opened == [later(5), later(20), later(40)]
