@@ -6,10 +6,11 @@ setting instead, so raising a setting raises exactly the caps of the routes that
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from starlette.routing import Match
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -52,3 +53,45 @@ def upload_routes(app: FastAPI) -> list[Any]:
         cached = [r for r in leaf_routes(app.routes) if hasattr(getattr(r, "endpoint", None), CAP_ATTR)]
         app.state.upload_routes = cached
     return cached
+
+
+class BodyCap:
+    """ASGI middleware: the route's cap on the bytes actually received, not only on a declared Content-Length.
+
+    A chunked body (no Content-Length) used to be read whole before the route could refuse it, even
+    before authentication: 100 MiB doubled the API's memory. Now the read stops at the cap with 413.
+    """
+
+    def __init__(self, app: Any, *, api: FastAPI) -> None:
+        self.app = app
+        self.api = api
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[[], Any], send: Callable[[Any], Any]) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cap = body_cap(self.api, Request(scope))
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > cap:
+            await _too_large(send, cap)
+            return
+        received = 0
+
+        async def capped() -> Any:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > cap:
+                    # An HTTPException passes FastAPI's body parsing as it is (other errors become a 400).
+                    raise HTTPException(413, f"body over {cap} bytes")
+            return message
+
+        await self.app(scope, capped, send)
+
+
+async def _too_large(send: Callable[[Any], Any], cap: int) -> None:
+    body = json.dumps({"error": "payload_too_large", "detail": f"body over {cap} bytes"}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -8,12 +8,11 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import audit, auth, complaints, edge, errors, health, history, inspection, metrics, rework, traceability
 from api.auth.throttle import FailedLoginThrottle
-from api.limits import body_cap
+from api.limits import BodyCap
 from api.render import STATIC_DIR
 from services.core.db import make_engine, make_sessionmaker
 from services.core.settings import ApiSettings
@@ -47,6 +46,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.login_throttle = FailedLoginThrottle()
     errors.install(app)
 
+    # Bytes received, not only a declared Content-Length, count against the route's cap (chunked bodies).
+    # Added first, so it sits inside the request-id middleware: its 413 then comes from the route's own
+    # exception handling instead of an exception group out of BaseHTTPMiddleware's task.
+    app.add_middleware(BodyCap, api=app)
+
     @app.middleware("http")
     async def request_id(request: Request, call_next):  # type: ignore[no-untyped-def]
         # One id per request in every log line and in the response, for tracing a complaint to a request.
@@ -58,16 +62,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             structlog.contextvars.unbind_contextvars("request_id")
         response.headers["X-Request-ID"] = rid
         return response
-
-    @app.middleware("http")
-    async def cap_body(request: Request, call_next):  # type: ignore[no-untyped-def]
-        # A declared body over the route's cap is refused before it is read. Routes that take uploads
-        # declare their own cap (streamed handlers check it again while reading); the rest get the JSON cap.
-        cap = body_cap(app, request)
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > cap:
-            return JSONResponse({"error": "payload_too_large", "detail": f"body over {cap} bytes"}, status_code=413)
-        return await call_next(request)
 
     for domain in DOMAINS:
         for router in domain.ROUTERS:

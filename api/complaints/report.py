@@ -6,13 +6,13 @@ import io
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
 from fpdf import FPDF
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from api.render import TEMPLATES_DIR
 from services.complaints.report import Report
+from services.core.errors import InvalidInput
+from services.imagestore.preview import preview_jpeg
 from services.imagestore.store import BlobStore
 
 _env = Environment(loader=FileSystemLoader(str(TEMPLATES_DIR)), autoescape=select_autoescape(["html"]))
@@ -66,18 +66,12 @@ class _Pdf(FPDF):
         self.cell(0, 6, f"page {self.page_no()}", align="R")
 
 
-def _image_png(data: bytes) -> bytes | None:
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        return None
-    if img.dtype != np.uint8:
-        lo, hi = np.percentile(img, (0.5, 99.5))
-        img = np.clip((img.astype(np.float32) - lo) * (255.0 / max(hi - lo, 1.0)), 0, 255).astype(np.uint8)
-    h, w = img.shape[:2]
-    if w > 1600:
-        img = cv2.resize(img, (1600, round(h * 1600 / w)), interpolation=cv2.INTER_AREA)
-    ok, buf = cv2.imencode(".png", img)
-    return buf.tobytes() if ok else None
+def _report_image(blobs: BlobStore, sha256: str) -> bytes | None:
+    """The attachment as the cached 1600 px preview (pixel limit checked, decoded once, bounded concurrency)."""
+    try:
+        return preview_jpeg(blobs=blobs, sha256=sha256, width=1600)
+    except InvalidInput:
+        return None  # too large or not decodable: the report lists it without the picture
 
 
 def render_pdf(report: Report, blobs: BlobStore) -> bytes:
@@ -150,7 +144,7 @@ def render_pdf(report: Report, blobs: BlobStore) -> bytes:
             )
     images = [(c.number, a) for c in report.complaints for a in c.attachments if a.content_type.startswith("image/")]
     for number, a in images:
-        png = _image_png(blobs.get(a.sha256))
+        png = _report_image(blobs, a.sha256)
         if png is None:
             continue
         pdf.add_page()

@@ -35,7 +35,11 @@
     document.getElementById("f-defect").value = row.dataset.defect;
     var cells = row.querySelectorAll("td");
     var now = document.querySelector(".now");
-    if (now) { now.innerHTML = "String " + cells[1].textContent + ", cell " + cells[2].textContent + ": <strong>" + cells[3].textContent + "</strong>"; }
+    if (now) {  // DOM nodes, never markup from data: the class name came from a device
+      var cls = document.createElement("strong");
+      cls.textContent = cells[3].textContent;
+      now.replaceChildren(document.createTextNode("String " + cells[1].textContent + ", cell " + cells[2].textContent + ": "), cls);
+    }
   }
   function act(key) {
     if (key === "U") { if (undo) { undo.requestSubmit(undo.querySelector("button")); } return; }

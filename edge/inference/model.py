@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import onnxruntime as ort
+
+from services.contracts.result import CLASS_PATTERN
 
 METADATA_KEY = "eltrace"
 
@@ -118,6 +121,9 @@ class CellClassifier:
             raise ModelError(f"model metadata incomplete: {exc}") from exc
         if info.classes[0] != "ok":
             raise ModelError("first class must be 'ok'")
+        odd = [c for c in info.classes if not re.fullmatch(CLASS_PATTERN, c)]
+        if odd:  # the contract refuses such results: fail at load, not on every image
+            raise ModelError(f"class names must match {CLASS_PATTERN}: {odd[:3]}")
         return cls(session, info)
 
     def warm_up(self, cells: int = 24) -> None:

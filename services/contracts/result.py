@@ -22,6 +22,8 @@ SUPPORTED_VERSIONS = (1, 2)
 _RESULT_NAMESPACE = uuid.UUID("5b0c7f0e-51d5-4d1e-9a57-5e1c3a7e2f01")
 _SHA256 = r"^[0-9a-f]{64}$"
 BARCODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$"
+# A class name is a model's identifier (snake_case ASCII), never free text: pages show it, scripts read it.
+CLASS_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 DEVICE_PATTERN = r"^[a-z0-9][a-z0-9\-]{0,39}$"
 
 Sha256 = Annotated[str, Field(pattern=_SHA256)]
@@ -114,14 +116,14 @@ class CellResult(_Frozen):
 
     row: int = Field(ge=1)
     col: int = Field(ge=1)
-    cls: str = Field(min_length=1, max_length=40)
+    cls: str = Field(pattern=CLASS_PATTERN)
     score: float = Field(ge=0.0, le=1.0)
     ng: bool
     box: Box
     defect_box: Box | None = None
     decision: CellDecision | None = None
     p_defect: float | None = Field(default=None, ge=0.0, le=1.0)
-    top_class: str | None = Field(default=None, min_length=1, max_length=40)
+    top_class: str | None = Field(default=None, pattern=CLASS_PATTERN)
     top_score: float | None = Field(default=None, ge=0.0, le=1.0)
 
     @model_validator(mode="after")

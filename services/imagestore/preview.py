@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+import io
+import threading
+
 import cv2
 import numpy as np
+from PIL import Image
 
 from services.core.errors import InvalidInput
 from services.imagestore.store import BlobStore
 
 PREVIEW_WIDTHS = (800, 1600)
+MAX_PIXELS = 40_000_000  # the edge's limit: 10x a tester's 4 MP; more is a bomb or a wrong file
+# Decoding a 40 MP 16-bit image takes ~80 MB for a moment: at most two at a time per API process.
+_DECODES = threading.BoundedSemaphore(2)
+
+
+def _checked_size(data: bytes, sha256: str) -> None:
+    """Width x height from the header alone, before a single pixel is decoded (decompression bombs)."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+    except Image.DecompressionBombError as exc:
+        raise InvalidInput(f"image {sha256} is a decompression bomb, over the {MAX_PIXELS:,} preview limit") from exc
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds
+        raise InvalidInput(f"image {sha256} cannot be decoded") from exc
+    if w * h > MAX_PIXELS:
+        raise InvalidInput(f"image {sha256} is {w}x{h} = {w * h:,} pixels, over the {MAX_PIXELS:,} preview limit")
 
 
 def preview_jpeg(*, blobs: BlobStore, sha256: str, width: int) -> bytes:
@@ -19,12 +39,20 @@ def preview_jpeg(*, blobs: BlobStore, sha256: str, width: int) -> bytes:
     cached = blobs.get_derived(key)
     if cached is not None:
         return cached
-    raw = np.frombuffer(blobs.get(sha256), np.uint8)
+    data = blobs.get(sha256)
+    _checked_size(data, sha256)
+    with _DECODES:
+        out = _encode(np.frombuffer(data, np.uint8), sha256, width)
+    blobs.put_derived(key, out)
+    return out
+
+
+def _encode(raw: np.ndarray, sha256: str, width: int) -> bytes:
     img = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)  # uint8 or uint16, 1 or 3 channels
     if img is None:
         raise InvalidInput(f"image {sha256} cannot be decoded")
-    if img.ndim == 3:
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    if img.ndim == 3 and img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)  # colour kept: an 8D attachment may be a photo
     if img.dtype != np.uint8:
         # 16-bit EL: stretch the 0.5..99.5 percentile range to 8 bits so dark cells stay visible.
         lo, hi = np.percentile(img, (0.5, 99.5))
@@ -35,6 +63,4 @@ def preview_jpeg(*, blobs: BlobStore, sha256: str, width: int) -> bytes:
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 85])
     if not ok:
         raise InvalidInput(f"image {sha256} cannot be encoded as a preview")
-    data = buf.tobytes()
-    blobs.put_derived(key, data)
-    return data
+    return bytes(buf.tobytes())

@@ -142,3 +142,24 @@ def test_quality_engineer_pages_render_history_containment_and_dashboard_charts(
     assert page.locator("svg.chart.fpy polyline").count() >= 1 and page.locator("svg.chart.pareto rect.b").count() >= 1
     assert page.locator("svg.chart.escapes, svg.chart.pchart").count() >= 2
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+
+def test_markup_in_a_stored_defect_class_is_shown_as_text_never_run(site: Site, browser) -> None:  # type: ignore[no-untyped-def]
+    """Stored DOM XSS at the rework station: a class name with markup (put in the database directly, as the
+    contract now refuses it at ingest) is shown as text when the operator moves through the defects."""
+    from services.inspection.orm import CellDefect
+
+    payload = '<img src=x onerror="window.__xss=1">'
+    with transaction(site.sessions) as s:
+        defect = s.scalars(select(CellDefect).order_by(CellDefect.id)).first()
+        defect.cls = payload  # type: ignore[union-attr]
+    page = sign_in(browser, site.url, "op1")
+    page.goto(f"{site.url}/rework?station=RW-01")
+    scan(page, BARCODE)
+    page.wait_for_selector("body[data-overlay-ready='1']")
+    for key in ("ArrowDown", "ArrowDown", "ArrowUp"):
+        page.keyboard.press(key)
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.__xss") is None
+    assert page.locator(".now img").count() == 0
+    assert payload in page.locator(".now").inner_text() or payload in page.locator("#defects").inner_text()

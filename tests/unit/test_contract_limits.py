@@ -192,3 +192,24 @@ def test_bad_json_and_bad_content_are_told_apart() -> None:
     del d["barcode"]
     with pytest.raises(ValidationError, match="barcode"):
         decode_message(encode_body(json.dumps(d).encode(), key_id="k1", key=KEY), stream_device="edge-t1", key_lookup=_lookup)
+
+
+def test_a_class_name_is_an_identifier_never_markup() -> None:
+    """Pages and scripts show class names: only snake_case ASCII passes the contract (cls and top_class)."""
+    import json
+
+    from pydantic import ValidationError
+
+    from services.contracts import ResultEnvelope
+    from tests.support.factories import make_envelope
+
+    env, _ = make_envelope("edge-t1", 0)
+    for bad in ('<img src=x onerror="alert(1)">', "Crack", "dead-cell", "x" * 41, "", "1crack"):
+        for field in ("cls", "top_class"):
+            body = json.loads(env.model_dump_json())
+            body["cells"][0][field] = bad
+            with pytest.raises(ValidationError):
+                ResultEnvelope.model_validate(body)
+    body = json.loads(env.model_dump_json())
+    body["cells"][0]["top_class"] = "finger_interruption"
+    ResultEnvelope.model_validate(body)
