@@ -85,3 +85,49 @@ def test_a_result_is_confirmed_only_once_its_image_is_stored_too(client: TestCli
     assert client.post("/api/v1/edge/confirmations", json=ask, headers=dev).json()["stored"] == []
     assert client.put(f"/api/v1/edge/images/{env.image.sha256}", content=png, headers=dev).status_code == 204
     assert client.post("/api/v1/edge/confirmations", json=ask, headers=dev).json()["stored"] == [env.result_id]
+
+
+def test_an_image_the_store_lost_is_not_confirmed_and_is_asked_for_again(client: TestClient, tmp_path: Path) -> None:
+    """A stored row whose file is gone (a replaced disk, an older backup) or torn: not confirmed; re-upload heals it."""
+    from services.imagestore.store import DirectoryBlobStore
+
+    dev = {"X-Device-Key": client.device_key}  # type: ignore[attr-defined]
+    env, png = make_envelope("edge-t1", 3)  # stored with its image by the fixture
+    blobs = DirectoryBlobStore(ApiSettings(profile="test", secret_key=SECRET, data_dir=tmp_path).resolved_image_dir())
+    ask = {"result_ids": [env.result_id]}
+    assert client.post("/api/v1/edge/confirmations", json=ask, headers=dev).json()["stored"] == [env.result_id]
+    path = blobs._path(env.image.sha256)  # noqa: SLF001 - the test plays the failing disk
+    path.write_bytes(png[: len(png) // 2])  # torn by a power cut before the fsyncs existed
+    answer = client.post("/api/v1/edge/confirmations", json=ask, headers=dev).json()
+    assert answer["stored"] == [] and answer["reupload"] == [env.image.sha256]
+    # The same bytes uploaded again replace the torn file: an existing file is trusted only if it hashes right.
+    assert client.put(f"/api/v1/edge/images/{env.image.sha256}", content=png, headers=dev).status_code == 204
+    assert path.read_bytes() == png
+    assert client.post("/api/v1/edge/confirmations", json=ask, headers=dev).json()["stored"] == [env.result_id]
+    path.unlink()
+    assert client.post("/api/v1/edge/confirmations", json=ask, headers=dev).json()["reupload"] == [env.image.sha256]
+
+
+def test_refused_results_are_reported_to_their_own_device_only(client: TestClient, db_url: str) -> None:
+    from services.inspection.repository import record_refusals
+
+    dev = {"X-Device-Key": client.device_key}  # type: ignore[attr-defined]
+    env = make_envelope("edge-t1", 8000)[0]
+    sessions = make_sessionmaker(make_engine(db_url))
+    with transaction(sessions) as s:
+        device_row = int(s.scalar(select(Device.id).where(Device.code == "edge-t1")))  # type: ignore[arg-type]
+        record_refusals(
+            s, [{"device_id": device_row, "result_id": env.result_id, "stream_id": "5-0", "key_id": "k", "reason": "x"}]
+        )
+        other = provision_device_row(s)
+        record_refusals(s, [{"device_id": other, "result_id": env.result_id, "stream_id": "6-0", "key_id": "k", "reason": "y"}])
+    answer = client.post("/api/v1/edge/confirmations", json={"result_ids": [env.result_id]}, headers=dev).json()
+    assert answer["refused"] == [{"result_id": env.result_id, "stream_id": "5-0", "key_id": "k", "reason": "x"}]
+
+
+def provision_device_row(session) -> int:  # type: ignore[no-untyped-def]
+    """Another station's device (row id)."""
+    from services.devices.service import provision_device
+
+    provision_device(session=session, code="edge-t9", station_code="STR-EL-09", master_secret=SECRET.encode())
+    return int(session.scalar(select(Device.id).where(Device.code == "edge-t9")))
