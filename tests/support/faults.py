@@ -17,7 +17,6 @@ from tests.conftest import SECRET, Stack
 from tests.support.flow import consequences, pending
 
 ROOT = Path(__file__).resolve().parents[2]
-DEBIAN_REDIS = "/usr/bin/redis-server"
 
 
 @dataclass
