@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import audit, auth, complaints, edge, errors, health, history, inspection, metrics, rework, traceability
 from api.auth.throttle import FailedLoginThrottle
+from api.headers import hardened, install_docs
 from api.limits import BodyCap
 from api.render import STATIC_DIR
 from services.core.db import make_engine, make_sessionmaker
@@ -30,11 +31,16 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         yield
         app.state.engine.dispose()
 
+    production = settings.profile == "production"
     app = FastAPI(
         title="eltrace traceability API",
         version="0.1.0",
         description="String EL inspection results, module history, rework, complaints.",
         lifespan=lifespan,
+        # The docs are served from the swagger-ui-bundle package (below), never from a CDN, and not in production.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None if production else "/openapi.json",
     )
     engine = make_engine(settings.resolved_database_url())
     app.state.settings = settings
@@ -61,10 +67,13 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         finally:
             structlog.contextvars.unbind_contextvars("request_id")
         response.headers["X-Request-ID"] = rid
+        hardened(response, https=request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https")
         return response
 
     for domain in DOMAINS:
         for router in domain.ROUTERS:
             app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    if not production:
+        install_docs(app)
     return app

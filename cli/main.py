@@ -49,6 +49,22 @@ def _core():  # type: ignore[no-untyped-def]
     return s
 
 
+def _refuse_placeholder_secret(settings, process: str) -> None:  # type: ignore[no-untyped-def]
+    """A server process never runs on the public placeholder secret: anyone could sign tokens and device keys.
+
+    Only `eltrace demo` (one process, loopback, generated data) runs with it.
+    """
+    from services.core.settings import PLACEHOLDER_SECRETS
+
+    if settings.secret_key.get_secret_value() in PLACEHOLDER_SECRETS:
+        console.print(
+            f"[red]eltrace {process}: ELTRACE_SECRET_KEY is unset or the public placeholder; anyone could sign admin"
+            " tokens with it.[/] Set a secret of 32+ characters (e.g. python -c 'import secrets; print(secrets.token_hex(32))'),"
+            " or run everything on this machine with `eltrace demo`."
+        )
+        raise typer.Exit(2)
+
+
 def _sessions(url: str):  # type: ignore[no-untyped-def]
     from services.core.db import make_engine, make_sessionmaker
 
@@ -270,6 +286,7 @@ def api_cmd(host: str | None = None, port: int | None = None) -> None:
 
     s = ApiSettings()
     configure_logging(json=s.log_json)
+    _refuse_placeholder_secret(s, "api")
     if s.profile == "demo":  # the embedded default needs no separate migrate step
         from services.migrations.runner import upgrade
 
@@ -287,6 +304,7 @@ def ingest_cmd() -> None:
 
     s = IngestSettings()
     configure_logging(json=s.log_json)
+    _refuse_placeholder_secret(s, "ingest")
     url, server = ensure_redis(s)
     if s.metrics_port:
         from prometheus_client import start_http_server

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from api.complaints.report import render_html, render_pdf
 from api.deps import ERRORS, Engineer, SessionDep, Staff, get_blobs, get_settings, in_transaction
+from api.headers import CSP, UPLOAD_CSP
 from api.limits import takes_upload
 from services.complaints import service, views
 from services.complaints.report import build_report
@@ -108,7 +109,7 @@ def get_attachment(
     return Response(
         get_blobs(request).get(att.sha256),
         media_type=att.content_type,
-        headers={"Content-Disposition": f'inline; filename="{att.filename}"'},
+        headers=_attachment_headers(att.filename, att.content_type),
     )
 
 
@@ -178,7 +179,9 @@ def d3_suspects(number: CaseNo, session: SessionDep, p: Staff) -> dict[str, Any]
 @router.get("/8d/{number}/report.html", response_class=Response, responses={200: {"content": {"text/html": {}}}})
 def report_html(number: CaseNo, request: Request, session: SessionDep, p: Staff) -> Response:
     """The printable 8D report (HTML)."""
-    return HTMLResponse(render_html(build_report(session, number)))
+    # The printable report keeps its stylesheet inline (it is also saved as one file): styles only, no script.
+    csp = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+    return HTMLResponse(render_html(build_report(session, number)), headers={"Content-Security-Policy": csp})
 
 
 @router.get("/8d/{number}/report.pdf", response_class=Response, responses={200: {"content": {"application/pdf": {}}}})
@@ -186,3 +189,9 @@ def report_pdf(number: CaseNo, request: Request, session: SessionDep, p: Staff) 
     """The 8D report as PDF, with attached images."""
     data = render_pdf(build_report(session, number), get_blobs(request))
     return Response(data, media_type="application/pdf", headers={"Content-Disposition": f'attachment; filename="{number}.pdf"'})
+
+
+def _attachment_headers(filename: str, content_type: str) -> dict[str, str]:
+    """Images are shown in a sandbox; anything else (a PDF that may carry script) is a download."""
+    how = "inline" if content_type.startswith("image/") else "attachment"
+    return {"Content-Disposition": f'{how}; filename="{filename}"', "Content-Security-Policy": UPLOAD_CSP}

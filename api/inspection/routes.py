@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from api.deps import ERRORS, Admin, AnyPerson, Engineer, SessionDep, get_blobs, get_settings, line_scope
+from api.headers import UPLOAD_CSP
 from services.contracts import Verdict
 from services.core.errors import NotFound
 from services.core.pagination import Page
@@ -62,7 +63,7 @@ def get_image(sha256: Sha, request: Request, session: SessionDep, p: AnyPerson) 
     """The stored bytes of a string EL image."""
     _visible(session, sha256, p)
     data, ctype = load_image(session=session, blobs=get_blobs(request), sha256=sha256)
-    return Response(content=data, media_type=ctype, headers={"Cache-Control": _CACHE})
+    return Response(content=data, media_type=ctype, headers={"Cache-Control": _CACHE, "Content-Security-Policy": UPLOAD_CSP})
 
 
 @router.get("/images/{sha256}/preview", response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
@@ -73,7 +74,9 @@ def get_preview(
     _visible(session, sha256, p)
     stored_image(session, sha256)
     data = preview_jpeg(blobs=get_blobs(request), sha256=sha256, width=w)
-    return Response(content=data, media_type="image/jpeg", headers={"Cache-Control": _CACHE})
+    return Response(
+        content=data, media_type="image/jpeg", headers={"Cache-Control": _CACHE, "Content-Security-Policy": UPLOAD_CSP}
+    )
 
 
 @router.get("/shifts")

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from services.contracts import Stage
 from services.core.errors import InvalidInput
+from services.core.spreadsheet import safe_cell
 from services.inspection.orm import Inspection, Module
 from services.traceability.orm import MaterialLot, ModuleMaterial, Shipment, WorkOrder
 from services.traceability.schemas import ContainmentQuery, ContainmentResult, ContainmentRow
@@ -171,14 +172,18 @@ def csv_lines(result: ContainmentResult) -> Iterator[list[str]]:
     """CSV rows (header first) of a containment result."""
     yield CSV_COLUMNS
     for r in result.items:
+        # Customer, delivery and codes come from MES / ERP imports: neutralised, never run as formulas.
         yield [
-            r.barcode,
-            r.status,
-            r.grade,
-            r.product or "",
-            r.work_order or "",
-            r.customer or "",
-            r.delivery_no or "",
-            r.shipped_at.isoformat() if r.shipped_at else "",
-            "; ".join(r.matched_by),
+            safe_cell(v)
+            for v in (
+                r.barcode,
+                r.status,
+                r.grade,
+                r.product or "",
+                r.work_order or "",
+                r.customer or "",
+                r.delivery_no or "",
+                r.shipped_at.isoformat() if r.shipped_at else "",
+                "; ".join(r.matched_by),
+            )
         ]

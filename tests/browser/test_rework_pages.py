@@ -163,3 +163,17 @@ def test_markup_in_a_stored_defect_class_is_shown_as_text_never_run(site: Site, 
     assert page.evaluate("window.__xss") is None
     assert page.locator(".now img").count() == 0
     assert payload in page.locator(".now").inner_text() or payload in page.locator("#defects").inner_text()
+
+
+def test_the_pages_run_under_the_content_security_policy_without_a_violation(site: Site, browser) -> None:  # type: ignore[no-untyped-def]
+    """default-src 'self', no inline script or style: every page still works and the browser reports nothing blocked."""
+    page = sign_in(browser, site.url, "qe1")
+    blocked: list[str] = []
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
+    for path in ("/dashboard", "/containment", "/holds", "/complaints", "/ppm", f"/modules/{BARCODE}", "/docs"):
+        page.goto(f"{site.url}{path}")
+        page.wait_for_load_state("networkidle")
+    page.goto(f"{site.url}/rework?station=RW-01")
+    scan(page, BARCODE)
+    page.wait_for_selector("body[data-overlay-ready='1']")
+    assert blocked == []

@@ -1,11 +1,37 @@
-"""The app as a whole over HTTP: every response carries a request id."""
+"""The app as a whole over HTTP: a request id and the browser hardening headers on every response; the docs."""
 
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
+
+from api.main import create_app
+from services.core.settings import ApiSettings
+from tests.support.http import token
 
 
 def test_every_response_carries_a_request_id(client: TestClient) -> None:
     r = client.get("/healthz", headers={"X-Request-ID": "abc123"})
     assert r.headers["X-Request-ID"] == "abc123"
     assert len(client.get("/healthz").headers["X-Request-ID"]) == 32
+
+
+def test_browser_hardening_headers_on_pages_and_json(client: TestClient) -> None:
+    h = token(client, "quality_engineer")
+    for path, headers in (("/login", {"Accept": "text/html"}), ("/api/v1/modules", h)):
+        r = client.get(path, headers=headers)
+        assert r.status_code == 200, path
+        csp = r.headers["content-security-policy"]
+        assert "script-src 'self';" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+        assert r.headers["x-content-type-options"] == "nosniff" and r.headers["x-frame-options"] == "DENY"
+        assert r.headers["cache-control"] == "no-store" and r.headers["referrer-policy"] == "same-origin"
+    assert "strict-transport-security" not in client.get("/login").headers  # plain HTTP: no HSTS
+    assert "strict-transport-security" in client.get("/login", headers={"X-Forwarded-Proto": "https"}).headers
+
+
+def test_the_api_docs_come_from_the_package_and_are_off_in_production(client: TestClient, db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    page = client.get("/docs")
+    assert page.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in page.text
+    assert "cdn." not in page.text and "tiangolo.com" not in page.text
+    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+    prod = TestClient(create_app(ApiSettings(profile="production", database_url=db_url, secret_key="p" * 40, data_dir=tmp_path)))
+    assert prod.get("/docs").status_code == 404 and prod.get("/openapi.json").status_code == 404

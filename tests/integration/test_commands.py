@@ -95,3 +95,17 @@ def test_csv_import_command_is_all_or_nothing(tmp_path: Path) -> None:
     assert r.returncode == 0 and "2 imported" in r.stdout
     r = subprocess.run([*run, "ppm-rollup"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "0 shipments" in r.stdout
+
+
+def test_server_processes_refuse_the_public_placeholder_secret(tmp_path: Path) -> None:
+    """`eltrace api` / `eltrace ingest` without a real ELTRACE_SECRET_KEY would accept admin tokens anyone can sign."""
+    for process in ("api", "ingest"):
+        for secret in (None, "demo-secret-not-for-production", "change-me"):
+            env = {k: v for k, v in os.environ.items() if not k.startswith("ELTRACE_")}
+            env["ELTRACE_DATA_DIR"] = str(tmp_path)
+            if secret is not None:
+                env["ELTRACE_SECRET_KEY"] = secret
+            r = subprocess.run(
+                [sys.executable, "-m", "cli.main", process], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+            )
+            assert r.returncode == 2 and "placeholder" in r.stdout, (process, secret, r.stdout[-500:], r.stderr[-500:])

@@ -18,6 +18,7 @@ PUBLIC = {
     "/openapi.json",
     "/docs",
     "/docs/oauth2-redirect",
+    "/docs-assets",
     "/redoc",
 }
 
