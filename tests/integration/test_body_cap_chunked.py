@@ -7,6 +7,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -16,6 +18,40 @@ from tests.conftest import SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
+
+
+@contextmanager
+def api_process(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """A real `eltrace api` process (its memory is what the tests measure), ready when this yields."""
+    port = free_port()
+    env = dict(
+        os.environ,
+        ELTRACE_PROFILE="test",
+        ELTRACE_DATABASE_URL=sqlite_url,
+        ELTRACE_SECRET_KEY=SECRET,
+        ELTRACE_DATA_DIR=str(tmp_path),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "api", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the API did not start"
+            time.sleep(0.2)
+        yield proc, port
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def _kib(pid: int, field: str) -> int:
@@ -50,31 +86,7 @@ def _send_chunked(port: int, path: str, mib: int) -> tuple[bytes, int]:
 
 
 def test_a_chunked_body_without_a_token_is_cut_at_the_cap_and_memory_stays_flat(sqlite_url: str, tmp_path: Path) -> None:
-    port = free_port()
-    env = dict(
-        os.environ,
-        ELTRACE_PROFILE="test",
-        ELTRACE_DATABASE_URL=sqlite_url,
-        ELTRACE_SECRET_KEY=SECRET,
-        ELTRACE_DATA_DIR=str(tmp_path),
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "api", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the API did not start"
-            time.sleep(0.2)
+    with api_process(sqlite_url, tmp_path) as (proc, port):
         before = _kib(proc.pid, "VmRSS")
         status, sent = _send_chunked(port, "/api/v1/containment", 100)
         peak = _kib(proc.pid, "VmHWM")
@@ -82,9 +94,6 @@ def test_a_chunked_body_without_a_token_is_cut_at_the_cap_and_memory_stays_flat(
         assert b" 413" in status
         assert (peak - before) * 1024 < 40 * MIB  # the old middleware read the whole body first: +200 MB
         assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200  # and it still serves
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def _png_bomb(side: int = 20_000) -> bytes:
@@ -113,32 +122,8 @@ def test_an_image_bomb_is_stored_as_evidence_but_never_decoded_for_a_preview(sql
     with transaction(sessions) as s:
         device = provision_device(session=s, code="edge-b1", station_code="STR-EL-01", master_secret=SECRET.encode())
         create_user(session=s, username="qe1", password="a-long-enough-password", role="quality_engineer")
-    port = free_port()
-    env = dict(
-        os.environ,
-        ELTRACE_PROFILE="test",
-        ELTRACE_DATABASE_URL=sqlite_url,
-        ELTRACE_SECRET_KEY=SECRET,
-        ELTRACE_DATA_DIR=str(tmp_path),
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "api", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the API did not start"
-            time.sleep(0.2)
+    with api_process(sqlite_url, tmp_path) as (proc, port):
+        base = f"http://127.0.0.1:{port}"
         bomb = _png_bomb()
         sha = hashlib.sha256(bomb).hexdigest()
         put = httpx.put(f"{base}/api/v1/edge/images/{sha}", content=bomb, headers={"X-Device-Key": device.api_key}, timeout=30)
@@ -153,6 +138,3 @@ def test_an_image_bomb_is_stored_as_evidence_but_never_decoded_for_a_preview(sql
         )
         assert all(a.status_code == 400 and "preview limit" in a.text for a in answers)
         assert (peak - before) * 1024 < 40 * MIB  # decoding it would take 400 MB per request
-    finally:
-        proc.terminate()
-        proc.wait(10)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from services.contracts import encode_message
 from services.contracts.signing import DEAD_LETTER_STREAM, encode_body
 from tests.conftest import SECRET, Stack, make_stack
 from tests.support.factories import make_envelope
+from tests.support.faults import ingest_env
 from tests.support.flow import consequences, consumer, fill_outbox, pending, publisher, spool_files, stored_ids, until
 
 pytestmark = pytest.mark.reliability
@@ -153,16 +153,7 @@ def test_ingest_process_killed_repeatedly_mid_stream(stack: Stack, tmp_path: Pat
     produced = fill_outbox(outbox, stack.device.device_id, 3000)
     pub = publisher(stack, outbox, batch=1000)
     until(lambda: not outbox.due(limit=1, resend_after_s=3600), timeout_s=120, step=pub.publish_once, what="backlog")
-    env = dict(
-        os.environ,
-        ELTRACE_PROFILE="test",
-        ELTRACE_DATABASE_URL=stack.db_url,
-        ELTRACE_REDIS_URL=stack.redis.url,
-        ELTRACE_SECRET_KEY=SECRET,
-        ELTRACE_BATCH_SIZE="100",
-        ELTRACE_CLAIM_IDLE_MS="300",
-        ELTRACE_DATA_DIR=str(tmp_path / "ingest"),
-    )
+    env = ingest_env(stack, tmp_path, ELTRACE_CLAIM_IDLE_MS="300")
     cmd = [sys.executable, "-m", "cli.main", "ingest"]
     root = Path(__file__).resolve().parents[2]
     for kill in range(4):
