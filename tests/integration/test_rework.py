@@ -142,6 +142,9 @@ def test_past_the_loop_limit_the_module_goes_on_hold_and_later_stages_flag_it(li
     assert hold.source == "loop_limit" and "2 rework loops" in hold.reason
     line.send(result(bc, 2, stage="post_lamination_el", at=later(60), station="LAM-EL-01"))
     assert line.events(bc)[-1] == "later_stage_flag"
+    with transaction(line.sessions) as s:
+        flag = s.scalars(select(ReworkEvent).where(ReworkEvent.kind == "later_stage_flag")).one()
+    assert flag.detail["why"] == "module is on hold"  # what the later-stage operator is told
     # A configured limit of 3 gives one more loop instead of the hold.
     line.send(result("MOD0000004", 1, ng=[(1, 1, "crack")]), limit=3)
     for n in range(2):
@@ -266,9 +269,10 @@ def test_a_mis_keyed_disposition_is_taken_back_and_the_undo_is_recorded(line: Li
     line.dispose_all("MOD0000013", "repaired", "REPLACE_CELL", lot="CL-9")
     assert line.loops("MOD0000013") == [(1, 1, "repaired")] and line.count(ModuleMaterial) == 1
     loop_id = line.view("MOD0000013").defects[0].loop_id
-    for _ in range(2):  # both, newest first; the replaced-cell lot leaves the module with the last one
+    for left in (1, 0):  # both, newest first; the replaced-cell lot leaves the module with the last one only
         with transaction(line.sessions) as s:
             rw.undo_last(session=s, loop_id=loop_id, actor="op1", station="RW-1")
+        assert line.count(ModuleMaterial) == left  # the other replacement still uses CL-9
     assert line.loops("MOD0000013") == [(1, 1, "open")] and line.count(Disposition) == 0 and line.count(ModuleMaterial) == 0
     assert line.events("MOD0000013")[-2:] == ["disposition_undone", "disposition_undone"]
     with transaction(line.sessions) as s:
