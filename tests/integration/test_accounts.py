@@ -134,3 +134,35 @@ def test_a_token_lives_exactly_its_ttl(sqlite_url: str) -> None:
         principal_from_token(session=s, token=token, secret=SECRET)  # the real clock is far past T + 30 min
     with pytest.raises(AuthFailed, match="invalid token"), transaction(sessions) as s:
         principal_from_token(session=s, token=token, secret="y" * 40)
+
+
+def test_the_failure_count_starts_over_after_a_lockout_and_after_a_reset(sqlite_url: str) -> None:
+    """Four failures never lock, whatever came before: not after a lockout ran out, not after a password reset."""
+    sessions = make_sessionmaker(make_engine(sqlite_url))
+    with transaction(sessions) as s:
+        create_user(session=s, username="qe8", password="x" * 10, role="quality_engineer")
+
+    def fail(times: int) -> None:
+        for _ in range(times):
+            with pytest.raises(AuthFailed):
+                _attempt(sessions, "qe8", "wrong password")
+
+    def locked() -> bool:
+        with transaction(sessions) as s:
+            return s.scalar(select(User.locked_until).where(User.username == "qe8")) is not None
+
+    set_clock(T)
+    try:
+        fail(MAX_FAILED)
+        assert locked()
+        set_clock(T + LOCKOUT)  # the lock ran out; no successful sign-in since
+        fail(MAX_FAILED - 1)
+        with transaction(sessions) as s:
+            assert s.scalar(select(User.locked_until).where(User.username == "qe8")) == T + LOCKOUT  # not locked again
+        fail(1)  # the fifth after the lockout locks again
+        with transaction(sessions) as s:
+            set_password(session=s, username="qe8", password="n" * 10)  # a reset clears lock and count
+        fail(MAX_FAILED - 1)
+        assert not locked()
+    finally:
+        set_clock(None)
