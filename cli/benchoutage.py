@@ -109,7 +109,7 @@ def run_outage(*, minutes: float, stations: int, rate: float, old_policy: bool, 
         ticks = int(minutes * 60 * rate)
         for tick in range(ticks):
             for c, ob, pub in edges:
-                env, _png = make_envelope(c.device_id, n)
+                env, _png = make_envelope(c.device_id, n, station=c.station_id)
                 env = env.model_copy(update={"image": env.image.model_copy(update={"uploaded": False})})
                 n += 1
                 ob.add(env, None)  # the image path is not what an outage stresses; results are

@@ -94,6 +94,7 @@ def db_check() -> None:
 def devices_add(
     device_id: str,
     station: Annotated[str, typer.Option(help="Station code, e.g. STR-EL-01")],
+    line: Annotated[str | None, typer.Option(help="Production line of the station (operators see their line only)")] = None,
     env: Annotated[bool, typer.Option(help="Print as ELTRACE_EDGE_* environment lines")] = False,
 ) -> None:
     """Register a device and print its credentials once (the server keeps only a hash)."""
@@ -108,6 +109,7 @@ def devices_add(
             station_code=station,
             master_secret=s.secret_key.get_secret_value().encode(),
             actor=_actor(),
+            line=line,
         )
     _print_credentials(cred, env)
 

@@ -64,14 +64,18 @@ def _new_key(*, session: Session, device: Device, station_code: str, master_secr
 
 
 def provision_device(
-    *, session: Session, code: str, station_code: str, master_secret: bytes, actor: str = "system"
+    *, session: Session, code: str, station_code: str, master_secret: bytes, actor: str = "system", line: str | None = None
 ) -> DeviceCredentials:
-    """Register a device at a station and issue its first key."""
+    """Register a device at a station (on a line) and issue its first key; ingest holds it to that station."""
     if not re.fullmatch(DEVICE_PATTERN, code):
         raise InvalidInput(f"device id must match {DEVICE_PATTERN}")
     if repo.device_by_code(session, code) is not None:
         raise Conflict(f"device {code!r} already exists")
-    station = ensure_station(session=session, code=station_code)
+    station = ensure_station(session=session, code=station_code, line=line or "")
+    if line and station.line != line:
+        if station.line:
+            raise Conflict(f"station {station_code!r} is on line {station.line!r}, not {line!r}")
+        station.line = line
     device = Device(code=code, station_id=station.id)
     session.add(device)
     session.flush()

@@ -293,7 +293,14 @@ class IngestConsumer:
             self._refresh_directory()
         if device not in self._devices:
             raise ValueError(f"unknown device {device!r}")
-        return entry, msg.envelope, self._devices[device][0]
+        device_row, station = self._devices[device]
+        if msg.envelope.station_id != station:
+            # A device is registered at one station (and so one line): a result claiming another would show
+            # to that line's operators and vanish from its own.
+            raise ValueError(
+                f"station mismatch: device {device!r} is registered at {station!r}, the result claims {msg.envelope.station_id[:40]!r}"
+            )
+        return entry, msg.envelope, device_row
 
     def _over_the_limit(self, failed: list[tuple[Entry, str]]) -> list[tuple[Entry, str]]:
         """Those failed messages that used up their deliveries; the rest stay pending and come back."""

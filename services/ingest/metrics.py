@@ -26,6 +26,7 @@ _KINDS = (
     ("unknown device", "unknown_device"),
     ("database refused", "db_refused"),
     ("not UTF-8", "not_utf8"),
+    ("station mismatch", "station_mismatch"),
     ("unexpected error", "unexpected"),
 )
 

@@ -109,3 +109,22 @@ def test_server_processes_refuse_the_public_placeholder_secret(tmp_path: Path) -
                 [sys.executable, "-m", "cli.main", process], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
             )
             assert r.returncode == 2 and "placeholder" in r.stdout, (process, secret, r.stdout[-500:], r.stderr[-500:])
+
+
+def test_a_device_is_registered_on_a_station_of_one_line(sqlite_url: str) -> None:
+    from services.core.db import make_engine, make_sessionmaker, transaction
+    from services.core.errors import Conflict
+    from services.devices.orm import Station
+    from services.devices.service import provision_device
+    from tests.conftest import SECRET
+
+    sessions = make_sessionmaker(make_engine(sqlite_url))
+    with transaction(sessions) as s:
+        provision_device(session=s, code="edge-l1", station_code="STR-EL-31", master_secret=SECRET.encode(), line="L1")
+        provision_device(session=s, code="edge-l1b", station_code="STR-EL-31", master_secret=SECRET.encode())  # no line: keeps L1
+    with pytest.raises(Conflict, match="on line 'L1'"), transaction(sessions) as s:
+        provision_device(session=s, code="edge-l2", station_code="STR-EL-31", master_secret=SECRET.encode(), line="L2")
+    with transaction(sessions) as s:
+        from sqlalchemy import select
+
+        assert s.scalar(select(Station.line).where(Station.code == "STR-EL-31")) == "L1"

@@ -49,7 +49,7 @@ def test_replay_after_the_device_is_provisioned(sqlite_url: str, redis_server: R
         # The device is provisioned (its key id differs), re-signs and re-sends from its outbox in real
         # life; here the operator replays the stored message after fixing the cause.
         with transaction(st.sessions) as s:
-            cred = provision_device(session=s, code="edge-late", station_code="STR-EL-09", master_secret=SECRET.encode())
+            cred = provision_device(session=s, code="edge-late", station_code="STR-EL-01", master_secret=SECRET.encode())
         dead_id, fields = r.xrange(DEAD_LETTER_STREAM)[0]
         r.xdel(DEAD_LETTER_STREAM, dead_id)
         r.xadd(

@@ -487,7 +487,7 @@ def _outage(st: Stack, *, stations: int, minutes: float, old_policy: bool) -> tu
     n = 0
     for _tick in range(int(minutes * 6)):
         for (ob, pub), d in zip(pubs, devices, strict=True):
-            env, png = make_envelope(d.device_id, n)
+            env, png = make_envelope(d.device_id, n, station=d.station_id)
             n += 1
             ob.add(env, png)
             ids.add(env.result_id)

@@ -271,6 +271,26 @@ def test_message_replayed_onto_another_devices_stream_is_dead_lettered(stack: St
     assert stored_ids(stack) == set()
 
 
+def test_a_device_publishing_for_another_station_is_dead_lettered(stack: Stack) -> None:
+    """A device is held to the station it was registered at (and so to its line): a line-1 station's results
+    must not appear to line-2 operators and vanish from line 1."""
+    r = redis.Redis.from_url(stack.redis.url, decode_responses=True)
+    dev, key, kid = stack.device.device_id, stack.signing_key, stack.device.key_id
+    own = make_envelope(dev, 1)[0]
+    other = make_envelope(dev, 2, station="STR-EL-77")[0]  # signed by the right device, claiming another station
+    for env in (own, other):
+        r.xadd(f"results:{dev}", encode_message(env, key_id=kid, key=key))
+    con = consumer(stack)
+    until(
+        lambda: r.xlen(DEAD_LETTER_STREAM) == 1 and pending(stack) == 0,
+        timeout_s=20,
+        step=lambda: con.step(block_ms=10),
+        what="flow",
+    )
+    assert stored_ids(stack) == {own.result_id}
+    assert "station mismatch" in r.xrange(DEAD_LETTER_STREAM)[0][1]["reason"]
+
+
 def test_key_rotation_loses_nothing_in_the_outbox(stack: Stack, tmp_path: Path) -> None:
     from services.core.db import transaction
     from services.devices.service import rotate_key
