@@ -10,7 +10,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
-from api import audit, auth, complaints, edge, errors, health, history, inspection, metrics, rework, traceability
+from api import audit, auth, complaints, edge, errors, health, history, inspection, metrics, rework, stations, traceability
 from api.auth.throttle import FailedLoginThrottle
 from api.headers import hardened, install_docs
 from api.limits import BodyCap
@@ -19,7 +19,7 @@ from services.core.db import make_engine, make_sessionmaker
 from services.core.settings import ApiSettings
 from services.imagestore.store import DirectoryBlobStore
 
-DOMAINS = (health, auth, edge, inspection, history, audit, rework, traceability, metrics, complaints)
+DOMAINS = (health, auth, edge, inspection, history, audit, rework, traceability, metrics, complaints, stations)
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:

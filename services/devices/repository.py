@@ -52,6 +52,15 @@ def live_key_ids(session: Session) -> Sequence[Row[Any]]:
     return session.execute(stmt).all()
 
 
+def stations_with_devices(session: Session) -> Sequence[tuple[Station, list[str]]]:
+    """Every station, by code, with the codes of the devices registered at it."""
+    stations = list(session.scalars(select(Station).order_by(Station.code)))
+    devices: dict[int, list[str]] = {}
+    for code, station_id in session.execute(select(Device.code, Device.station_id).order_by(Device.code)):
+        devices.setdefault(station_id, []).append(code)
+    return [(st, devices.get(st.id, [])) for st in stations]
+
+
 def devices_with_stations(session: Session) -> Sequence[Row[Any]]:
     """(device code, device id, station code) of every device."""
     return session.execute(select(Device.code, Device.id, Station.code).join(Station, Station.id == Device.station_id)).all()

@@ -42,3 +42,23 @@ class WhoAmI(BaseModel):
     device_id: str = Field(validation_alias="code")
     station_id: str = Field(validation_alias="station_code")
     key_id: str
+
+
+class StationRead(BaseModel):
+    """A station, its line (operators see their line only) and the devices that may publish for it."""
+
+    code: str
+    name: str
+    factory: str
+    line: str
+    devices: list[str]
+
+
+class StationUpdate(BaseModel):
+    """What an admin may change about a station (moving it to another line is audited)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=100)
+    factory: str | None = Field(default=None, max_length=40)
+    line: str | None = Field(default=None, max_length=40, pattern=r"^[A-Za-z0-9._\-]*$")

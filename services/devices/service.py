@@ -17,6 +17,7 @@ from services.core.errors import Conflict, InvalidInput, NotFound
 from services.core.time import utcnow
 from services.devices import repository as repo
 from services.devices.orm import Device, DeviceKey, Station
+from services.devices.schemas import StationRead, StationUpdate
 
 
 @dataclass(frozen=True)
@@ -139,3 +140,25 @@ def device_ids_by_code(*, session: Session) -> dict[str, tuple[int, str]]:
     """device code -> (device row id, station code)."""
     rows = repo.devices_with_stations(session)
     return {code: (did, st) for code, did, st in rows}
+
+
+def stations(*, session: Session) -> list[StationRead]:
+    """Every station with its line and devices."""
+    return [
+        StationRead(code=st.code, name=st.name, factory=st.factory, line=st.line, devices=devs)
+        for st, devs in repo.stations_with_devices(session)
+    ]
+
+
+def update_station(*, session: Session, code: str, change: StationUpdate, actor: str) -> StationRead:
+    """Rename a station or move it to another line (audited with before and after)."""
+    station = repo.station_by_code(session, code)
+    if station is None:
+        raise NotFound(f"station {code!r} not found")
+    before = {"name": station.name, "factory": station.factory, "line": station.line}
+    for field, value in change.model_dump(exclude_none=True).items():
+        setattr(station, field, value.strip())
+    after = {"name": station.name, "factory": station.factory, "line": station.line}
+    record(session=session, actor=actor, action="station.updated", entity="station", entity_id=code, before=before, after=after)
+    session.flush()
+    return next(s for s in stations(session=session) if s.code == code)

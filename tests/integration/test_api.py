@@ -35,3 +35,17 @@ def test_the_api_docs_come_from_the_package_and_are_off_in_production(client: Te
     assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
     prod = TestClient(create_app(ApiSettings(profile="production", database_url=db_url, secret_key="p" * 40, data_dir=tmp_path)))
     assert prod.get("/docs").status_code == 404 and prod.get("/openapi.json").status_code == 404
+
+
+def test_stations_and_their_lines_are_listed_and_moved_by_an_admin_only(client: TestClient) -> None:
+    qe, admin, op = token(client, "quality_engineer"), token(client, "admin"), token(client, "operator")
+    listed = client.get("/api/v1/stations", headers=qe).json()
+    assert [(s["code"], s["devices"]) for s in listed] == [("STR-EL-01", ["edge-t1"])]
+    assert client.get("/api/v1/stations", headers=op).status_code == 403
+    assert client.put("/api/v1/stations/STR-EL-01", json={"line": "L2"}, headers=qe).status_code == 403
+    moved = client.put("/api/v1/stations/STR-EL-01", json={"line": "L2", "name": "String EL 1"}, headers=admin)
+    assert moved.status_code == 200 and moved.json()["line"] == "L2" and moved.json()["name"] == "String EL 1"
+    assert client.put("/api/v1/stations/NOPE", json={"line": "L2"}, headers=admin).status_code == 404
+    assert client.put("/api/v1/stations/STR-EL-01", json={"line": "L 2<"}, headers=admin).status_code == 422
+    audit = client.get("/api/v1/audit?entity=station", headers=admin).json()["items"]
+    assert audit[0]["action"] == "station.updated" and audit[0]["before"]["line"] == "" and audit[0]["after"]["line"] == "L2"

@@ -56,6 +56,8 @@ ROLE_MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/inspections"): set(ROLES),
     ("GET", "/api/v1/images/{sha256}"): set(ROLES),
     ("GET", "/api/v1/audit"): {"quality_engineer", "admin"},
+    ("GET", "/api/v1/stations"): {"quality_engineer", "admin"},
+    ("PUT", "/api/v1/stations/{code}"): {"admin"},
     ("GET", "/"): set(ROLES),
     ("GET", "/audit"): {"quality_engineer", "admin"},
     ("PUT", "/api/v1/edge/images/{sha256}"): {"device"},
