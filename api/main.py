@@ -11,7 +11,6 @@ from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
 from api import audit, auth, complaints, edge, errors, health, history, inspection, metrics, rework, stations, traceability
-from api.auth.throttle import FailedLoginThrottle
 from api.headers import hardened, install_docs
 from api.limits import BodyCap
 from api.render import STATIC_DIR
@@ -49,7 +48,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     image_dir = settings.resolved_image_dir()
     image_dir.mkdir(parents=True, exist_ok=True)
     app.state.blobs = DirectoryBlobStore(image_dir)
-    app.state.login_throttle = FailedLoginThrottle()
     errors.install(app)
 
     # Bytes received, not only a declared Content-Length, count against the route's cap (chunked bodies).

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from api.csrf import check_csrf
 from api.deps import SESSION_COOKIE, SessionDep, get_settings
 from api.render import render
-from services.security.service import AuthFailed, issue_token, login
+from services.security.service import AuthFailed, check_address, failed_from, issue_token, login
 
 router = APIRouter(include_in_schema=False)
 
@@ -32,13 +32,12 @@ def login_submit(
     """Check the password and set the session cookie."""
     check_csrf(request, csrf_token)
     addr = request.client.host if request.client else "unknown"
-    throttle = request.app.state.login_throttle
-    throttle.check(addr)
+    check_address(session=session, address=addr)
     try:
         principal = login(session=session, username=username, password=password)
     except AuthFailed as exc:
-        throttle.failed(addr)
-        session.commit()  # the failed-login counter must persist, or there is no lockout
+        failed_from(session=session, address=addr)
+        session.commit()  # the failure counts must persist, or there is no throttle and no wait
         return render(request, "login.html", status=401, error=exc.detail)
     settings = get_settings(request)
     response = RedirectResponse("/", status_code=303)

@@ -7,10 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
-from api.auth.throttle import FailedLoginThrottle
 from api.deps import ERRORS, ErrorRead, SessionDep, get_settings
 from services.security.schemas import TokenRead
-from services.security.service import AuthFailed, issue_token, login
+from services.security.service import AuthFailed, check_address, failed_from, issue_token, login
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses={**ERRORS, 429: {"model": ErrorRead}})
 
@@ -19,13 +18,12 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses={**ERRORS, 42
 def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep) -> TokenRead:
     """Exchange a username and password for a bearer token (OAuth2 password flow)."""
     addr = request.client.host if request.client else "unknown"
-    throttle: FailedLoginThrottle = request.app.state.login_throttle
-    throttle.check(addr)
+    check_address(session=session, address=addr)
     try:
         principal = login(session=session, username=form.username, password=form.password)
     except AuthFailed:
-        throttle.failed(addr)
-        session.commit()  # the failed-login counter must persist, or there is no lockout
+        failed_from(session=session, address=addr)
+        session.commit()  # the failure counts must persist, or there is no throttle and no wait
         raise
     settings = get_settings(request)
     token = issue_token(principal, secret=settings.secret_key.get_secret_value(), ttl=settings.token_ttl)

@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from services.security.orm import User
+from services.security.orm import LoginFailure, User
 
 
 def user_by_name(session: Session, username: str) -> User | None:
     """An account by username."""
     return session.scalar(select(User).where(User.username == username))
+
+
+def failures_from(session: Session, address: str, since: datetime) -> tuple[int, datetime | None]:
+    """Failed sign-ins from an address since a time, and the oldest of them."""
+    count, oldest = session.execute(
+        select(func.count(LoginFailure.id), func.min(LoginFailure.at)).where(
+            LoginFailure.address == address, LoginFailure.at > since
+        )
+    ).one()
+    return int(count or 0), oldest
+
+
+def add_failure(session: Session, address: str, at: datetime, *, forget_before: datetime) -> None:
+    """Record a failed sign-in and drop the ones older than the throttle's window."""
+    session.execute(delete(LoginFailure).where(LoginFailure.at <= forget_before))
+    session.add(LoginFailure(address=address[:64], at=at))

@@ -15,14 +15,49 @@ from services.audit.service import record
 from services.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from services.core.time import utcnow
 from services.security.orm import User
-from services.security.repository import user_by_name
+from services.security.repository import add_failure, failures_from, user_by_name
 
 _HASHER = PasswordHasher()
 # A real hash to verify against when the user does not exist, so timing does not tell.
 _DUMMY_HASH = _HASHER.hash("not-a-real-password")
 TOKEN_ALGORITHM = "HS256"
-MAX_FAILED = 5
-LOCKOUT = timedelta(minutes=15)
+MAX_FAILED = 5  # failures in a row before the account must wait
+FIRST_WAIT = timedelta(seconds=30)  # after the fifth; doubled with each further failure ...
+LOCKOUT = timedelta(minutes=15)  # ... up to this
+# Every refused sign-in says the same, and takes the same time (one argon2 verify), whether the account
+# does not exist, the password is wrong or the account must wait: nothing to enumerate.
+SIGN_IN_REFUSED = "sign-in refused: wrong username or password, or too many attempts (wait a few minutes)"
+FAILS_PER_WINDOW = 20  # per client address, across every API process (the database holds the count)
+WINDOW = timedelta(minutes=5)
+
+
+class TooManyAttempts(DomainError):
+    """Too many failed sign-ins from one address."""
+
+    code = "too_many_attempts"
+    status = 429
+
+
+def wait_after(failures: int) -> timedelta | None:
+    """How long an account waits after `failures` failures in a row (None: not yet)."""
+    if failures < MAX_FAILED:
+        return None
+    return min(LOCKOUT, FIRST_WAIT * (2 ** (failures - MAX_FAILED)))
+
+
+def check_address(*, session: Session, address: str) -> None:
+    """Refuse an address with too many recent failures (password spraying over many accounts)."""
+    now = utcnow()
+    count, oldest = failures_from(session, address, now - WINDOW)
+    if count >= FAILS_PER_WINDOW and oldest is not None:
+        wait = int((oldest + WINDOW - now).total_seconds()) + 1
+        raise TooManyAttempts(f"too many failed sign-ins from this address; wait {wait} s")
+
+
+def failed_from(*, session: Session, address: str) -> None:
+    """Count one failed sign-in of an address (the caller commits, also when the request fails)."""
+    now = utcnow()
+    add_failure(session, address, now, forget_before=now - WINDOW)
 
 
 class Role(StrEnum):
@@ -101,34 +136,37 @@ def set_active(*, session: Session, username: str, active: bool, actor: str = "s
 
 
 def login(*, session: Session, username: str, password: str) -> Principal:
-    """Check a password; MAX_FAILED failures lock the account for LOCKOUT. Caller commits either way."""
+    """Check a password. From the fifth failure in a row the account waits (30 s, doubling, up to 15 min).
+
+    Attempts while it waits are refused without counting, so an attacker cannot stretch the wait, and
+    the right password does not get through. Caller commits either way.
+    """
     user = user_by_name(session, username)
+    try:
+        _HASHER.verify(user.password_hash if user is not None else _DUMMY_HASH, password)
+        ok = user is not None
+    except (VerificationError, InvalidHashError):
+        ok = False
     if user is None:
-        try:
-            _HASHER.verify(_DUMMY_HASH, password)
-        except VerificationError:
-            pass
-        raise AuthFailed("invalid username or password")
+        raise AuthFailed(SIGN_IN_REFUSED)
     now = utcnow()
     if user.locked_until is not None and user.locked_until > now:
-        raise AuthFailed("account locked after repeated failures; try later")
-    try:
-        _HASHER.verify(user.password_hash, password)
-    except (VerificationError, InvalidHashError):
+        raise AuthFailed(SIGN_IN_REFUSED)
+    if not ok:
         user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILED:
-            user.locked_until = now + LOCKOUT
-            user.failed_logins = 0
+        wait = wait_after(user.failed_logins)
+        if wait is not None:
+            user.locked_until = now + wait
             record(
                 session=session,
                 actor=f"login:{username}",
                 action="user.locked",
                 entity="user",
                 entity_id=username,
-                after={"locked_until": user.locked_until.isoformat()},
-                reason=f"{MAX_FAILED} failed logins",
+                after={"locked_until": user.locked_until.isoformat(), "failures": user.failed_logins},
+                reason=f"{user.failed_logins} failed sign-ins in a row",
             )
-        raise AuthFailed("invalid username or password") from None
+        raise AuthFailed(SIGN_IN_REFUSED)
     if not user.active:
         raise AuthFailed("account disabled")
     user.failed_logins = 0

@@ -15,6 +15,7 @@ from services.core.errors import Conflict, InvalidInput, NotFound
 from services.core.time import set_clock
 from services.security.orm import User
 from services.security.service import (
+    FIRST_WAIT,
     LOCKOUT,
     MAX_FAILED,
     AuthFailed,
@@ -24,6 +25,7 @@ from services.security.service import (
     principal_from_token,
     set_active,
     set_password,
+    wait_after,
 )
 
 SECRET = "x" * 40
@@ -84,23 +86,23 @@ def test_account_rules_at_their_edges(sqlite_url: str) -> None:
     set_clock(T)
     try:
         for _ in range(MAX_FAILED - 1):
-            with pytest.raises(AuthFailed, match="invalid"):
+            with pytest.raises(AuthFailed, match="sign-in refused"):
                 _attempt(sessions, "qe9", "wrong password")
         with transaction(sessions) as s:
             login(session=s, username="qe9", password="x" * 10)  # four failures and a success: the count starts over
         for _ in range(MAX_FAILED - 1):
-            with pytest.raises(AuthFailed, match="invalid"):
+            with pytest.raises(AuthFailed, match="sign-in refused"):
                 _attempt(sessions, "qe9", "wrong password")
         with transaction(sessions) as s:
-            assert s.scalar(select(User.locked_until)) is None  # still not locked after 4 more
-        with pytest.raises(AuthFailed, match="invalid"):
-            _attempt(sessions, "qe9", "wrong password")  # the fifth in a row locks
-        set_clock(T + LOCKOUT - timedelta(seconds=1))
-        with pytest.raises(AuthFailed, match="locked"):
+            assert s.scalar(select(User.locked_until)) is None  # still not waiting after 4 more
+        with pytest.raises(AuthFailed, match="sign-in refused"):
+            _attempt(sessions, "qe9", "wrong password")  # the fifth in a row: the account waits 30 s
+        set_clock(T + FIRST_WAIT - timedelta(seconds=1))
+        with pytest.raises(AuthFailed, match="sign-in refused"):  # the same answer as a wrong password
             _attempt(sessions, "qe9", "x" * 10)
-        set_clock(T + LOCKOUT)
+        set_clock(T + FIRST_WAIT)
         with transaction(sessions) as s:
-            login(session=s, username="qe9", password="x" * 10)  # the lockout is over
+            login(session=s, username="qe9", password="x" * 10)  # the wait is over
         with transaction(sessions) as s:
             set_password(session=s, username="qe9", password="n" * 10)
         with pytest.raises(AuthFailed), transaction(sessions) as s:
@@ -113,7 +115,16 @@ def test_account_rules_at_their_edges(sqlite_url: str) -> None:
     finally:
         set_clock(None)
     assert actions == ["user.created", "user.locked", "user.password_reset", "user.disabled", "user.enabled"]
-    assert MAX_FAILED == 5 and timedelta(minutes=15) == LOCKOUT
+    assert MAX_FAILED == 5 and timedelta(minutes=15) == LOCKOUT and timedelta(seconds=30) == FIRST_WAIT
+    assert [wait_after(n) for n in (4, 5, 6, 7, 9, 10, 40)] == [
+        None,
+        timedelta(seconds=30),
+        timedelta(minutes=1),
+        timedelta(minutes=2),
+        timedelta(minutes=8),
+        timedelta(minutes=15),
+        timedelta(minutes=15),
+    ]
 
 
 def test_a_token_lives_exactly_its_ttl(sqlite_url: str) -> None:
@@ -136,33 +147,61 @@ def test_a_token_lives_exactly_its_ttl(sqlite_url: str) -> None:
         principal_from_token(session=s, token=token, secret="y" * 40)
 
 
-def test_the_failure_count_starts_over_after_a_lockout_and_after_a_reset(sqlite_url: str) -> None:
-    """Four failures never lock, whatever came before: not after a lockout ran out, not after a password reset."""
+def test_the_wait_grows_with_each_failure_cannot_be_stretched_and_a_reset_clears_it(sqlite_url: str) -> None:
+    """Failures in a row: 30 s after the fifth, doubling after each further one; attempts during a wait are
+    refused without counting (an attacker cannot keep a named engineer out longer); a reset starts over."""
     sessions = make_sessionmaker(make_engine(sqlite_url))
     with transaction(sessions) as s:
         create_user(session=s, username="qe8", password="x" * 10, role="quality_engineer")
 
     def fail(times: int) -> None:
         for _ in range(times):
-            with pytest.raises(AuthFailed):
+            with pytest.raises(AuthFailed, match="sign-in refused"):
                 _attempt(sessions, "qe8", "wrong password")
 
-    def locked() -> bool:
+    def until() -> datetime | None:
         with transaction(sessions) as s:
-            return s.scalar(select(User.locked_until).where(User.username == "qe8")) is not None
+            return s.scalar(select(User.locked_until).where(User.username == "qe8"))
 
     set_clock(T)
     try:
         fail(MAX_FAILED)
-        assert locked()
-        set_clock(T + LOCKOUT)  # the lock ran out; no successful sign-in since
-        fail(MAX_FAILED - 1)
+        assert until() == T + FIRST_WAIT
+        fail(20)  # during the wait: refused, not counted, the wait does not grow
+        assert until() == T + FIRST_WAIT
+        set_clock(T + FIRST_WAIT)
+        fail(1)  # the sixth in a row: one minute
+        assert until() == T + FIRST_WAIT + timedelta(minutes=1)
         with transaction(sessions) as s:
-            assert s.scalar(select(User.locked_until).where(User.username == "qe8")) == T + LOCKOUT  # not locked again
-        fail(1)  # the fifth after the lockout locks again
-        with transaction(sessions) as s:
-            set_password(session=s, username="qe8", password="n" * 10)  # a reset clears lock and count
+            set_password(session=s, username="qe8", password="n" * 10)  # a reset clears the wait and the count
         fail(MAX_FAILED - 1)
-        assert not locked()
+        assert until() is None
     finally:
         set_clock(None)
+
+
+def test_unknown_waiting_and_wrong_password_answer_alike_and_take_as_long(sqlite_url: str) -> None:
+    """Nothing to enumerate: the same message, and one argon2 verify each (timed, within a generous factor)."""
+    import time
+
+    sessions = make_sessionmaker(make_engine(sqlite_url))
+    with transaction(sessions) as s:
+        create_user(session=s, username="qe7", password="x" * 10, role="quality_engineer")
+    set_clock(T)
+    try:
+        for _ in range(MAX_FAILED):
+            with pytest.raises(AuthFailed):
+                _attempt(sessions, "qe7", "wrong password")  # qe7 now waits
+
+        def timed(username: str, password: str) -> tuple[str, float]:
+            t0 = time.perf_counter()
+            with pytest.raises(AuthFailed) as exc:
+                _attempt(sessions, username, password)
+            return str(exc.value.detail), time.perf_counter() - t0
+
+        answers = [timed("nobody-here", "whatever-pw"), timed("qe7", "x" * 10), timed("qe7", "wrong again")]
+    finally:
+        set_clock(None)
+    assert len({a for a, _ in answers}) == 1
+    fastest, slowest = min(t for _, t in answers), max(t for _, t in answers)
+    assert slowest < 3 * fastest, answers  # before: a waiting account answered in 31 ms, the others in ~500 ms

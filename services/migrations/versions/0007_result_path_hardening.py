@@ -1,4 +1,5 @@
-"""result path hardening: the loop step's own idempotency marker, refused results for the edge
+"""result path hardening: the loop step's own idempotency marker, refused results for the edge;
+the login throttle shared by API processes
 
 Revision ID: 0007
 Revises: 0006
@@ -37,9 +38,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id', name=op.f('pk_refused_result')),
     )
     op.create_index('ix_refused_result_device_result', 'refused_result', ['device_id', 'result_id'], unique=False)
+    op.create_table(
+        'login_failure',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('address', sa.String(length=64), nullable=False),
+        sa.Column('at', UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_login_failure')),
+    )
+    op.create_index('ix_login_failure_address_at', 'login_failure', ['address', 'at'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_login_failure_address_at', table_name='login_failure')
+    op.drop_table('login_failure')
     op.drop_index('ix_refused_result_device_result', table_name='refused_result')
     op.drop_table('refused_result')
     with op.batch_alter_table('inspection', schema=None, recreate='never') as batch_op:
