@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Request
 from fastapi.security import OAuth2PasswordBearer
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -144,3 +145,17 @@ class ErrorRead(BaseModel):
 
 # Documented on every router so clients (and the schema fuzzer) know the error shape.
 ERRORS: dict[int | str, dict[str, object]] = {code: {"model": ErrorRead} for code in (400, 401, 403, 404, 409, 413)}
+
+
+_EARLIEST, _LATEST = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _instant(t: datetime) -> datetime:
+    t = t if t.tzinfo else t.replace(tzinfo=UTC)  # a date picker sends no zone: taken as UTC
+    if not _EARLIEST <= t <= _LATEST:
+        raise ValueError("a time between 2000-01-01 and 2100-01-01 (UTC unless it names a zone)")
+    return t
+
+
+# A time in a query: naive is read as UTC, and outside 2000-2100 it is a 422 with that reason, never a 500.
+Instant = Annotated[datetime, AfterValidator(_instant)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from services.core.db import make_engine, make_sessionmaker
 from services.core.settings import ApiSettings
 from services.imagestore.store import DirectoryBlobStore
 
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
 DOMAINS = (health, auth, edge, inspection, history, audit, rework, traceability, metrics, complaints, stations)
 
 
@@ -58,7 +60,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     @app.middleware("http")
     async def request_id(request: Request, call_next):  # type: ignore[no-untyped-def]
         # One id per request in every log line and in the response, for tracing a complaint to a request.
-        rid = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
+        # The client's id only in a bounded, safe form: it lands in the audit trail and in every log line.
+        given = request.headers.get("x-request-id", "")
+        rid = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         structlog.contextvars.bind_contextvars(request_id=rid)
         try:
             response = await call_next(request)

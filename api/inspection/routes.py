@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from api.deps import ERRORS, Admin, AnyPerson, Engineer, SessionDep, get_blobs, get_settings, line_scope
+from api.deps import ERRORS, Admin, AnyPerson, Engineer, Instant, SessionDep, get_blobs, get_settings, line_scope
 from api.headers import UPLOAD_CSP
 from services.contracts import Verdict
 from services.core.errors import NotFound
@@ -44,7 +43,7 @@ def get_inspections(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     verdict: Verdict | None = None,
     station: Annotated[str | None, Query(max_length=40)] = None,
-    since: datetime | None = None,
+    since: Instant | None = None,
 ) -> Page[InspectionRead]:
     """Inspections, newest first, filtered by verdict / station / time."""
     return service.list_inspections(

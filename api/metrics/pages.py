@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api import charts
-from api.deps import Engineer, SessionDep, Staff, get_settings
+from api.deps import Engineer, Instant, SessionDep, Staff, get_settings
 from api.metrics.routes import window
 from api.render import render
 from services.core.errors import DomainError
@@ -27,8 +26,8 @@ def dashboard_page(
     request: Request,
     session: SessionDep,
     user: Engineer,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     station: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
     """Quality dashboard: first-pass yield, rework rate, Pareto, loops, repair time, false calls, escapes, p-charts."""

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from api.deps import ERRORS, Engineer, SessionDep, Staff, get_settings
+from api.deps import ERRORS, Engineer, Instant, SessionDep, Staff, get_settings
 from services.core.errors import InvalidInput
 from services.core.time import utcnow
 from services.metrics import ppm as metrics
@@ -22,8 +22,8 @@ Month = Annotated[str, Query(pattern=r"^(19|20)\d{2}-(0[1-9]|1[0-2])$")]
 def get_dashboard(
     session: SessionDep,
     p: Engineer,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     station: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Dashboard:
     """Yield, rework rate, Pareto, loops, repair time, false calls and escapes, p-charts (default: last 14 days)."""

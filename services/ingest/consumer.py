@@ -28,7 +28,7 @@ from services.core.logging import get_logger
 from services.core.settings import IngestSettings
 from services.devices import service as devices
 from services.ingest import metrics
-from services.ingest.store import store_batch
+from services.ingest.store import differing_duplicates, store_batch
 from services.inspection.repository import record_refusals
 
 log = get_logger("eltrace.ingest")
@@ -109,6 +109,7 @@ class IngestConsumer:
         # claim_idle_ms, so a failing message cannot burn its delivery limit in milliseconds.
         self._pending_first = True
         self._pel_next: dict[str, str] | None = None
+        self._conflicts: dict[int, str] = {}  # id(entry) -> why, of copies that differ from what is stored
 
     # ---- directory of devices and keys -------------------------------------------------
     def _refresh_directory(self) -> None:
@@ -277,6 +278,13 @@ class IngestConsumer:
                 log.warning("batch_failed_isolating", error=str(exc)[:200], size=len(valid))
                 committed, failed = self._store_one_by_one(valid)
                 retry.extend(failed)
+        if self._conflicts:
+            clash = [e for e in committed if id(e) in self._conflicts]
+            dead.extend((e, self._conflicts[id(e)]) for e in clash)
+            committed = [e for e in committed if id(e) not in self._conflicts]
+            self._conflicts.clear()
+            for e in clash:
+                log.error("result_id_conflict", stream=e[0], id=e[1])
         if self.after_commit and committed:
             self.after_commit(committed)
         dead.extend(self._over_the_limit(retry))
@@ -319,6 +327,10 @@ class IngestConsumer:
         try:
             with metrics.BATCH_SECONDS.time(), transaction(self.sessions) as session:
                 new = store_batch(session=session, items=items, loop_limit=self.s.rework_loop_limit)
+                # Every copy is compared with what is stored now (an older row, or the batch's first copy).
+                if len(new) < len(items):
+                    clash = differing_duplicates(session=session, envelopes=[env for env, _ in items])
+                    self._conflicts.update({id(entries[pos]): why for pos, why in clash.items()})
         except OperationalError as exc:
             raise DatabaseUnavailable(str(exc)) from exc
         except DBAPIError as exc:
@@ -367,7 +379,7 @@ class IngestConsumer:
                 b"reason": reason.encode(),
                 b"consumer": self.name.encode(),
             }
-            record.update({b"f_" + k: v for k, v in fields.items()})
+            record.update(_kept_fields(fields))
             pipe.xadd(DEAD_LETTER_STREAM, record)  # type: ignore[arg-type]
             log.warning("dead_lettered", stream=stream, id=mid, reason=reason)
         pipe.execute()
@@ -452,6 +464,21 @@ class IngestConsumer:
             stop.wait(backoff)
             backoff = min(backoff * 2, 5.0)
         log.info("ingest_stopped", consumer=self.name, **{k: v for k, v in vars(self.stats).items() if k != "dead_reasons"})
+
+
+_CONTRACT_FIELDS = (b"v", b"kid", b"sig", b"body")
+_EXTRA_FIELDS_KEPT = 8
+
+
+def _kept_fields(fields: RawFields) -> dict[bytes, bytes]:
+    """The message's fields for its dead-letter copy: the contract's four whole, at most 8 others (a message
+    with 20,000 fields must not make a copy as large), and how many were left out."""
+    kept = {b"f_" + k: fields[k] for k in _CONTRACT_FIELDS if k in fields}
+    others = [k for k in fields if k not in _CONTRACT_FIELDS]
+    kept.update({b"f_" + k[:64]: fields[k][:1024] for k in others[:_EXTRA_FIELDS_KEPT]})
+    if len(others) > _EXTRA_FIELDS_KEPT:
+        kept[b"fields_dropped"] = str(len(others) - _EXTRA_FIELDS_KEPT).encode()
+    return kept
 
 
 def _text(value: bytes | str) -> str:

@@ -241,3 +241,13 @@ def _copy_insert_inspections(session: Session, rows: list[dict[str, object]]) ->
 
 def _json_or_none(value: object) -> str | None:
     return None if value is None else json.dumps(value)
+
+
+def stored_summaries(session: Session, result_ids: Sequence[str]) -> dict[str, tuple[str, str, int, datetime]]:
+    """result_id -> (verdict, model sha256, NG cells, capture time) of stored results."""
+    if not result_ids:
+        return {}
+    stmt = select(
+        Inspection.result_id, Inspection.verdict, Inspection.model_sha256, Inspection.ng_cells, Inspection.captured_at
+    ).where(Inspection.result_id.in_(result_ids))
+    return {rid: (v, m, int(n), at) for rid, v, m, n, at in session.execute(stmt)}

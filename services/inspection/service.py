@@ -33,7 +33,12 @@ def record_results(*, session: Session, items: Sequence[tuple[ResultEnvelope, in
     barcodes = sorted({env.barcode for env, _ in items})
     calendar = load_calendar(session)
     module_ids = repo.ensure_modules(session, barcodes, created_at=now)
-    by_id = {env.result_id: env for env, _ in items}
+    # The first copy of a result_id in a batch is the one stored (its row and its cells); later copies are duplicates.
+    first: dict[str, tuple[ResultEnvelope, int]] = {}
+    for env, device_row_id in items:
+        first.setdefault(env.result_id, (env, device_row_id))
+    items = list(first.values())
+    by_id = {rid: env for rid, (env, _) in first.items()}
     rows = [
         {
             "result_id": env.result_id,

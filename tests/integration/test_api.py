@@ -13,6 +13,10 @@ def test_every_response_carries_a_request_id(client: TestClient) -> None:
     r = client.get("/healthz", headers={"X-Request-ID": "abc123"})
     assert r.headers["X-Request-ID"] == "abc123"
     assert len(client.get("/healthz").headers["X-Request-ID"]) == 32
+    # Only a bounded, safe form is taken (it is stored in the audit trail): anything else gets a fresh id.
+    for hostile in ("x" * 65, "a b", "<script>", "1;DROP", "../../etc"):
+        got = client.get("/healthz", headers={"X-Request-ID": hostile}).headers["X-Request-ID"]
+        assert got != hostile and len(got) == 32
 
 
 def test_browser_hardening_headers_on_pages_and_json(client: TestClient) -> None:
@@ -49,3 +53,17 @@ def test_stations_and_their_lines_are_listed_and_moved_by_an_admin_only(client: 
     assert client.put("/api/v1/stations/STR-EL-01", json={"line": "L 2<"}, headers=admin).status_code == 422
     audit = client.get("/api/v1/audit?entity=station", headers=admin).json()["items"]
     assert audit[0]["action"] == "station.updated" and audit[0]["before"]["line"] == "" and audit[0]["after"]["line"] == "L2"
+
+
+def test_times_in_queries_naive_or_extreme_are_answered_never_a_500(client: TestClient) -> None:
+    h = token(client, "quality_engineer")
+    assert client.get("/api/v1/inspections?since=2026-01-01", headers=h).status_code == 200  # naive: read as UTC
+    assert client.get("/api/v1/inspections?since=2026-01-01T08:00:00%2B08:00", headers=h).status_code == 200
+    for url in (
+        "/api/v1/inspections?since=0001-01-01T00:00:00Z",
+        "/api/v1/dashboard?until=0001-01-01T00:00:00Z",
+        "/api/v1/dashboard?since=9999-12-31T23:59:59Z",
+    ):
+        r = client.get(url, headers=h)
+        assert r.status_code == 422 and "between 2000-01-01 and 2100-01-01" in r.text, url
+    assert client.get("/api/v1/dashboard?since=2026-01-01&until=2026-01-15", headers=h).status_code == 200

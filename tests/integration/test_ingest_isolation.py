@@ -61,3 +61,37 @@ def test_takeover_follows_the_claim_cursor_past_entries_that_keep_failing(stack:
         survivor.step(block_ms=10)
     assert stored_ids(stack) == good
     assert r.xlen(DEAD_LETTER_STREAM) == 0 and pending(stack) == 100  # the failing ones are still being retried
+
+
+def test_a_result_id_redelivered_with_other_content_is_dead_lettered_not_dropped(stack: Stack) -> None:
+    """The same capture always has the same result_id: another verdict under it is a second judgement or a forgery."""
+    r = redis.Redis.from_url(stack.redis.url, decode_responses=True)
+    dev, key, kid = stack.device.device_id, stack.signing_key, stack.device.key_id
+    env = make_envelope(dev, 7)[0]  # result 7 is NG
+    assert env.verdict == "NG"
+    again = make_envelope(dev, 7)[0]  # a true redelivery: the same content
+    flipped = make_envelope(dev, 7, ng_cell=False)[0]  # the same capture, judged OK
+    assert flipped.result_id == env.result_id and flipped.verdict == "OK"
+    for e in (env, again, flipped):
+        r.xadd(f"results:{dev}", encode_message(e, key_id=kid, key=key))
+    con = consumer(stack)
+    until(
+        lambda: pending(stack) == 0 and r.xlen(DEAD_LETTER_STREAM) == 1,
+        timeout_s=20,
+        step=lambda: con.step(block_ms=10),
+        what="flow",
+    )
+    assert stored_ids(stack) == {env.result_id}
+    reason = r.xrange(DEAD_LETTER_STREAM)[0][1]["reason"]
+    assert "different content" in reason and "stored NG" in reason and "this one OK" in reason
+
+
+def test_a_dead_letter_copy_keeps_the_contract_fields_and_caps_the_rest() -> None:
+    from services.ingest.consumer import _kept_fields
+
+    fields = {b"v": b"2", b"kid": b"k", b"sig": b"s", b"body": b"x" * 200_000}
+    fields.update({f"junk{i}".encode(): b"y" * 5000 for i in range(20_000)})
+    kept = _kept_fields(fields)
+    assert kept[b"f_body"] == b"x" * 200_000 and kept[b"f_v"] == b"2"
+    assert len(kept) == 4 + 8 + 1 and kept[b"fields_dropped"] == b"19992"
+    assert all(len(v) <= 1024 for k, v in kept.items() if k.startswith(b"f_junk"))
