@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.csrf import CSRF_FIELD, CSRF_HEADER, SAFE_METHODS, check_csrf
 from services.core.db import transaction
-from services.core.errors import DomainError
+from services.core.errors import Forbidden
 from services.core.settings import ApiSettings
 from services.devices.service import AuthenticatedDevice, authenticate
 from services.imagestore.store import BlobStore
@@ -23,13 +23,6 @@ from services.security.service import AuthFailed, Principal, Role, principal_fro
 T = TypeVar("T")
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 SESSION_COOKIE = "eltrace_token"  # the pages' sign-in (httponly; state changes also need the CSRF token)
-
-
-class Forbidden(DomainError):
-    """Authenticated, but the role may not do this."""
-
-    code = "forbidden"
-    status = 403
 
 
 def get_settings(request: Request) -> ApiSettings:

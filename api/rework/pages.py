@@ -16,6 +16,7 @@ from services.core.errors import NotFound
 from services.rework import service as rework
 from services.rework import views
 from services.rework.schemas import DispositionKind, RepairCode
+from services.security.service import Role
 
 router = APIRouter(include_in_schema=False)
 STATION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,39}$")
@@ -80,7 +81,14 @@ def rework_dispose(
         raise PageBack(back, f"unknown key {key}")
     with back_on_error(back):  # nothing of a refused disposition stays
         if key == "U":
-            rework.undo_last(session=session, loop_id=loop_id, actor=user.username, station=station, line=line_scope(user))
+            rework.undo_last(
+                session=session,
+                loop_id=loop_id,
+                actor=user.username,
+                station=station,
+                line=line_scope(user),
+                may_undo_others=user.role in (Role.QUALITY_ENGINEER, Role.ADMIN),
+            )
         else:
             disposition, code = KEYS[key]
             item = rework.DispositionInput(defect_id, disposition, code, (new_cell_lot or "").strip() or None if code else None)

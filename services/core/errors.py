@@ -40,3 +40,10 @@ class PayloadTooLarge(DomainError):
 
     code = "payload_too_large"
     status = 413
+
+
+class Forbidden(DomainError):
+    """Authenticated, but this person may not do this (a role, or someone else's work)."""
+
+    code = "forbidden"
+    status = 403

@@ -14,6 +14,7 @@ Services never commit; the caller (ingest batch, request) owns the transaction.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from services.audit.service import record as audit
 from services.contracts import Stage, Verdict
-from services.core.errors import Conflict, InvalidInput, NotFound
+from services.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.core.time import utcnow
 from services.inspection import repository as inspection_repo
 from services.inspection.repository import module_visible
@@ -32,6 +33,7 @@ from services.rework import repository as repo
 from services.rework.orm import Disposition, Escape, ModuleHold, ReworkEvent, ReworkLoop
 from services.rework.schemas import (
     ACTIVE_LOOP_STATES,
+    LOT_CODE,
     DispositionKind,
     EventKind,
     HoldOutcome,
@@ -356,6 +358,8 @@ def dispose(
     model_version = repo.model_version_of(session, loop.ng_inspection_id)
     now = utcnow()
     lot = (item.new_cell_lot or "").strip() or None
+    if lot is not None and not re.fullmatch(LOT_CODE, lot):  # the rule lives here, not only in the API's model
+        raise InvalidInput(f"cell lot {lot[:60]!r} is not a lot code (letters, digits, . _ / -; up to 60)")
     session.add(
         Disposition(
             loop_id=loop.id,
@@ -392,8 +396,13 @@ def dispose(
     return loop
 
 
-def undo_last(*, session: Session, loop_id: int, actor: str, station: str, line: str | None = None) -> ReworkLoop:
-    """Take back the loop's latest disposition (a mis-keyed one) before re-inspection; the undo itself is recorded."""
+def undo_last(
+    *, session: Session, loop_id: int, actor: str, station: str, line: str | None = None, may_undo_others: bool = False
+) -> ReworkLoop:
+    """Take back the loop's latest disposition (a mis-keyed one) before re-inspection; the undo itself is recorded.
+
+    An operator takes back only what they keyed; a quality engineer (`may_undo_others`) anyone's.
+    """
     loop = _loop_for_update(session, loop_id, line)
     if loop.state not in ACTIVE_LOOP_STATES:
         raise Conflict(
@@ -402,6 +411,8 @@ def undo_last(*, session: Session, loop_id: int, actor: str, station: str, line:
     last = repo.last_disposition(session, loop.id)
     if last is None:
         raise Conflict("nothing to undo in this loop")
+    if last.actor != actor and not may_undo_others:
+        raise Forbidden(f"the last disposition was keyed by {last.actor}: only they or a quality engineer can take it back")
     defect = inspection_repo.defect_by_id(session, last.defect_id)
     if defect is None:
         raise NotFound(f"defect {last.defect_id} of the disposition is gone")
