@@ -85,7 +85,8 @@ def current_principal(
     if not raw:
         raise AuthFailed("authentication required")
     principal = principal_from_token(session=session, token=raw, secret=get_settings(request).secret_key.get_secret_value())
-    request.state.principal = principal  # an error page rendered later still shows who is signed in
+    request.state.principal = principal
+    request.state.token = raw  # sign-out ends exactly this token  # an error page rendered later still shows who is signed in
     return principal
 
 

@@ -10,7 +10,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from api.csrf import check_csrf
 from api.deps import SESSION_COOKIE, SessionDep, get_settings
 from api.render import render
-from services.security.service import AuthFailed, check_address, failed_from, issue_token, login
+from services.core.db import transaction
+from services.security.service import AuthFailed, check_address, failed_from, issue_token, login, sign_out
 
 router = APIRouter(include_in_schema=False)
 
@@ -55,8 +56,12 @@ def login_submit(
 
 @router.post("/logout")
 def logout(request: Request, csrf_token: Annotated[str | None, Form()] = None) -> Response:
-    """Forget the session cookie."""
+    """End the session: the token is revoked in the database (a copied cookie stops working too), the cookie forgotten."""
     check_csrf(request, csrf_token)
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        with transaction(request.app.state.sessions) as session:
+            sign_out(session=session, token=token, secret=get_settings(request).secret_key.get_secret_value())
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
-from api.deps import ERRORS, ErrorRead, SessionDep, get_settings
+from api.deps import ERRORS, AnyPerson, ErrorRead, SessionDep, get_settings
 from services.security.schemas import TokenRead
-from services.security.service import AuthFailed, check_address, failed_from, issue_token, login
+from services.security.service import AuthFailed, check_address, failed_from, issue_token, login, sign_out
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses={**ERRORS, 429: {"model": ErrorRead}})
 
@@ -28,3 +28,11 @@ def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()
     settings = get_settings(request)
     token = issue_token(principal, secret=settings.secret_key.get_secret_value(), ttl=settings.token_ttl)
     return TokenRead(access_token=token, role=principal.role.value)
+
+
+@router.post("/logout", status_code=204, response_class=Response)
+def logout(request: Request, session: SessionDep, p: AnyPerson, everywhere: Annotated[bool, Query()] = False) -> Response:
+    """End this token now (`everywhere`: every token of this person, on every device)."""
+    secret = get_settings(request).secret_key.get_secret_value()
+    sign_out(session=session, token=request.state.token, secret=secret, everywhere=everywhere)
+    return Response(status_code=204)

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from services.security.orm import LoginFailure, User
+from services.security.orm import LoginFailure, RevokedToken, User
 
 
 def user_by_name(session: Session, username: str) -> User | None:
@@ -29,3 +29,15 @@ def add_failure(session: Session, address: str, at: datetime, *, forget_before: 
     """Record a failed sign-in and drop the ones older than the throttle's window."""
     session.execute(delete(LoginFailure).where(LoginFailure.at <= forget_before))
     session.add(LoginFailure(address=address[:64], at=at))
+
+
+def is_revoked(session: Session, jti: str) -> bool:
+    """Whether a token id was signed out."""
+    return session.get(RevokedToken, jti) is not None
+
+
+def revoke(session: Session, jti: str, expires_at: datetime, now: datetime) -> None:
+    """Deny a token id until it expires; drop entries of tokens that expired anyway."""
+    session.execute(delete(RevokedToken).where(RevokedToken.expires_at <= now))
+    if session.get(RevokedToken, jti) is None:
+        session.add(RevokedToken(jti=jti, expires_at=expires_at))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 import jwt
 from argon2 import PasswordHasher
@@ -15,7 +17,7 @@ from services.audit.service import record
 from services.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from services.core.time import utcnow
 from services.security.orm import User
-from services.security.repository import add_failure, failures_from, user_by_name
+from services.security.repository import add_failure, failures_from, is_revoked, revoke, user_by_name
 
 _HASHER = PasswordHasher()
 # A real hash to verify against when the user does not exist, so timing does not tell.
@@ -115,6 +117,7 @@ def set_password(*, session: Session, username: str, password: str, actor: str =
     user.password_hash = _HASHER.hash(password)
     user.failed_logins = 0
     user.locked_until = None
+    user.tokens_valid_after = utcnow()  # whoever held the old password holds no live token either
     record(session=session, actor=actor, action="user.password_reset", entity="user", entity_id=username)
 
 
@@ -182,8 +185,9 @@ def issue_token(principal: Principal, *, secret: str, ttl: timedelta) -> str:
         "uid": principal.user_id,
         "role": principal.role.value,
         "line": principal.line,
-        "iat": now,
+        "iat": now.timestamp(),  # with its fraction: a token issued just after a reset must not look older
         "exp": now + ttl,
+        "jti": secrets.token_hex(16),  # what sign-out revokes
     }
     return jwt.encode(claims, secret, algorithm=TOKEN_ALGORITHM)
 
@@ -191,10 +195,33 @@ def issue_token(principal: Principal, *, secret: str, ttl: timedelta) -> str:
 def principal_from_token(*, session: Session, token: str, secret: str) -> Principal:
     """Verify a token (algorithm pinned) and that its user is still active."""
     try:
-        claims = jwt.decode(token, secret, algorithms=[TOKEN_ALGORITHM], options={"require": ["exp", "sub"]})
+        claims = _claims(token, secret)
     except jwt.PyJWTError as exc:
         raise AuthFailed(f"invalid token: {exc}") from exc
     user = user_by_name(session, str(claims["sub"]))
     if user is None or not user.active:
         raise AuthFailed("user unknown or disabled")
+    issued = datetime.fromtimestamp(float(claims["iat"]), UTC)
+    if user.tokens_valid_after is not None and issued < user.tokens_valid_after:
+        raise AuthFailed("token ended by a password reset or a sign-out everywhere")
+    if is_revoked(session, str(claims["jti"])):
+        raise AuthFailed("token signed out")
     return Principal(user.id, user.username, Role(user.role), user.line)
+
+
+def _claims(token: str, secret: str) -> dict[str, Any]:
+    return dict(jwt.decode(token, secret, algorithms=[TOKEN_ALGORITHM], options={"require": ["exp", "iat", "sub", "jti"]}))
+
+
+def sign_out(*, session: Session, token: str, secret: str, everywhere: bool = False) -> None:
+    """End a token now (its id is denied until it expires); `everywhere` ends every token of its user."""
+    try:
+        claims = _claims(token, secret)
+    except jwt.PyJWTError:
+        return  # nothing valid to end
+    now = utcnow()
+    revoke(session, str(claims["jti"]), datetime.fromtimestamp(float(claims["exp"]), UTC), now)
+    if everywhere:
+        user = user_by_name(session, str(claims["sub"]))
+        if user is not None:
+            user.tokens_valid_after = now

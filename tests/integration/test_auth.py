@@ -59,6 +59,7 @@ ROLE_MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/images/{sha256}"): set(ROLES),
     ("GET", "/api/v1/audit"): {"quality_engineer", "admin"},
     ("GET", "/api/v1/stations"): {"quality_engineer", "admin"},
+    ("POST", "/api/v1/auth/logout"): set(ROLES),
     ("PUT", "/api/v1/stations/{code}"): {"admin"},
     ("GET", "/"): set(ROLES),
     ("GET", "/audit"): {"quality_engineer", "admin"},
@@ -146,6 +147,8 @@ def test_role_matrix_every_role_on_every_route(client: TestClient) -> None:
             url = url.replace(k, v)
         body = {"json": {"result_ids": []}} if method == "POST" else ({"content": b"x"} if method == "PUT" else {})
         for who, headers in callers.items():
+            if path == "/api/v1/auth/logout" and who in ROLES:
+                headers = token(client, who)  # signing out ends the token: use a spare one
             status = client.request(method, url, headers=headers, **body).status_code
             if who in allowed:
                 assert status not in (401, 403), (who, method, path, status)
@@ -191,8 +194,31 @@ def test_page_sign_in_needs_csrf_and_sets_a_cookie_session(client: TestClient) -
     assert home.status_code == 200 and "Recent string EL results" in home.text and "M000000000" in home.text
     # With only the cookie, a state-changing API call also needs the CSRF header.
     assert client.get("/api/v1/modules").status_code == 200
+    copied = client.cookies.get("eltrace_token")  # what someone could have lifted from this browser
     assert client.post("/logout", follow_redirects=False).status_code == 403
     out = client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
     assert out.status_code == 303
     client.cookies.delete("eltrace_token")
     assert client.get("/api/v1/modules").status_code == 401
+    assert client.get("/api/v1/modules", headers={"Authorization": f"Bearer {copied}"}).status_code == 401  # revoked
+
+
+def test_signing_out_and_a_password_reset_end_tokens_that_were_still_valid(client: TestClient, db_url: str) -> None:
+    from services.core.db import make_engine, make_sessionmaker, transaction
+    from services.security.service import set_password
+
+    def ok(h: dict[str, str]) -> bool:
+        return client.get("/api/v1/modules", headers=h).status_code == 200
+
+    a, b, c = token(client, "operator"), token(client, "operator"), token(client, "operator")
+    assert ok(a) and ok(b) and ok(c)
+    assert client.post("/api/v1/auth/logout", headers=a).status_code == 204
+    assert not ok(a) and ok(b)  # only that token ended
+    assert client.post("/api/v1/auth/logout?everywhere=true", headers=b).status_code == 204
+    assert not ok(b) and not ok(c)  # every token of the person
+    d = token(client, "operator")
+    assert ok(d)  # a new sign-in works at once
+    with transaction(make_sessionmaker(make_engine(db_url))) as s:
+        set_password(session=s, username="operator", password=PASSWORD)
+    assert not ok(d)  # a reset ends what the old password opened
+    assert ok(token(client, "operator"))

@@ -1,5 +1,5 @@
 """result path hardening: the loop step's own idempotency marker, refused results for the edge;
-the login throttle shared by API processes
+the login throttle shared by API processes; revocable tokens
 
 Revision ID: 0007
 Revises: 0006
@@ -46,9 +46,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id', name=op.f('pk_login_failure')),
     )
     op.create_index('ix_login_failure_address_at', 'login_failure', ['address', 'at'], unique=False)
+    with op.batch_alter_table('app_user', schema=None, recreate='never') as batch_op:
+        batch_op.add_column(sa.Column('tokens_valid_after', UTCDateTime(timezone=True), nullable=True))
+    op.create_table(
+        'revoked_token',
+        sa.Column('jti', sa.String(length=32), nullable=False),
+        sa.Column('expires_at', UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint('jti', name=op.f('pk_revoked_token')),
+    )
+    op.create_index(op.f('ix_revoked_token_expires_at'), 'revoked_token', ['expires_at'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f('ix_revoked_token_expires_at'), table_name='revoked_token')
+    op.drop_table('revoked_token')
+    with op.batch_alter_table('app_user', schema=None, recreate='never') as batch_op:
+        batch_op.drop_column('tokens_valid_after')
     op.drop_index('ix_login_failure_address_at', table_name='login_failure')
     op.drop_table('login_failure')
     op.drop_index('ix_refused_result_device_result', table_name='refused_result')
