@@ -1,14 +1,22 @@
-"""Double-submit CSRF protection for cookie-authenticated requests (pages and their fetches)."""
+"""CSRF protection for cookie-authenticated requests (pages and their fetches).
+
+Signed in: the token is bound to the session (an HMAC of the session token's id with the server
+secret), so a token from another session, or a cookie planted by a sibling subdomain, does not pass.
+Before sign-in (the login form): a double-submit cookie.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 
+import jwt
 from fastapi import Request, Response
 
 from services.core.errors import DomainError
 
+SESSION_COOKIE = "eltrace_token"  # the pages' sign-in (httponly; state changes also need the CSRF token)
 CSRF_COOKIE = "eltrace_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
@@ -22,8 +30,27 @@ class CsrfRejected(DomainError):
     status = 403
 
 
+def _session_bound(request: Request) -> str | None:
+    """The token of the browser's session, or None before sign-in (authentication itself is checked elsewhere)."""
+    raw = request.cookies.get(SESSION_COOKIE)
+    if not raw:
+        return None
+    secret = request.app.state.settings.secret_key.get_secret_value()
+    try:
+        claims = jwt.decode(raw, secret, algorithms=["HS256"], options={"verify_exp": False})
+    except jwt.PyJWTError:
+        return None
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not jti:
+        return None
+    return hmac.new(secret.encode(), f"csrf|{jti}".encode(), hashlib.sha256).hexdigest()
+
+
 def csrf_token(request: Request) -> str:
-    """The page's token; a new one is set as a cookie when the browser has none."""
+    """The page's token: bound to the session when signed in, else a double-submit cookie (set when missing)."""
+    bound = _session_bound(request)
+    if bound is not None:
+        return bound
     token = request.cookies.get(CSRF_COOKIE)
     if not token:
         token = secrets.token_urlsafe(32)
@@ -39,7 +66,12 @@ def set_csrf_cookie(request: Request, response: Response, *, secure: bool) -> No
 
 
 def check_csrf(request: Request, submitted: str | None) -> None:
-    """Refuse unless the submitted token (form field or header) equals the cookie's."""
+    """Refuse unless the submitted token (form field or header) is the session's (or, before sign-in, the cookie's)."""
+    bound = _session_bound(request)
+    if bound is not None:
+        if not submitted or not hmac.compare_digest(bound, submitted):
+            raise CsrfRejected("missing or wrong CSRF token; reload the page and try again")
+        return
     cookie = request.cookies.get(CSRF_COOKIE)
     if not cookie or not submitted or not hmac.compare_digest(cookie, submitted):
         raise CsrfRejected("missing or wrong CSRF token; reload the page and try again")

@@ -12,7 +12,7 @@ from pydantic import AfterValidator, BaseModel
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.csrf import CSRF_FIELD, CSRF_HEADER, SAFE_METHODS, check_csrf
+from api.csrf import CSRF_FIELD, CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, check_csrf
 from services.core.db import transaction
 from services.core.errors import Forbidden
 from services.core.settings import ApiSettings
@@ -22,7 +22,6 @@ from services.security.service import AuthFailed, Principal, Role, principal_fro
 
 T = TypeVar("T")
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
-SESSION_COOKIE = "eltrace_token"  # the pages' sign-in (httponly; state changes also need the CSRF token)
 
 
 def get_settings(request: Request) -> ApiSettings:

@@ -192,11 +192,17 @@ def test_page_sign_in_needs_csrf_and_sets_a_cookie_session(client: TestClient) -
     assert ok.status_code == 303 and "httponly" in ok.headers["set-cookie"].lower()
     home = client.get("/")
     assert home.status_code == 200 and "Recent string EL results" in home.text and "M000000000" in home.text
+    import re
+
+    # Signed in, the pages carry a token bound to this session: the login page's cookie token no longer passes.
+    bound = re.search(r'name="csrf_token" value="([^"]+)"', home.text).group(1)  # type: ignore[union-attr]
+    assert bound != csrf
+    assert client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False).status_code == 403
     # With only the cookie, a state-changing API call also needs the CSRF header.
     assert client.get("/api/v1/modules").status_code == 200
     copied = client.cookies.get("eltrace_token")  # what someone could have lifted from this browser
     assert client.post("/logout", follow_redirects=False).status_code == 403
-    out = client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
+    out = client.post("/logout", data={"csrf_token": bound}, follow_redirects=False)
     assert out.status_code == 303
     client.cookies.delete("eltrace_token")
     assert client.get("/api/v1/modules").status_code == 401
@@ -222,3 +228,21 @@ def test_signing_out_and_a_password_reset_end_tokens_that_were_still_valid(clien
         set_password(session=s, username="operator", password=PASSWORD)
     assert not ok(d)  # a reset ends what the old password opened
     assert ok(token(client, "operator"))
+
+
+def test_a_csrf_token_of_one_session_does_not_pass_in_another(client: TestClient) -> None:
+    """Bound to the session: a token lifted from (or planted into) another browser does not pass."""
+    import re
+
+    def session_token(c: TestClient, user: str) -> str:
+        csrf = c.get("/login").cookies.get("eltrace_csrf") or c.cookies.get("eltrace_csrf")
+        c.post("/login", data={"username": user, "password": PASSWORD, "csrf_token": csrf}, follow_redirects=False)
+        return re.search(r'name="csrf_token" value="([^"]+)"', c.get("/").text).group(1)  # type: ignore[union-attr]
+
+    other = TestClient(client.app)
+    mine, theirs = session_token(client, "admin"), session_token(other, "operator")
+    assert mine != theirs
+    assert client.post("/logout", data={"csrf_token": theirs}, follow_redirects=False).status_code == 403
+    client.cookies.set("eltrace_csrf", "planted")  # cookie tossing: a matching cookie and field, no session binding
+    assert client.post("/logout", data={"csrf_token": "planted"}, follow_redirects=False).status_code == 403
+    assert client.post("/logout", data={"csrf_token": mine}, follow_redirects=False).status_code == 303
