@@ -17,7 +17,7 @@ from services.complaints.orm import Attachment, Complaint, ComplaintModule, Disc
 from services.complaints.orm import Sequence as NumberSequence
 from services.complaints.schemas import CaseStatus, Channel, DisciplineStatus, Severity, Symptom
 from services.contracts.result import BARCODE_PATTERN
-from services.core.errors import Conflict, DomainError, InvalidInput, NotFound
+from services.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.core.time import utcnow
 from services.imagestore.store import BlobStore, sniff_content_type
 
@@ -28,13 +28,6 @@ ATTACHMENT_TYPES = {"image/png", "image/jpeg", "image/tiff", "image/bmp", "appli
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 MAX_BARCODES = 5000
 _BARCODE = re.compile(BARCODE_PATTERN)
-
-
-class Forbidden(DomainError):
-    """The caller's role may not take this step (e.g. approving closure)."""
-
-    code = "forbidden"
-    status = 403
 
 
 def next_number(session: Session, prefix: str) -> str:
@@ -89,6 +82,8 @@ def create_complaint(
         raise InvalidInput("customer and description are required")
     if received_at > utcnow() + timedelta(minutes=5):
         raise InvalidInput("received date is in the future")
+    if received_at < utcnow() - timedelta(days=3660):
+        raise InvalidInput("received date is more than ten years ago")
     codes = list(dict.fromkeys(b.strip() for b in barcodes if b.strip()))
     if not codes:
         raise InvalidInput("a complaint names at least one module barcode")
@@ -234,8 +229,13 @@ def save_discipline(
     data: dict[str, Any] | None = None,
     owner: str | None = None,
     due_at: datetime | None = None,
+    may_move_due_dates: bool = False,
 ) -> Discipline:
-    """Save fields (merged), the owner or the due date of an open discipline."""
+    """Save fields (merged), the owner or the due date of an open discipline.
+
+    Only a quality engineer moves a due date (`may_move_due_dates`), and not before the case opened or
+    more than a year after: otherwise lateness could be hidden by whoever is late.
+    """
     case = _case(session, number, lock=True)
     d = _discipline(session, case, code)
     if case.status == CaseStatus.CLOSED:
@@ -251,7 +251,11 @@ def save_discipline(
         d.data = {**d.data, **clean}
     if owner is not None:
         d.owner = owner.strip() or None
-    if due_at is not None:
+    if due_at is not None and due_at != d.due_at:
+        if not may_move_due_dates:
+            raise Forbidden("only a quality engineer moves an 8D due date")
+        if due_at < case.opened_at or due_at > case.opened_at + timedelta(days=366):
+            raise InvalidInput("a due date lies between the case's opening and one year after it")
         d.due_at = due_at
     audit(
         session=session,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
@@ -40,3 +40,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+EARLIEST_PLAUSIBLE = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def plausible(at: datetime, *, what: str, future: timedelta = timedelta(days=1)) -> datetime:
+    """`at` if it lies between 2000 and `future` from now; a ValueError naming `what` otherwise."""
+    if at.tzinfo is None:
+        raise ValueError(f"{what} needs a time zone")
+    if at < EARLIEST_PLAUSIBLE or at > utcnow() + future:
+        raise ValueError(f"{what} {at.isoformat()} is implausible (before 2000 or in the future)")
+    return at

@@ -26,6 +26,7 @@ from services.contracts.signing import DEAD_LETTER_STREAM, STREAM_PREFIX
 from services.core.db import transaction
 from services.core.logging import get_logger
 from services.core.settings import IngestSettings
+from services.core.time import plausible
 from services.devices import service as devices
 from services.ingest import metrics
 from services.ingest.store import differing_duplicates, store_batch
@@ -302,6 +303,7 @@ class IngestConsumer:
         if device not in self._devices:
             raise ValueError(f"unknown device {device!r}")
         device_row, station = self._devices[device]
+        plausible(msg.envelope.captured_at, what="capture time")  # a station clock in 1970 or next year: refused
         if msg.envelope.station_id != station:
             # A device is registered at one station (and so one line): a result claiming another would show
             # to that line's operators and vanish from its own.

@@ -27,6 +27,7 @@ _KINDS = (
     ("database refused", "db_refused"),
     ("not UTF-8", "not_utf8"),
     ("station mismatch", "station_mismatch"),
+    ("implausible", "implausible_time"),
     ("different content", "result_id_conflict"),
     ("unexpected error", "unexpected"),
 )

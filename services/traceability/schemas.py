@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from services.contracts.result import BARCODE_PATTERN
+from services.core.time import plausible
 
 CODE = r"^[A-Za-z0-9][A-Za-z0-9._/\-]{0,59}$"
 
@@ -90,6 +91,11 @@ class ShipmentIn(_In):
     delivery_no: str = Field(pattern=CODE, max_length=40)
     site: str = Field(default="", max_length=120)
     shipped_at: AwareDatetime
+
+    @field_validator("shipped_at")
+    @classmethod
+    def _plausible(cls, v: datetime) -> datetime:
+        return plausible(v, what="shipped_at")
 
 
 class RowError(BaseModel):

@@ -24,6 +24,6 @@ def test_audit_trail_records_changes_and_refuses_edits(client: TestClient, db_ur
     for _ in range(5):
         client.post("/api/v1/auth/token", data={"username": "operator", "password": "wrong-password"})
     locked = client.get("/api/v1/audit?entity=user&entity_id=operator", headers=h).json()["items"]
-    assert locked[0]["action"] == "user.locked" and locked[0]["reason"] == "5 failed logins"
+    assert locked[0]["action"] == "user.locked" and locked[0]["reason"] == "5 failed sign-ins in a row"
     page = client.get("/audit", headers=h)
-    assert page.status_code == 200 and "user.locked" in page.text and "5 failed logins" in page.text
+    assert page.status_code == 200 and "user.locked" in page.text and "5 failed sign-ins in a row" in page.text

@@ -157,3 +157,39 @@ def test_a_discipline_due_exactly_now_is_not_overdue_yet(sessions: sessionmaker[
     assert cs.overdue(ds, at) == ["D4"]
     with transaction(sessions) as s:
         assert s.scalar(select(Module.id)) is None  # the rule needs no data
+
+
+def test_dates_are_plausible_and_only_a_quality_engineer_moves_a_due_date(sessions: sessionmaker[Session]) -> None:
+    from services.core.errors import Forbidden
+
+    with pytest.raises(InvalidInput, match="ten years ago"):
+        _create(sessions, ["MP00000001"], received_at=NOW - timedelta(days=3700))
+    _, case, _ = _create(sessions, ["MP00000002"])
+    later = NOW + timedelta(days=10)
+    with pytest.raises(Forbidden, match="only a quality engineer"), transaction(sessions) as s:
+        cs.save_discipline(session=s, number=case, code="D4", actor="cs1", due_at=later)  # late? move the date
+    for bad in (NOW - timedelta(days=1), NOW + timedelta(days=400)):
+        with pytest.raises(InvalidInput, match="between the case's opening and one year"), transaction(sessions) as s:
+            cs.save_discipline(session=s, number=case, code="D4", actor="qe1", due_at=bad, may_move_due_dates=True)
+    with transaction(sessions) as s:
+        cs.save_discipline(session=s, number=case, code="D4", actor="qe1", due_at=later, may_move_due_dates=True)
+        d4 = s.scalars(select(Discipline).join(EightDCase).where(EightDCase.number == case, Discipline.code == "D4")).one()
+        assert d4.due_at == later
+    with transaction(sessions) as s:  # saving other fields with the date unchanged is fine for anyone
+        cs.save_discipline(session=s, number=case, code="D4", actor="cs1", owner="cs1", due_at=later)
+
+
+def test_a_shipment_dated_in_the_future_or_before_2000_is_a_row_error(sessions: sessionmaker[Session]) -> None:
+    from services.imports.rows import import_rows
+
+    with transaction(sessions) as s:
+        s.add(Module(barcode="MP00000009"))
+    for when in ("2099-01-01T00:00:00Z", "1999-12-31T23:00:00Z"):
+        with transaction(sessions) as s:
+            res = import_rows(
+                session=s,
+                kind="shipments",
+                actor="erp",
+                rows=[{"barcode": "MP00000009", "customer": "SolarCo", "delivery_no": "DN-1", "shipped_at": when}],
+            )
+        assert not res.ok and "implausible" in res.errors[0].message, when

@@ -271,6 +271,30 @@ def test_message_replayed_onto_another_devices_stream_is_dead_lettered(stack: St
     assert stored_ids(stack) == set()
 
 
+def test_results_with_an_implausible_capture_time_are_dead_lettered(stack: Stack) -> None:
+    """A station clock in 1970 or a year ahead would put results in the wrong shift, yield and PPM month."""
+    from datetime import UTC, datetime, timedelta
+
+    r = redis.Redis.from_url(stack.redis.url, decode_responses=True)
+    dev, key, kid = stack.device.device_id, stack.signing_key, stack.device.key_id
+    good = make_envelope(dev, 1)[0]
+    odd = [
+        make_envelope(dev, 2)[0].model_copy(update={"captured_at": datetime(1970, 1, 1, tzinfo=UTC)}),
+        make_envelope(dev, 3)[0].model_copy(update={"captured_at": datetime.now(UTC) + timedelta(days=400)}),
+    ]
+    for env in (good, *odd):
+        r.xadd(f"results:{dev}", encode_message(env, key_id=kid, key=key))
+    con = consumer(stack)
+    until(
+        lambda: r.xlen(DEAD_LETTER_STREAM) == 2 and pending(stack) == 0,
+        timeout_s=20,
+        step=lambda: con.step(block_ms=10),
+        what="flow",
+    )
+    assert stored_ids(stack) == {good.result_id}
+    assert all("implausible" in f["reason"] for _, f in r.xrange(DEAD_LETTER_STREAM))
+
+
 def test_a_device_publishing_for_another_station_is_dead_lettered(stack: Stack) -> None:
     """A device is held to the station it was registered at (and so to its line): a line-1 station's results
     must not appear to line-2 operators and vanish from line 1."""
