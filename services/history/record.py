@@ -13,8 +13,11 @@ from services.rework import views as rework
 from services.traceability import repository as traceability_repo
 
 
-def module_record(*, session: Session, barcode: str, line: str | None = None) -> ModuleRecord:
-    """Context, inspections with defects, rework loops and dispositions, holds, events, escapes, shipment."""
+def module_record(*, session: Session, barcode: str, line: str | None = None, complaints_visible: bool = True) -> ModuleRecord:
+    """Context, inspections with defects, rework loops and dispositions, holds, events, escapes, shipment.
+
+    Complaints (customer, symptom, judgement) only for people who work complaints: others see their count.
+    """
     module = inspection_repo.module_by_barcode(session, barcode, line=line)
     if module is None:
         raise NotFound(f"unknown barcode {barcode!r}")
@@ -22,6 +25,7 @@ def module_record(*, session: Session, barcode: str, line: str | None = None) ->
     wo = traceability_repo.work_order(session, module.work_order_id)
     product = traceability_repo.product_by_code(session, module.product_code)
     ship = traceability_repo.shipment_of_module(session, module.id)
+    complaints = [ComplaintRef.model_validate(row._mapping) for row in complaints_repo.complaints_of_module(session, module.id)]
     return ModuleRecord(
         barcode=module.barcode,
         created_at=module.created_at,
@@ -43,7 +47,6 @@ def module_record(*, session: Session, barcode: str, line: str | None = None) ->
         holds=rework.holds(session, module_id=module.id),
         events=rework.events_of_module(session, module.id),
         escapes=rework.escapes_of_module(session, module.id),
-        complaints=[
-            ComplaintRef.model_validate(row._mapping) for row in complaints_repo.complaints_of_module(session, module.id)
-        ],
+        complaints=complaints if complaints_visible else [],
+        complaints_not_shown=0 if complaints_visible else len(complaints),
     )

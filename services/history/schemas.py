@@ -62,3 +62,5 @@ class ModuleRecord(BaseModel):
     events: list[EventRead]
     escapes: list[EscapeRead]
     complaints: list[ComplaintRef] = Field(default_factory=list)
+    # For people who may not read complaints (operators): how many there are, not who complained or why.
+    complaints_not_shown: int = 0

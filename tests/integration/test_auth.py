@@ -246,3 +246,33 @@ def test_a_csrf_token_of_one_session_does_not_pass_in_another(client: TestClient
     client.cookies.set("eltrace_csrf", "planted")  # cookie tossing: a matching cookie and field, no session binding
     assert client.post("/logout", data={"csrf_token": "planted"}, follow_redirects=False).status_code == 403
     assert client.post("/logout", data={"csrf_token": mine}, follow_redirects=False).status_code == 303
+
+
+def test_an_operator_does_not_read_complaints_through_the_module_record(client: TestClient, db_url: str) -> None:
+    from services.complaints import service as cs
+    from services.core.db import make_engine, make_sessionmaker, transaction
+
+    due = {"D0": 48, "D1": 48, "D2": 48, "D3": 48, "D4": 168, "D5": 336, "D6": 336, "D7": 600, "D8": 720}
+    with transaction(make_sessionmaker(make_engine(db_url))) as s:
+        from services.core.time import utcnow
+
+        cs.create_complaint(
+            session=s,
+            customer="SolarCo Confidential",
+            project="",
+            site="",
+            received_at=utcnow(),
+            channel="email",
+            symptom="cell_crack",
+            severity="major",
+            description="d",
+            barcodes=["M000000000"],
+            actor="cs1",
+            due_hours=due,
+        )
+    op = client.get("/api/v1/modules/M000000000", headers=token(client, "operator")).json()
+    qe = client.get("/api/v1/modules/M000000000", headers=token(client, "quality_engineer")).json()
+    assert op["complaints"] == [] and op["complaints_not_shown"] == 1
+    assert qe["complaints"][0]["customer"] == "SolarCo Confidential" and qe["complaints_not_shown"] == 0
+    page = client.get("/modules/M000000000", headers={**token(client, "operator"), "Accept": "text/html"})
+    assert page.status_code == 200 and "SolarCo Confidential" not in page.text and "1 (shown to quality" in page.text

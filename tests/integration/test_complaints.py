@@ -114,6 +114,9 @@ def test_a_complaint_lists_unknown_barcodes_and_starts_an_8d_with_due_dates(sess
     with transaction(sessions) as s:  # the module's history shows the complaint and its case
         record = module_record(session=s, barcode="MKNOWN0001")
     assert [(x.number, x.case, x.justified) for x in record.complaints] == [(number, case, None)]
+    with transaction(sessions) as s:  # an operator sees that there is one, not who complained or why
+        for_operator = module_record(session=s, barcode="MKNOWN0001", complaints_visible=False)
+    assert for_operator.complaints == [] and for_operator.complaints_not_shown == 1
     assert {d.code: d.due_at - T0 for d in read.disciplines} == {k: timedelta(hours=h) for k, h in DUE.items()}
     for bad, msg in (
         ({"barcodes": []}, "at least one"),
