@@ -72,13 +72,27 @@ def _sessions(url: str):  # type: ignore[no-untyped-def]
 
 
 @db_app.command("migrate")
-def db_migrate() -> None:
-    """Bring the database schema to the newest migration."""
-    from services.migrations.runner import upgrade
+def db_migrate(
+    grant: Annotated[str | None, typer.Option(help="PostgreSQL: then give this app login role row rights only")] = None,
+) -> None:
+    """Bring the database schema to the newest migration (as the owner)."""
+    from services.migrations.runner import grant_app_role, upgrade
 
     s = _core()
     upgrade(s.resolved_database_url())
     console.print(f"[green]schema up to date[/] ({s.resolved_database_url().split('@')[-1]})")
+    if grant:
+        grant_app_role(s.resolved_database_url(), grant)
+        console.print(f"[green]{grant}[/] may read and write rows; it owns nothing and cannot touch the audit triggers")
+
+
+@db_app.command("grant")
+def db_grant(role: Annotated[str, typer.Argument(help="The app's login role, e.g. eltrace_app")]) -> None:
+    """PostgreSQL: give the app's role row rights only (run as the owner, after `db migrate`)."""
+    from services.migrations.runner import grant_app_role
+
+    grant_app_role(_core().resolved_database_url(), role)
+    console.print(f"[green]{role}[/] may read and write rows; it owns nothing and cannot touch the audit triggers")
 
 
 @db_app.command("check")

@@ -33,3 +33,34 @@ def check(url: str) -> None:
 def revision(url: str, message: str) -> None:
     """Autogenerate a new migration (developer command)."""
     command.revision(alembic_config(url), message=message, autogenerate=True)
+
+
+def grant_app_role(url: str, role: str) -> None:
+    """PostgreSQL: let `role` (the API / ingest login) read and write rows, and nothing more.
+
+    Run as the owner that ran the migrations. The app role owns no table, so it cannot drop or alter
+    one, nor disable the triggers that keep the audit trail append-only; it may only add to the trail.
+    """
+    import re
+
+    from sqlalchemy import create_engine, text
+
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", role):
+        raise ValueError("role names are lower-case letters, digits and _")
+    engine = create_engine(normalise_url(url))
+    if engine.dialect.name != "postgresql":
+        raise ValueError("database roles exist on PostgreSQL only (the embedded SQLite file has none)")
+    statements = [
+        f"GRANT USAGE ON SCHEMA public TO {role}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
+        f"REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {role}",
+        f"REVOKE UPDATE, DELETE, TRUNCATE ON audit_entry FROM {role}",
+        # Tables a later migration adds get the same rights (the owner runs it).
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}",
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {role}",
+    ]
+    with engine.begin() as conn:
+        for stmt in statements:
+            conn.execute(text(stmt))
+    engine.dispose()

@@ -25,7 +25,7 @@ def _fields(*classes: type) -> set[str]:
 
 
 def test_the_production_services_are_all_there_with_healthchecks() -> None:
-    assert set(SERVICES) == {"postgres", "redis", "migrate", "api", "ingest", "edge"}
+    assert set(SERVICES) == {"postgres", "redis", "migrate", "api", "ingest", "proxy", "edge"}
     for name, svc in SERVICES.items():
         if name != "migrate":
             assert "healthcheck" in svc, name
@@ -45,6 +45,7 @@ def test_commands_are_real_cli_commands() -> None:
         group = cli.commands[words[0]]  # type: ignore[attr-defined]
         if words[0] == "db":
             assert words[1] in group.commands  # type: ignore[attr-defined]
+            group = group.commands[words[1]]  # type: ignore[attr-defined]
         options = {o for p in group.params for o in getattr(p, "opts", [])}
         for w in words[1:]:
             if w.startswith("--"):
@@ -60,6 +61,15 @@ def test_every_environment_variable_is_a_setting_of_that_process() -> None:
         unknown = [k for k in env if k.startswith("ELTRACE_") and k not in known]
         assert unknown == [], (name, unknown)
     assert SERVICES["api"]["environment"]["ELTRACE_PROFILE"] == "production"
+
+
+def test_the_app_logs_in_with_row_rights_only_and_is_reached_over_tls() -> None:
+    for name in ("api", "ingest"):
+        assert SERVICES[name]["environment"]["ELTRACE_DATABASE_URL"].startswith("postgresql://eltrace_app:"), name
+    assert SERVICES["migrate"]["command"] == ["db", "migrate", "--grant", "eltrace_app"]
+    assert "ports" not in SERVICES["api"]  # only through the proxy
+    assert "caddy" in SERVICES["proxy"]["image"] and "443:443" in SERVICES["proxy"]["ports"]
+    assert "eltrace_app" in (ROOT / "deploy" / "postgres-init" / "01-app-role.sh").read_text()
 
 
 def test_migrate_runs_before_api_and_ingest() -> None:
