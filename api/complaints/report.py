@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +75,16 @@ def _report_image(blobs: BlobStore, sha256: str) -> bytes | None:
         return None  # too large or not decodable: the report lists it without the picture
 
 
+_PDF_RENDERS = threading.BoundedSemaphore(2)  # a PDF with a dozen images holds tens of MB while it is built
+
+
 def render_pdf(report: Report, blobs: BlobStore) -> bytes:
-    """The same report as PDF: every discipline, containment table, evidence and the attached images."""
+    """The same report as PDF: every discipline, containment table, evidence and the attached images (two at a time)."""
+    with _PDF_RENDERS:
+        return _render_pdf(report, blobs)
+
+
+def _render_pdf(report: Report, blobs: BlobStore) -> bytes:
     case = report.case
     pdf = _Pdf(f"8D report {case.number} - {case.title}")
     pdf.add_page()
