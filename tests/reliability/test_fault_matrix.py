@@ -38,7 +38,7 @@ from services.migrations.runner import upgrade
 from tests.conftest import SECRET, Stack, make_stack
 from tests.support.factories import make_envelope, result
 from tests.support.faults import ROOT, Tally, ingest_env, start_ingest, stream_entries, tally
-from tests.support.flow import consumer, fill_outbox, pending, publisher, stored_ids, until
+from tests.support.flow import consumer, fill_outbox, pending, publisher, round_trip, stored_ids, until
 from tests.support.tiny_model import build_tiny_model
 
 pytestmark = pytest.mark.reliability
@@ -364,15 +364,7 @@ def test_redis_killed_on_a_truncated_aof_loses_nothing(broker_stack: Stack, tmp_
     assert survived < 600, "the truncated AOF kept every entry: the fault did not happen"
     con = consumer(st)
 
-    def step() -> None:
-        try:
-            pub.publish_once()
-            pub.confirm_once()
-        except redis.RedisError:
-            pass
-        con.step(block_ms=20)
-
-    until(lambda: outbox.count() == 0, timeout_s=120, step=step, what="re-sent results to be confirmed")
+    until(lambda: outbox.count() == 0, timeout_s=120, step=round_trip(pub, con), what="re-sent results to be confirmed")
     con.housekeep(force=True)
     t = tally(f"redis-kill-truncated-aof survived={survived}", st, produced)
     assert t.clean, t.line()

@@ -20,7 +20,7 @@ from services.contracts.signing import DEAD_LETTER_STREAM, encode_body
 from tests.conftest import SECRET, Stack, make_stack
 from tests.support.factories import make_envelope
 from tests.support.faults import ingest_env
-from tests.support.flow import consequences, consumer, fill_outbox, pending, publisher, spool_files, stored_ids, until
+from tests.support.flow import consequences, consumer, fill_outbox, pending, publisher, round_trip, spool_files, stored_ids, until
 
 pytestmark = pytest.mark.reliability
 
@@ -107,15 +107,7 @@ def test_end_to_end_confirmation_heals_a_broker_that_lost_everything(volatile_st
     st.redis.start()
     con = consumer(st)
 
-    def step() -> None:
-        try:
-            pub.publish_once()
-            pub.confirm_once()
-        except redis.RedisError:
-            pass
-        con.step(block_ms=20)
-
-    until(lambda: outbox.count() == 0, timeout_s=120, step=step, what="re-sent results to be confirmed")
+    until(lambda: outbox.count() == 0, timeout_s=120, step=round_trip(pub, con), what="re-sent results to be confirmed")
     assert stored_ids(st) == produced
 
 

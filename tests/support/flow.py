@@ -54,6 +54,20 @@ def consumer(stack: Stack, name: str = "ingest-1", **kw: object) -> IngestConsum
     return IngestConsumer(redis_url=stack.redis.url, session_factory=stack.sessions, master_secret=SECRET.encode(), settings=s)
 
 
+def round_trip(pub: Publisher, con: IngestConsumer) -> Callable[[], None]:
+    """One turn of the whole path: publish, confirm (riding out a Redis that is still coming back), ingest."""
+
+    def step() -> None:
+        try:
+            pub.publish_once()
+            pub.confirm_once()
+        except redis.RedisError:
+            pass
+        con.step(block_ms=20)
+
+    return step
+
+
 def stored_ids(stack: Stack) -> set[str]:
     """result_ids in the database."""
     with transaction(stack.sessions) as s:
