@@ -91,6 +91,8 @@ def test_one_station_counts_only_its_own_images_loops_dispositions_and_escapes(s
     t = d.field_total
     assert (t.dispositions, t.false_calls, t.confirmed_defects, t.escapes) == (2, 0, 2, 1)
     assert t.escape_rate == pytest.approx(1 / 3)  # E's final EL defect; B's lies at `until`, outside
+    wider = _board(sessions, S1, until=U + timedelta(seconds=1)).field_total  # now B's escape is inside too
+    assert (wider.confirmed_defects, wider.escapes, wider.escape_rate) == (2, 2, pytest.approx(0.5))
 
 
 def test_the_other_station_and_the_edges_of_the_window(sessions: sessionmaker[Session]) -> None:
