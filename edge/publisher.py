@@ -220,7 +220,7 @@ class Publisher:
 
     def run(self, stop: threading.Event, *, interval_s: float = 0.2, confirm_every_s: float = 1.0) -> None:
         """Publish and confirm until stopped; no error ends the loop (it backs off and says so)."""
-        last_confirm = 0.0
+        last_confirm = last_state = 0.0
         backoff = interval_s
         while not stop.is_set():
             try:
@@ -229,7 +229,9 @@ class Publisher:
                     self.confirm_once()
                     last_confirm = time.monotonic()
                 self.state.unauthorized = False
-                self.write_state()
+                if time.monotonic() - last_state >= 1.0:  # a heartbeat a second is plenty (the check allows 60 s)
+                    self.write_state()
+                    last_state = time.monotonic()
                 backoff = interval_s
                 if sent == 0:
                     stop.wait(interval_s)

@@ -17,7 +17,7 @@ from api.render import PageBack, back_on_error, render
 from services.complaints import eight_d, service, views
 from services.complaints.schemas import CaseStatus
 from services.core.time import utcnow
-from services.security.service import Principal, Role
+from services.security.service import Principal
 
 router = APIRouter(include_in_schema=False)
 
@@ -195,11 +195,11 @@ async def discipline_submit(number: str, code: str, request: Request, user: Staf
                 data=form_data(code, form),
                 owner=str(form.get("owner") or ""),
                 due_at=due_at,
-                may_move_due_dates=user.role in (Role.QUALITY_ENGINEER, Role.ADMIN),
+                may_move_due_dates=user.is_quality_engineer,
             ),
         )
         if form.get("action") == "complete":
-            qe = user.role in (Role.QUALITY_ENGINEER, Role.ADMIN)
+            qe = user.is_quality_engineer
             await in_transaction(
                 request,
                 lambda s: service.complete_discipline(

@@ -29,7 +29,6 @@ from services.complaints.schemas import (
     Reopen,
 )
 from services.core.errors import NotFound
-from services.security.service import Role
 
 router = APIRouter(prefix="/api/v1", tags=["complaints"], responses=ERRORS)
 CaseNo = Annotated[str, Path(pattern=CASE_NUMBER)]
@@ -150,7 +149,7 @@ def save_discipline(number: CaseNo, code: Code, body: DisciplineUpdate, session:
         data=body.data,
         owner=body.owner,
         due_at=body.due_at,
-        may_move_due_dates=p.role in (Role.QUALITY_ENGINEER, Role.ADMIN),
+        may_move_due_dates=p.is_quality_engineer,
     )
     return views.get_case(session, number)
 
@@ -163,7 +162,7 @@ def complete_discipline(number: CaseNo, code: Code, session: SessionDep, p: Staf
         number=number,
         code=code,
         actor=p.username,
-        actor_is_quality_engineer=p.role in (Role.QUALITY_ENGINEER, Role.ADMIN),
+        actor_is_quality_engineer=p.is_quality_engineer,
     )
     return views.get_case(session, number)
 

@@ -87,6 +87,11 @@ class Principal:
     role: Role
     line: str | None
 
+    @property
+    def is_quality_engineer(self) -> bool:
+        """A quality engineer, or an admin (who may do everything a quality engineer may)."""
+        return self.role in (Role.QUALITY_ENGINEER, Role.ADMIN)
+
 
 def create_user(
     *, session: Session, username: str, password: str, role: str, line: str | None = None, actor: str = "system"
