@@ -19,10 +19,18 @@ from edge.segmentation.grid import SegmentationError, segment
 from edge.training.classes import CLASSES, OK
 from edge.training.synthetic import RECIPES, generate_string
 
-CELL = 160  # model input side; thin cracks stay 1-2 px wide at this size
+CELL = 160  # model input side (default); thin cracks stay 1-2 px wide at this size
 ELPV_TEST_EVERY = 5  # cells whose load-order index % 5 == 0 are the reserved ELPV test split
 ELPV_CALIB_EVERY = 10  # of the rest, index % 10 == 1 calibrates the operating points (never trained on)
 SOURCES = {0: "synthetic", 1: "elpv", 2: "factory", 3: "pasted"}  # pasted: a rendered defect on a real cell
+
+
+def set_cell_size(side: int) -> None:
+    """Cut training / evaluation cells at side x side (a model's input size) from here on."""
+    global CELL
+    if not 32 <= side <= 512:
+        raise ValueError(f"cell side {side} outside 32..512")
+    CELL = side
 
 
 @dataclass

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.training import dataset
 from edge.training.dataset import CellSet, elpv_cells, factory_cells, pasted_defects, synthetic_cells
 
 # Disjoint seed ranges: what trains never calibrates or tests.
@@ -39,7 +40,7 @@ class DataSpec:
 def load_training_data(spec: DataSpec, cache_dir: Path, log: Callable[[str], None] = print) -> CellSet:
     """Build (or load from cache) the training cells."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    key = json.dumps(asdict(spec), sort_keys=True)
+    key = json.dumps({**asdict(spec), **({"cell": dataset.CELL} if dataset.CELL != 160 else {})}, sort_keys=True)
     # sha256, not hash(): str hashes are salted per process, so the cache would never be found again.
     cache = cache_dir / f"train-{hashlib.sha256(key.encode()).hexdigest()[:12]}.npz"
     if cache.exists():
@@ -68,7 +69,8 @@ def load_training_data(spec: DataSpec, cache_dir: Path, log: Callable[[str], Non
 def synthetic_eval_set(kind: str, strings: int, cache_dir: Path, megapixels: float = 4.0) -> CellSet:
     """Calibration or test cells from 4 MP strings with seeds never used in training."""
     lo = CALIB_SEEDS[0] if kind == "calib" else TEST_SEEDS[0]
-    cache = cache_dir / f"{kind}-{strings}-{megapixels}-v2.npz"
+    side = "" if dataset.CELL == 160 else f"-{dataset.CELL}px"  # 160 px caches keep their old names
+    cache = cache_dir / f"{kind}-{strings}-{megapixels}{side}-v2.npz"
     if cache.exists():
         z = np.load(cache)
         return CellSet(z["x"], z["y"], z["p_def"], z["source"], z["group"], int(z["refused"]), z["kind"])

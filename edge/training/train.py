@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.training import dataset
 from edge.training.classes import CLASSES
-from edge.training.dataset import CELL, CellSet
+from edge.training.dataset import CellSet
 
 MEAN, STD = 0.45, 0.25
 
@@ -157,7 +158,8 @@ def export_onnx(
     net.eval()
     model_dir.mkdir(parents=True, exist_ok=True)
     path = model_dir / "model.onnx"
-    dummy = torch.zeros(2, 1, CELL, CELL)
+    side = dataset.CELL
+    dummy = torch.zeros(2, 1, side, side)
     torch.onnx.export(
         ExportWrapper(net),
         (dummy,),
@@ -172,7 +174,7 @@ def export_onnx(
         "name": name,
         "version": version,
         "classes": list(CLASSES),
-        "input_size": [CELL, CELL],
+        "input_size": [side, side],
         "mean": cfg.mean,
         "std": cfg.std,
         "defect_threshold": defect_threshold,
