@@ -109,7 +109,21 @@ def current_device(session: SessionDep, x_device_key: Annotated[str | None, Head
     device = authenticate(session=session, api_key=x_device_key)
     if device is None:
         raise AuthFailed("unknown or revoked device key")
+    if device.role != "edge":
+        raise Forbidden("this key is not an edge device's")
     return device
+
+
+def current_mes_client(session: SessionDep, x_device_key: Annotated[str | None, Header()] = None) -> AuthenticatedDevice:
+    """The plant system (MES) behind X-Device-Key: the gate, the events feed and single MES posts."""
+    if not x_device_key:
+        raise AuthFailed("MES client key required")
+    client = authenticate(session=session, api_key=x_device_key)
+    if client is None:
+        raise AuthFailed("unknown or revoked key")
+    if client.role != "mes":
+        raise Forbidden("this key is not a MES client's")
+    return client
 
 
 ANY_PERSON = (Role.OPERATOR, Role.QUALITY_ENGINEER, Role.CUSTOMER_SERVICE)
@@ -122,6 +136,7 @@ Investigator = Annotated[Principal, Depends(require(Role.QUALITY_ENGINEER, Role.
 Staff = Investigator  # complaints and 8D: customer service and quality engineers
 Admin = Annotated[Principal, Depends(require())]
 DeviceDep = Annotated[AuthenticatedDevice, Depends(current_device)]
+MesDep = Annotated[AuthenticatedDevice, Depends(current_mes_client)]
 
 
 def line_scope(principal: Principal) -> str | None:

@@ -11,7 +11,22 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
-from api import audit, auth, complaints, edge, errors, health, history, inspection, metrics, rework, stations, traceability
+from api import (
+    audit,
+    auth,
+    complaints,
+    edge,
+    errors,
+    events,
+    gate,
+    health,
+    history,
+    inspection,
+    metrics,
+    rework,
+    stations,
+    traceability,
+)
 from api.headers import hardened, install_docs
 from api.limits import BodyCap
 from api.render import STATIC_DIR
@@ -20,7 +35,7 @@ from services.core.settings import ApiSettings
 from services.imagestore.store import DirectoryBlobStore
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
-DOMAINS = (health, auth, edge, inspection, history, audit, rework, traceability, metrics, complaints, stations)
+DOMAINS = (health, auth, edge, inspection, history, audit, rework, traceability, metrics, complaints, stations, events, gate)
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:

@@ -36,6 +36,9 @@ app.add_typer(dead_app, name="deadletters")
 from cli.edge import edge_app  # noqa: E402
 
 app.add_typer(edge_app, name="edge")
+from cli.events import events_app  # noqa: E402
+
+app.add_typer(events_app, name="events")
 app.command("inspect")(inspect_cmd)
 console = Console()
 
@@ -110,6 +113,7 @@ def devices_add(
     station: Annotated[str, typer.Option(help="Station code, e.g. STR-EL-01")],
     line: Annotated[str | None, typer.Option(help="Production line of the station (operators see their line only)")] = None,
     env: Annotated[bool, typer.Option(help="Print as ELTRACE_EDGE_* environment lines")] = False,
+    role: Annotated[str, typer.Option(help="edge (an EL station's worker) or mes (a plant system: gate, events feed)")] = "edge",
 ) -> None:
     """Register a device and print its credentials once (the server keeps only a hash)."""
     from services.core.db import transaction
@@ -124,6 +128,7 @@ def devices_add(
             master_secret=s.secret_key.get_secret_value().encode(),
             actor=_actor(),
             line=line,
+            role=role,
         )
     _print_credentials(cred, env)
 

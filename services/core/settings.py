@@ -35,6 +35,15 @@ class CoreSettings(BaseSettings):
         default={"D0": 48, "D1": 48, "D2": 48, "D3": 48, "D4": 168, "D5": 336, "D6": 336, "D7": 600, "D8": 720}
     )
 
+    # Gate checks per operation (JSON in ELTRACE_GATE_CHECKS, e.g. {"layup": ["hold", "open_rework"]});
+    # an operation not named keeps its default list (services.gate.schemas.DEFAULT_CHECKS).
+    gate_checks: dict[str, list[str]] = Field(default_factory=dict)
+    # A shipment of a module the gate blocks: refused (the import fails with the reasons) or flagged.
+    ship_unreleased: Literal["refuse", "flag"] = "refuse"
+    # Base URL receivers use for signed picture links in events.
+    public_url: str = "http://127.0.0.1:8000"
+    event_source: str = "/eltrace"
+
     @model_validator(mode="after")
     def _all_disciplines_due(self) -> CoreSettings:
         want = {f"D{i}" for i in range(9)}

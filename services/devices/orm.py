@@ -33,6 +33,8 @@ class Device(Base):
     code: Mapped[str] = mapped_column(String(40), unique=True)
     station_id: Mapped[int] = mapped_column(ForeignKey("station.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # edge: an EL station's worker (result routes); mes: a plant system's client (gate, events feed, MES posts).
+    role: Mapped[str] = mapped_column(String(10), default="edge", server_default="edge")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     station: Mapped[Station] = relationship(lazy="raise")

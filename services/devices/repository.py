@@ -32,9 +32,9 @@ def active_keys(session: Session, device_id: int) -> Sequence[DeviceKey]:
 
 
 def live_key(session: Session, key_id: str) -> Row[Any] | None:
-    """(api key hash, key id, device id, device code, station code) of an unrevoked key of an active device."""
+    """(api key hash, key id, device id, device code, station code, role) of an unrevoked key of an active device."""
     stmt = (
-        select(DeviceKey.api_key_hash, DeviceKey.key_id, Device.id, Device.code, Station.code)
+        select(DeviceKey.api_key_hash, DeviceKey.key_id, Device.id, Device.code, Station.code, Device.role)
         .join(Device, Device.id == DeviceKey.device_id)
         .join(Station, Station.id == Device.station_id)
         .where(DeviceKey.key_id == key_id, DeviceKey.revoked_at.is_(None), Device.active.is_(True))

@@ -31,6 +31,9 @@ class DeviceCredentials:
     signing_key_hex: str
 
 
+DEVICE_ROLES = ("edge", "mes")
+
+
 @dataclass(frozen=True)
 class AuthenticatedDevice:
     """The identity behind a valid device API key."""
@@ -39,6 +42,7 @@ class AuthenticatedDevice:
     code: str
     station_code: str
     key_id: str
+    role: str = "edge"  # edge (an EL station's worker) or mes (a plant system's client)
 
 
 def _hash_key(api_key: str) -> str:
@@ -65,7 +69,14 @@ def _new_key(*, session: Session, device: Device, station_code: str, master_secr
 
 
 def provision_device(
-    *, session: Session, code: str, station_code: str, master_secret: bytes, actor: str = "system", line: str | None = None
+    *,
+    session: Session,
+    code: str,
+    station_code: str,
+    master_secret: bytes,
+    actor: str = "system",
+    line: str | None = None,
+    role: str = "edge",
 ) -> DeviceCredentials:
     """Register a device at a station (on a line) and issue its first key; ingest holds it to that station."""
     if not re.fullmatch(DEVICE_PATTERN, code):
@@ -77,7 +88,9 @@ def provision_device(
         if station.line:
             raise Conflict(f"station {station_code!r} is on line {station.line!r}, not {line!r}")
         station.line = line
-    device = Device(code=code, station_id=station.id)
+    if role not in DEVICE_ROLES:
+        raise InvalidInput(f"device role must be one of {', '.join(DEVICE_ROLES)}")
+    device = Device(code=code, station_id=station.id, role=role)
     session.add(device)
     session.flush()
     cred = _new_key(session=session, device=device, station_code=station.code, master_secret=master_secret)
@@ -87,7 +100,7 @@ def provision_device(
         action="device.provisioned",
         entity="device",
         entity_id=code,
-        after={"station": station.code, "key_id": cred.key_id},
+        after={"station": station.code, "key_id": cred.key_id, "role": role},
     )
     return cred
 
@@ -127,7 +140,7 @@ def authenticate(*, session: Session, api_key: str) -> AuthenticatedDevice | Non
     row = repo.live_key(session, parts[1])
     if row is None or not hmac.compare_digest(row[0], _hash_key(api_key)):
         return None
-    return AuthenticatedDevice(id=row[2], code=row[3], station_code=row[4], key_id=row[1])
+    return AuthenticatedDevice(id=row[2], code=row[3], station_code=row[4], key_id=row[1], role=row[5])
 
 
 def active_signing_keys(*, session: Session, master_secret: bytes) -> dict[tuple[str, str], bytes]:

@@ -13,6 +13,8 @@ from services.core.pagination import Page
 from services.core.reads import read
 from services.core.time import utcnow
 from services.devices.schemas import ConfirmationRead, RefusedRead
+from services.events.schemas import EventType
+from services.events.service import emit_many
 from services.imagestore.store import BlobStore
 from services.inspection import repository as repo
 from services.inspection.orm import CellDefect, Inspection
@@ -96,7 +98,33 @@ def record_results(*, session: Session, items: Sequence[tuple[ResultEnvelope, in
                 }
             )
     repo.insert_defects(session, defect_rows)
+    emit_many(session=session, events=[_stored_event(by_id[rid]) for _, rid in inserted])
     return [rid for _, rid in inserted]
+
+
+def _stored_event(env: ResultEnvelope) -> tuple[EventType, str, dict[str, object], datetime]:
+    """The result-stored event: verdict, cells not OK, picture references (URLs are signed at delivery)."""
+    data: dict[str, object] = {
+        "result_id": env.result_id,
+        "barcode": env.barcode,
+        "station": env.station_id,
+        "string_position": env.string_position,
+        "stage": env.stage.value,
+        "captured_at": env.captured_at.isoformat(),
+        "recipe": env.recipe,
+        "grid": f"{env.grid.rows}x{env.grid.cols}",
+        "verdict": env.verdict.value,
+        "error": env.error,
+        "model": {"name": env.model.name, "version": env.model.version},
+        "cells": [
+            {"row": c.row, "col": c.col, "class": c.cls, "score": c.score, "decision": c.effective_decision.value}
+            for c in env.cells
+            if c.cls != OK_CLASS
+        ],
+        "picture": {"sha256": env.image.sha256} if env.image.uploaded else None,
+        "overlay": {"sha256": env.overlay_sha256} if env.overlay_sha256 else None,
+    }
+    return EventType.RESULT_STORED, env.barcode, data, env.captured_at
 
 
 def _cell_scores(env: ResultEnvelope) -> list[list[object]] | None:

@@ -4,6 +4,8 @@ from services.audit import orm as _audit  # noqa: F401
 from services.complaints import orm as _complaints  # noqa: F401
 from services.core.db import Base
 from services.devices import orm as _devices  # noqa: F401
+from services.events import orm as _events  # noqa: F401
+from services.gate import orm as _gate  # noqa: F401
 from services.imagestore import orm as _images  # noqa: F401
 from services.inspection import orm as _inspection  # noqa: F401
 from services.metrics import orm as _metrics  # noqa: F401

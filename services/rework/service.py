@@ -18,6 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
 
 from sqlalchemy.orm import Session
@@ -26,6 +27,8 @@ from services.audit.service import record as audit
 from services.contracts import Stage, Verdict
 from services.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.core.time import utcnow
+from services.events.schemas import EventType
+from services.events.service import emit
 from services.inspection import repository as inspection_repo
 from services.inspection.repository import module_visible
 from services.inspection.schemas import ModuleStatus
@@ -75,18 +78,42 @@ def _event(
     string_position: int | None = None,
     **detail: object,
 ) -> None:
-    session.add(
-        ReworkEvent(
-            module_id=module_id,
-            loop_id=loop.id if loop else None,
-            string_position=loop.string_position if loop else string_position,
-            kind=kind,
-            actor=actor,
-            station=station,
-            at=at or utcnow(),
-            detail=detail,
-        )
+    event = ReworkEvent(
+        module_id=module_id,
+        loop_id=loop.id if loop else None,
+        string_position=loop.string_position if loop else string_position,
+        kind=kind,
+        actor=actor,
+        station=station,
+        at=at or utcnow(),
+        detail=detail,
     )
+    session.add(event)
+    published = PUBLISHED_KINDS.get(EventKind(kind))
+    if published is not None:
+        barcode = inspection_repo.module_by_id(session, module_id).barcode
+        data: dict[str, object] = {
+            "barcode": barcode,
+            "string_position": event.string_position,
+            "loop_no": loop.loop_no if loop else None,
+            "station": station,
+            "actor": actor,
+            **{k: (v.value if isinstance(v, StrEnum) else v) for k, v in detail.items()},
+        }
+        emit(session=session, type=published, subject=barcode, data=data, at=event.at)
+
+
+# Rework history entries other systems hear about (the rest stay in the module's history).
+PUBLISHED_KINDS: dict[EventKind, EventType] = {
+    EventKind.LOOP_OPENED: EventType.LOOP_OPENED,
+    EventKind.REPAIR_RECORDED: EventType.LOOP_REPAIRED,
+    EventKind.LOOP_CLOSED: EventType.LOOP_CLOSED,
+    EventKind.RETEST_NG: EventType.LOOP_FAILED,
+    EventKind.LOOP_HELD: EventType.LOOP_HELD,
+    EventKind.HOLD_PLACED: EventType.HOLD_PLACED,
+    EventKind.HOLD_DECIDED: EventType.HOLD_DECIDED,
+    EventKind.ESCAPE: EventType.ESCAPE_FOUND,
+}
 
 
 def _open_loop(session: Session, insp: StoredResult, loop_no: int, actor: str) -> ReworkLoop:

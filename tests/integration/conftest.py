@@ -30,6 +30,7 @@ def client(db_url: str, tmp_path: Path) -> TestClient:
         for role in ROLES:
             create_user(session=s, username=role, password=PASSWORD, role=role)
         cred = provision_device(session=s, code="edge-t1", station_code="STR-EL-01", master_secret=SECRET.encode())
+        mes = provision_device(session=s, code="mes-1", station_code="MES", master_secret=SECRET.encode(), role="mes")
         dev_id = s.execute(text("select id from device where code='edge-t1'")).scalar_one()
         items = []
         blobs = DirectoryBlobStore(settings.resolved_image_dir())
@@ -40,4 +41,5 @@ def client(db_url: str, tmp_path: Path) -> TestClient:
         store_batch(session=s, items=items, loop_limit=2)
     c = TestClient(app)
     c.device_key = cred.api_key  # type: ignore[attr-defined]
+    c.mes_key = mes.api_key  # type: ignore[attr-defined]
     return c

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from api.deps import current_device
+from api.deps import current_device, current_mes_client
 from tests.conftest import SECRET
 from tests.support.http import PASSWORD, ROLES, token
 from tests.support.routes import PUBLIC, dependency_calls, iter_routes
@@ -20,7 +20,7 @@ def test_every_route_declares_authentication(client: TestClient) -> None:
         assert hasattr(route, "dependant"), f"{route.path}: not an API route and not public"
         calls = list(dependency_calls(route.dependant))
         has_person = any(hasattr(c, "required_roles") for c in calls)
-        has_device = current_device in calls
+        has_device = current_device in calls or current_mes_client in calls
         checked += 1
         if has_person == has_device:  # neither, or both (devices may not use people's routes)
             missing.append(f"{sorted(route.methods)} {route.path}")
@@ -116,6 +116,19 @@ ROLE_MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/8d/{number}/disciplines/{code}"): STAFF,
     ("POST", "/8d/{number}/reopen"): QE,
     ("GET", "/ppm"): STAFF,
+    ("GET", "/api/v1/gate/{barcode}"): {"mes"},
+    ("GET", "/api/v1/events"): {"mes"},
+    ("GET", "/api/v1/event-subscribers"): {"admin"},
+    ("POST", "/api/v1/event-subscribers"): {"admin"},
+    ("GET", "/api/v1/event-subscribers/{subscriber_id}"): {"admin"},
+    ("PATCH", "/api/v1/event-subscribers/{subscriber_id}"): {"admin"},
+    ("DELETE", "/api/v1/event-subscribers/{subscriber_id}"): {"admin"},
+    ("POST", "/api/v1/event-subscribers/{subscriber_id}/pause"): {"admin"},
+    ("POST", "/api/v1/event-subscribers/{subscriber_id}/resume"): {"admin"},
+    ("POST", "/api/v1/event-subscribers/{subscriber_id}/rotate-secret"): {"admin"},
+    ("GET", "/api/v1/event-subscribers/{subscriber_id}/dead-letters"): {"admin"},
+    ("POST", "/api/v1/event-subscribers/{subscriber_id}/dead-letters/replay"): {"admin"},
+    ("GET", "/api/v1/event-subscribers/{subscriber_id}/deliveries"): {"admin"},
 }
 SAMPLE_PATH = {
     "{barcode}": "M000000000",
@@ -126,6 +139,7 @@ SAMPLE_PATH = {
     "{number}": "8D-2026-0001",
     "{code}": "D0",
     "{attachment_id}": "1",
+    "{subscriber_id}": "1",
 }
 
 
@@ -140,6 +154,7 @@ def test_role_matrix_every_role_on_every_route(client: TestClient) -> None:
     assert routes == set(ROLE_MATRIX), "update ROLE_MATRIX for new or removed routes"
     callers = {role: token(client, role) for role in ROLES}
     callers["device"] = {"X-Device-Key": client.device_key}  # type: ignore[attr-defined]
+    callers["mes"] = {"X-Device-Key": client.mes_key}  # type: ignore[attr-defined]
     callers["anonymous"] = {}
     for (method, path), allowed in ROLE_MATRIX.items():
         url = path
@@ -150,12 +165,13 @@ def test_role_matrix_every_role_on_every_route(client: TestClient) -> None:
             if path == "/api/v1/auth/logout" and who in ROLES:
                 headers = token(client, who)  # signing out ends the token: use a spare one
             status = client.request(method, url, headers=headers, **body).status_code
+            keys = {"device", "mes"}
             if who in allowed:
                 assert status not in (401, 403), (who, method, path, status)
-            elif who in ("anonymous", "device") or "device" in allowed:
-                assert status == 401, (who, method, path, status)
+            elif who == "anonymous" or (allowed & keys and who not in keys) or (who in keys and not allowed & keys):
+                assert status == 401, (who, method, path, status)  # no credential of the kind the route takes
             else:
-                assert status == 403, (who, method, path, status)
+                assert status == 403, (who, method, path, status)  # a key of the other kind, or a person's role
 
 
 def test_password_spraying_from_one_address_is_throttled(client: TestClient, db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]

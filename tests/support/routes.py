@@ -20,6 +20,7 @@ PUBLIC = {
     "/docs/oauth2-redirect",
     "/docs-assets",
     "/redoc",
+    "/api/v1/pictures/{sha256}",  # the signed link is the credential (events point to pictures with it)
 }
 
 

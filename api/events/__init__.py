@@ -1,0 +1,5 @@
+"""Events out: the pull feed for plant systems, signed picture links, and the webhook subscribers admins manage."""
+
+from api.events import routes
+
+ROUTERS = (routes.router, routes.pictures)

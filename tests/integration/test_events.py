@@ -1,0 +1,88 @@
+"""Events out: written with the change they report, sequenced in commit order, read by the pull feed
+(MES keys), pictures by signed links, subscribers managed by admins."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from services.core.db import make_sessionmaker, transaction
+from services.events.orm import OutboxEvent
+from services.events.schemas import EventType
+from services.events.service import sequence
+from tests.support.http import token
+
+
+def _sequence(client: TestClient) -> None:
+    sessions = make_sessionmaker(client.app.state.engine)  # type: ignore[attr-defined]
+    with transaction(sessions) as s:
+        sequence(session=s)
+
+
+def test_ingest_publishes_one_event_per_new_result_and_each_loop_it_opened(client: TestClient) -> None:
+    _sequence(client)
+    mes = {"X-Device-Key": client.mes_key}  # type: ignore[attr-defined]
+    page = client.get("/api/v1/events", headers=mes, params={"limit": 1000}).json()
+    types = [e["type"] for e in page["events"]]
+    assert types.count(EventType.RESULT_STORED) == 14  # the fixture stored 14 results
+    assert types.count(EventType.LOOP_OPENED) == 2  # 2 of them NG
+    e = next(e for e in page["events"] if e["type"] == EventType.RESULT_STORED)
+    assert e["specversion"] == "1.0" and e["subject"] == e["data"]["barcode"] and len(e["sequence"]) == 16
+    pic = e["data"]["picture"]
+    # The picture is a short-lived signed link: it opens without a session, and not once tampered with.
+    path = pic["url"].split("8000", 1)[1]
+    assert client.get(path).status_code == 200
+    assert client.get(path.replace("sig=", "sig=0")).status_code == 401
+    # Paging: the cursor goes on where the last page stopped; the type filter applies.
+    first = client.get("/api/v1/events", headers=mes, params={"limit": 5}).json()
+    rest = client.get("/api/v1/events", headers=mes, params={"after": first["next"], "limit": 1000}).json()
+    assert [x["id"] for x in first["events"] + rest["events"]] == [x["id"] for x in page["events"]]
+    loops = client.get("/api/v1/events", headers=mes, params={"types": EventType.LOOP_OPENED}).json()["events"]
+    assert len(loops) == 2 and loops[0]["data"]["loop_no"] == 1
+    assert client.get("/api/v1/events", headers=mes, params={"types": "nope"}).status_code == 400
+    assert client.get("/api/v1/events", headers=mes, params={"after": "x1"}).status_code == 400
+
+
+def test_a_change_that_rolls_back_publishes_nothing(client: TestClient) -> None:
+    from services.events.service import emit
+
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    sessions = make_sessionmaker(engine)
+    with sessions() as s:
+        before = s.scalar(select(func.count()).select_from(OutboxEvent))
+        emit(session=s, type=EventType.HOLD_PLACED, subject="M1", data={})
+        s.rollback()
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(OutboxEvent)) == before
+
+
+def test_the_gate_over_http_blocks_an_open_loop_and_records_it(client: TestClient) -> None:
+    mes = {"X-Device-Key": client.mes_key}  # type: ignore[attr-defined]
+    _sequence(client)
+    loops = client.get("/api/v1/events", headers=mes, params={"types": EventType.LOOP_OPENED}).json()["events"]
+    ng = loops[0]["subject"]
+    r = client.get(f"/api/v1/gate/{ng}", headers=mes, params={"operation": "lamination"}).json()
+    assert r["decision"] == "BLOCK" and [x["check"] for x in r["reasons"]] == ["open_rework"]
+    assert client.get(f"/api/v1/gate/{ng}", headers=mes, params={"operation": "welding"}).status_code == 422
+    _sequence(client)
+    blocked = client.get("/api/v1/events", headers=mes, params={"types": EventType.GATE_BLOCKED}).json()["events"]
+    assert blocked[-1]["subject"] == ng and blocked[-1]["data"]["asked_by"] == "mes:mes-1"
+
+
+def test_admins_manage_subscribers_secret_shown_once_rotation_pause(client: TestClient) -> None:
+    admin = token(client, "admin")
+    r = client.post("/api/v1/event-subscribers", headers=admin, json={"name": "mes-a", "url": "http://127.0.0.1:9/hook"})
+    assert r.status_code == 201
+    created = r.json()
+    sid, secret = created["subscriber"]["id"], created["secret"]
+    assert len(secret) == 64
+    listed = client.get("/api/v1/event-subscribers", headers=admin).json()
+    assert listed[0]["name"] == "mes-a" and "secret" not in listed[0] and listed[0]["lag"] == 0  # new: from now on
+    rotated = client.post(f"/api/v1/event-subscribers/{sid}/rotate-secret", headers=admin).json()
+    assert rotated["secret"] != secret and rotated["previous_key_valid_until"]
+    assert client.post(f"/api/v1/event-subscribers/{sid}/pause", headers=admin).json()["paused"] is True
+    assert client.post(f"/api/v1/event-subscribers/{sid}/resume", headers=admin).json()["paused"] is False
+    dup = client.post("/api/v1/event-subscribers", headers=admin, json={"name": "mes-a", "url": "http://127.0.0.1:9/x"})
+    assert dup.status_code == 409
+    assert client.get("/api/v1/audit", headers=admin, params={"entity": "event_subscriber"}).status_code == 200
+    assert client.delete(f"/api/v1/event-subscribers/{sid}", headers=admin).status_code == 204
