@@ -171,7 +171,7 @@ class Deliverer:
             self._log(sub, [e], out)
             if out.ok:
                 with transaction(self.sessions) as session:
-                    row = session.get(EventDeadLetter, d.id)
+                    row = repo.dead_letter(session, d.id)
                     if row is not None:
                         row.replayed_at = utcnow()
                 done += 1

@@ -120,3 +120,8 @@ def prune_log(session: Session, before: datetime) -> None:
 def lease(session: Session, name: str) -> EventLease | None:
     """The lease row, locked."""
     return session.get(EventLease, name, with_for_update=True)
+
+
+def dead_letter(session: Session, dead_letter_id: int) -> EventDeadLetter | None:
+    """One dead letter."""
+    return session.get(EventDeadLetter, dead_letter_id)
