@@ -53,12 +53,16 @@ def live_key_ids(session: Session) -> Sequence[Row[Any]]:
 
 
 def stations_with_devices(session: Session) -> Sequence[tuple[Station, list[str]]]:
-    """Every station, by code, with the codes of the devices registered at it."""
+    """Every EL station, by code, with the codes of the edge devices registered at it (MES clients' are not stations)."""
     stations = list(session.scalars(select(Station).order_by(Station.code)))
     devices: dict[int, list[str]] = {}
-    for code, station_id in session.execute(select(Device.code, Device.station_id).order_by(Device.code)):
-        devices.setdefault(station_id, []).append(code)
-    return [(st, devices.get(st.id, [])) for st in stations]
+    clients: set[int] = set()
+    for code, station_id, role in session.execute(select(Device.code, Device.station_id, Device.role).order_by(Device.code)):
+        if role == "edge":
+            devices.setdefault(station_id, []).append(code)
+        else:
+            clients.add(station_id)
+    return [(st, devices.get(st.id, [])) for st in stations if st.id in devices or st.id not in clients]
 
 
 def devices_with_stations(session: Session) -> Sequence[Row[Any]]:
