@@ -89,7 +89,7 @@ def _event(
         detail=detail,
     )
     session.add(event)
-    published = PUBLISHED_KINDS.get(EventKind(kind))
+    published = PUBLISHED_KINDS.get(kind)  # type: ignore[call-overload]  # a StrEnum key matches its str value
     if published is not None:
         barcode = inspection_repo.module_by_id(session, module_id).barcode
         data: dict[str, object] = {
