@@ -257,11 +257,21 @@ def import_cmd(
     s = _core()
     rows, pre = parse_csv(kind, file.read_text(encoding="utf-8-sig"))  # type: ignore[arg-type]
     with transaction(_sessions(s.resolved_database_url())) as session:
-        report = import_rows(session=session, kind=kind, rows=rows, actor="cli", pre_errors=pre)  # type: ignore[arg-type]
+        report = import_rows(
+            session=session,
+            kind=kind,  # type: ignore[arg-type]
+            rows=rows,
+            actor="cli",
+            pre_errors=pre,
+            ship_unreleased=s.ship_unreleased,
+            gate_checks=s.gate_checks,
+        )
         if not report.ok:
             session.rollback()
     if report.ok:
         console.print(f"[green]{kind}: {report.imported} imported, {report.unchanged} unchanged[/] ({report.rows} rows)")
+        for f in report.flagged[:200]:
+            console.print(f"[yellow]flagged[/] row {f.row}: {f.message}")
         return
     table = Table(title=f"{kind}: nothing imported - {len(report.errors)} problem(s) in {report.rows} rows")
     for c in ("row", "field", "problem"):

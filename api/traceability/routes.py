@@ -52,9 +52,21 @@ def _report(report: ImportReport) -> Any:
 
 
 @router.post("/imports/{kind}", responses=IMPORT_RESPONSES)
-def import_json(kind: Annotated[ImportKind, Path()], body: ImportBody, session: SessionDep, p: Engineer) -> ImportReport:
-    """MES / ERP rows as JSON (products, work_orders, module_builds, shipments): all or nothing."""
-    return _report(import_rows(session=session, kind=kind, rows=body.rows, actor=p.username))  # type: ignore[no-any-return]
+def import_json(
+    kind: Annotated[ImportKind, Path()], body: ImportBody, request: Request, session: SessionDep, p: Engineer
+) -> ImportReport:
+    """MES / ERP rows as JSON (products, work_orders, module_builds, shipments): all or nothing.
+
+    A shipment of a module the gate blocks for shipping is refused, or imported and flagged
+    (ELTRACE_SHIP_UNRELEASED); flagged rows come back in `flagged`.
+    """
+    report = import_rows(session=session, kind=kind, rows=body.rows, actor=p.username, **_gate_settings(request))
+    return _report(report)  # type: ignore[no-any-return]
+
+
+def _gate_settings(request: Request) -> dict[str, Any]:
+    s = get_settings(request)
+    return {"ship_unreleased": s.ship_unreleased, "gate_checks": s.gate_checks}
 
 
 @router.post("/imports/{kind}/csv", responses=IMPORT_RESPONSES, openapi_extra=CSV_BODY)
@@ -74,7 +86,9 @@ async def import_csv(kind: Annotated[ImportKind, Path()], request: Request, p: E
 
     def run(session: Any) -> ImportReport:
         rows, errors = parse_csv(kind, text)
-        report = import_rows(session=session, kind=kind, rows=rows, actor=p.username, pre_errors=errors)
+        report = import_rows(
+            session=session, kind=kind, rows=rows, actor=p.username, pre_errors=errors, **_gate_settings(request)
+        )
         if not report.ok:
             raise ImportFailed(report)  # rolls the transaction back
         return report

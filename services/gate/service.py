@@ -80,6 +80,34 @@ def checks_for(operation: Operation, config: Mapping[str, Sequence[str]] | None 
     return DEFAULT_CHECKS[operation]
 
 
+# Checks the shipments import enforces itself (unknown barcode, HOLD / SCRAPPED, another delivery) or that
+# would refuse re-importing the same delivery file (SHIPPED).
+_IMPORT_OWN = {Check.UNKNOWN_MODULE, Check.SHIPPED, Check.HOLD, Check.SCRAPPED}
+
+
+def shipment_reasons(*, session: Session, barcode: str, config: Mapping[str, Sequence[str]] | None = None) -> list[Reason] | None:
+    """Why a module that has not shipped yet may not ship (None: unknown or already shipped, the import judges those)."""
+    mod = repo.module(session, barcode)
+    if mod is None or mod[1] == ModuleStatus.SHIPPED:
+        return None
+    checks = [c for c in checks_for(Operation.SHIPPING, config) if c not in _IMPORT_OWN]
+    return _reasons(session, barcode, checks)
+
+
+def flag_shipment(*, session: Session, barcode: str, delivery_no: str, reasons: Sequence[Reason], actor: str) -> None:
+    """A module shipped although the gate blocks it (ship_unreleased = flag): recorded and published."""
+    now = utcnow()
+    dumped = [r.model_dump(mode="json") for r in reasons]
+    session.add(GateBlock(barcode=barcode, operation=Operation.SHIPPING.value, reasons=dumped, asked_by=actor, at=now))
+    emit(
+        session=session,
+        type=EventType.SHIPMENT_FLAGGED,
+        subject=barcode,
+        data={"barcode": barcode, "delivery_no": delivery_no, "reasons": dumped, "imported_by": actor},
+        at=now,
+    )
+
+
 def ask(
     *,
     session: Session,

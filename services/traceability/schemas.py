@@ -113,6 +113,8 @@ class ImportReport(BaseModel):
     imported: int
     unchanged: int
     errors: list[RowError]
+    # Shipments of modules the gate blocks, imported anyway (ship_unreleased = flag): one row per module.
+    flagged: list[RowError] = Field(default_factory=list)
 
 
 class ShareDim(StrEnum):

@@ -19,6 +19,7 @@ from services.core.errors import Conflict, InvalidInput, NotFound
 from services.core.time import set_clock
 from services.imagestore.store import DirectoryBlobStore
 from services.inspection.orm import Module
+from tests.support.factories import NO_SHIP_GATE
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 DUE = {"D0": 48, "D1": 48, "D2": 48, "D3": 48, "D4": 168, "D5": 336, "D6": 336, "D7": 600, "D8": 720}
@@ -190,6 +191,7 @@ def test_a_shipment_dated_in_the_future_or_before_2000_is_a_row_error(sessions: 
                 session=s,
                 kind="shipments",
                 actor="erp",
+                gate_checks=NO_SHIP_GATE,
                 rows=[{"barcode": "MP00000009", "customer": "SolarCo", "delivery_no": "DN-1", "shipped_at": when}],
             )
         assert not res.ok and "implausible" in res.errors[0].message, when

@@ -20,6 +20,7 @@ from services.imports.rows import import_rows
 from services.inspection.orm import Module
 from services.metrics import ppm as metrics
 from services.metrics.orm import ShipmentMonth
+from tests.support.factories import NO_SHIP_GATE
 
 pytestmark = pytest.mark.timeout(300)
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -379,6 +380,7 @@ def test_the_rollup_stays_equal_to_a_recount_of_shipments(scenario: sessionmaker
             session=s,
             kind="shipments",
             actor="erp",
+            gate_checks=NO_SHIP_GATE,
             rows=[
                 {"barcode": f"MN{i:08d}", "customer": "PVFarm", "delivery_no": "DN-9", "shipped_at": "2026-05-02T00:00:00Z"}
                 for i in range(5)

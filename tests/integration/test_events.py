@@ -67,6 +67,12 @@ def test_the_gate_over_http_blocks_an_open_loop_and_records_it(client: TestClien
     _sequence(client)
     blocked = client.get("/api/v1/events", headers=mes, params={"types": EventType.GATE_BLOCKED}).json()["events"]
     assert blocked[-1]["subject"] == ng and blocked[-1]["data"]["asked_by"] == "mes:mes-1"
+    # The ERP's shipments import asks the same gate: the module with the open loop is refused, nothing ships.
+    eng = token(client, "quality_engineer")
+    ship = {"barcode": ng, "customer": "SolarCo", "delivery_no": "DN-1", "shipped_at": "2026-11-20T08:00:00Z"}
+    r = client.post("/api/v1/imports/shipments", headers=eng, json={"rows": [ship]})
+    assert r.status_code == 400 and "may not ship: rework loop open" in r.json()["report"]["errors"][0]["message"]
+    assert client.get(f"/api/v1/gate/{ng}", headers=mes, params={"operation": "shipping"}).json()["decision"] == "BLOCK"
 
 
 def test_admins_manage_subscribers_secret_shown_once_rotation_pause(client: TestClient) -> None:

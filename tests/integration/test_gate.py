@@ -13,6 +13,7 @@ from services.events.schemas import EventType
 from services.gate.orm import GateBlock
 from services.gate.schemas import Check, Decision, Operation
 from services.gate.service import ask
+from services.imports.rows import import_rows
 from services.inspection.orm import Module
 from services.migrations.runner import upgrade
 from services.rework.service import place_hold
@@ -105,3 +106,58 @@ def test_checks_per_operation_come_from_configuration(line: Session) -> None:
     assert (
         ask(session=line, barcode="REWORK", operation=Operation.FRAMING, asked_by="t", config=config).decision is Decision.BLOCK
     )
+
+
+def _ships(*barcodes: str, delivery: str = "DN-9") -> list[dict[str, str]]:
+    return [
+        {"barcode": b, "customer": "SolarCo", "delivery_no": delivery, "shipped_at": "2026-11-20T08:00:00Z"} for b in barcodes
+    ]
+
+
+def _shipped(s: Session) -> list[str]:
+    return sorted(s.scalars(select(Module.barcode).where(Module.status == "SHIPPED")))
+
+
+def test_the_shipments_import_refuses_a_module_the_gate_blocks_and_imports_nothing(line: Session) -> None:
+    report = import_rows(session=line, kind="shipments", rows=_ships("GOOD", "REWORK", "DOUBT"), actor="erp")
+    assert not report.ok and report.imported == 0
+    by_row = {e.row: e.message for e in report.errors}
+    assert sorted(by_row) == [2, 3]
+    assert "REWORK may not ship: rework loop open on string(s) 1" in by_row[2] and "finish the rework loop" in by_row[2]
+    assert "wait for EL review" in by_row[3]
+    line.flush()
+    assert _shipped(line) == []  # all or none: GOOD did not ship either
+    assert line.scalar(select(func.count()).select_from(GateBlock)) == 0  # a refused import changes nothing
+
+
+def test_the_shipments_import_in_flag_mode_ships_records_and_publishes_each_flag(line: Session) -> None:
+    report = import_rows(
+        session=line, kind="shipments", rows=_ships("GOOD", "REWORK", "LATE"), actor="erp", ship_unreleased="flag"
+    )
+    assert report.ok and report.imported == 3
+    assert [(f.row, f.message.split(":")[0]) for f in report.flagged] == [
+        (2, "module REWORK shipped unreleased"),
+        (3, "module LATE shipped unreleased"),
+    ]
+    line.flush()
+    assert _shipped(line) == ["GOOD", "LATE", "REWORK"]
+    blocks = line.scalars(select(GateBlock).order_by(GateBlock.id)).all()
+    assert [(b.barcode, b.operation, b.asked_by) for b in blocks] == [("REWORK", "shipping", "erp"), ("LATE", "shipping", "erp")]
+    flagged = line.scalars(select(OutboxEvent).where(OutboxEvent.type == EventType.SHIPMENT_FLAGGED)).all()
+    assert sorted(e.subject for e in flagged) == ["LATE", "REWORK"]
+    assert {e.data["delivery_no"] for e in flagged} == {"DN-9"}
+    # Re-importing the same delivery file changes nothing and is not refused: those modules have shipped.
+    again = import_rows(session=line, kind="shipments", rows=_ships("GOOD", "REWORK", "LATE"), actor="erp")
+    assert again.ok and again.unchanged == 3 and again.flagged == []
+
+
+def test_a_hold_refuses_the_shipment_in_either_mode(line: Session) -> None:
+    for mode in ("refuse", "flag"):
+        report = import_rows(session=line, kind="shipments", rows=_ships("HELD"), actor="erp", ship_unreleased=mode)  # type: ignore[arg-type]
+        assert not report.ok and "is HOLD" in report.errors[0].message and report.flagged == []
+
+
+def test_the_shipments_import_follows_the_gate_configuration(line: Session) -> None:
+    config = {"shipping": ["hold", "scrapped"]}  # this plant ships open loops (not advised): the gate says PASS
+    report = import_rows(session=line, kind="shipments", rows=_ships("REWORK"), actor="erp", gate_checks=config)
+    assert report.ok and report.imported == 1 and report.flagged == []

@@ -26,7 +26,7 @@ from services.traceability.containment import containment, csv_lines, module_ids
 from services.traceability.orm import Shipment, WorkOrder
 from services.traceability.schemas import ContainmentQuery
 from tests.conftest import SECRET
-from tests.support.factories import ingest, result
+from tests.support.factories import NO_SHIP_GATE, ingest, result
 from tests.support.http import token
 
 pytestmark = pytest.mark.timeout(180)
@@ -46,7 +46,7 @@ class Factory:
 
 
 def _import(s: Session, kind: str, rows: list[dict[str, object]]) -> None:
-    report = import_rows(session=s, kind=kind, rows=rows, actor="mes")  # type: ignore[arg-type]
+    report = import_rows(session=s, kind=kind, rows=rows, actor="mes", gate_checks=NO_SHIP_GATE)  # type: ignore[arg-type]
     assert report.ok, report.errors
 
 
@@ -161,7 +161,7 @@ def test_imports_are_all_or_nothing_with_every_bad_row_listed(factory: Factory) 
     )
     rows, pre = parse_csv("shipments", csv_text)
     with transaction(factory.sessions) as s:
-        report = import_rows(session=s, kind="shipments", rows=rows, actor="erp", pre_errors=pre)
+        report = import_rows(session=s, kind="shipments", rows=rows, actor="erp", pre_errors=pre, gate_checks=NO_SHIP_GATE)
     assert not report.ok and report.imported == 0
     assert [(e.row, e.field) for e in report.errors] == [(2, "barcode"), (3, "delivery_no"), (4, "shipped_at"), (5, "barcode")]
     assert (
@@ -174,7 +174,7 @@ def test_imports_are_all_or_nothing_with_every_bad_row_listed(factory: Factory) 
     for expected_new in (1, 0):  # the same file twice: the second time nothing is new
         rows, pre = parse_csv("shipments", good)
         with transaction(factory.sessions) as s:
-            report = import_rows(session=s, kind="shipments", rows=rows, actor="erp", pre_errors=pre)
+            report = import_rows(session=s, kind="shipments", rows=rows, actor="erp", pre_errors=pre, gate_checks=NO_SHIP_GATE)
         assert report.ok and report.imported == expected_new
     with pytest.raises(InvalidInput, match="unknown column"):
         parse_csv("shipments", "barcode,colour\nX,red\n")
