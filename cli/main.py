@@ -242,7 +242,7 @@ def images_prune(
 
 @app.command("import")
 def import_cmd(
-    kind: Annotated[str, typer.Argument(help="products | work_orders | module_builds | shipments")],
+    kind: Annotated[str, typer.Argument(help="products | work_orders | material_lots | module_builds | shipments")],
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="UTF-8 CSV with a header row")],
 ) -> None:
     """Import MES / ERP data from CSV: every row checked first; any bad row and nothing is imported (exit 1)."""
@@ -250,9 +250,10 @@ def import_cmd(
 
     from services.core.db import transaction
     from services.imports.rows import import_rows, parse_csv
+    from services.traceability.schemas import ImportKind
 
-    if kind not in ("products", "work_orders", "module_builds", "shipments"):
-        console.print(f"[red]unknown kind {kind!r}[/]: products, work_orders, module_builds or shipments")
+    if kind not in {k.value for k in ImportKind}:
+        console.print(f"[red]unknown kind {kind!r}[/]: {', '.join(k.value for k in ImportKind)}")
         raise typer.Exit(2)
     s = _core()
     rows, pre = parse_csv(kind, file.read_text(encoding="utf-8-sig"))  # type: ignore[arg-type]

@@ -9,10 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from api.deps import ERRORS, Engineer, Investigator, SessionDep, get_settings, in_transaction
+from api.deps import ERRORS, Engineer, Investigator, MesDep, SessionDep, get_settings, in_transaction
 from api.limits import takes_upload
 from services.core.errors import InvalidInput, PayloadTooLarge
 from services.core.time import utcnow
+from services.imports import mes
 from services.imports.rows import import_rows, parse_csv
 from services.rework.schemas import HoldSource
 from services.rework.service import place_hold
@@ -96,6 +97,25 @@ async def import_csv(kind: Annotated[ImportKind, Path()], request: Request, p: E
     try:
         return await in_transaction(request, run)
     except ImportFailed as exc:
+        return _report(exc.report)  # type: ignore[no-any-return]
+
+
+@router.post("/mes/{kind}", responses=IMPORT_RESPONSES)
+async def mes_post(kind: Annotated[ImportKind, Path()], body: mes.MesPost, request: Request, client: MesDep) -> mes.MesAnswer:
+    """One MES record as it happens (a module build, a material lot, a work order, ...), by MES client keys.
+
+    The row is what the batch import takes, under the same rules. The MES's own `mes_id` makes it
+    idempotent: resending a message gets its first answer again (`replayed`), and the same id with
+    other content is a 409.
+    """
+    settings = _gate_settings(request)
+
+    def run(session: Any) -> mes.MesAnswer:
+        return mes.post(session=session, source=client.code, kind=kind, message=body, **settings)
+
+    try:
+        return await in_transaction(request, run)
+    except mes.MesRejected as exc:  # rolled back, the message id with it
         return _report(exc.report)  # type: ignore[no-any-return]
 
 

@@ -19,6 +19,8 @@ from services.complaints.schemas import CaseStatus, Channel, DisciplineStatus, S
 from services.contracts.result import BARCODE_PATTERN
 from services.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.core.time import utcnow
+from services.events.schemas import EventType
+from services.events.service import emit
 from services.imagestore.store import BlobStore, sniff_content_type
 
 CHANNELS = tuple(c.value for c in Channel)
@@ -27,6 +29,7 @@ SYMPTOMS = tuple(s.value for s in Symptom)
 ATTACHMENT_TYPES = {"image/png", "image/jpeg", "image/tiff", "image/bmp", "application/pdf"}
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 MAX_BARCODES = 5000
+EVENT_BARCODES = 100  # a complaint event names its first barcodes; the rest are one API call away
 _BARCODE = re.compile(BARCODE_PATTERN)
 
 
@@ -121,6 +124,22 @@ def create_complaint(
             session=session, title=f"{complaint.customer}: {symptom.replace('_', ' ')}", actor=actor, due_hours=due_hours
         )
     complaint.case_id = case.id
+    emit(
+        session=session,
+        type=EventType.COMPLAINT_RECEIVED,
+        subject=complaint.number,
+        data={
+            "number": complaint.number,
+            "customer": complaint.customer,
+            "received_at": received_at.isoformat(),
+            "symptom": symptom,
+            "severity": severity,
+            "case": case.number,
+            "modules": len(codes),
+            "barcodes": codes[:EVENT_BARCODES],
+            "unknown_barcodes": len(unknown),
+        },
+    )
     audit(
         session=session,
         actor=actor,
@@ -146,8 +165,18 @@ def open_case(*, session: Session, title: str, actor: str, due_hours: Mapping[st
                 case_id=case.id, code=code, status=DisciplineStatus.OPEN, due_at=now + timedelta(hours=due_hours[code]), data={}
             )
         )
+    emit(
+        session=session,
+        type=EventType.CASE_OPENED,
+        subject=case.number,
+        data={"case": case.number, "title": case.title, "opened_by": actor, "due": _due(due_hours, now)},
+    )
     audit(session=session, actor=actor, action="8d.open", entity="8d", entity_id=case.number, after={"title": case.title})
     return case
+
+
+def _due(due_hours: Mapping[str, int], start: datetime) -> dict[str, str]:
+    return {code: (start + timedelta(hours=due_hours[code])).isoformat() for code in eight_d.CODES}
 
 
 def judge(*, session: Session, number: str, justified: bool, reason: str, actor: str) -> Complaint:
@@ -157,6 +186,12 @@ def judge(*, session: Session, number: str, justified: bool, reason: str, actor:
         raise InvalidInput("a judgement needs a reason")
     before = {"justified": c.justified}
     c.justified, c.judgement_reason, c.judged_by, c.judged_at = justified, reason.strip(), actor, utcnow()
+    emit(
+        session=session,
+        type=EventType.COMPLAINT_JUDGED,
+        subject=number,
+        data={"number": number, "justified": justified, "reason": c.judgement_reason, "judged_by": actor},
+    )
     audit(
         session=session,
         actor=actor,
@@ -295,6 +330,14 @@ def complete_discipline(*, session: Session, number: str, code: str, actor: str,
         case.status, case.closed_at = CaseStatus.CLOSED, now
     if code == "D3" and case.first_response_at is None:
         case.first_response_at = now
+    emit(
+        session=session,
+        type=EventType.DISCIPLINE_COMPLETED,
+        subject=number,
+        data={"case": number, "discipline": code, "completed_by": actor, "late": now > d.due_at, "case_status": str(case.status)},
+    )
+    if code == "D8":
+        emit(session=session, type=EventType.CASE_CLOSED, subject=number, data={"case": number, "approved_by": actor})
     audit(
         session=session,
         actor=actor,
@@ -323,6 +366,12 @@ def reopen_case(*, session: Session, number: str, reason: str, actor: str, due_h
         d.due_at = now + timedelta(hours=due_hours[d.code] - first)
     case.status, case.closed_at = CaseStatus.OPEN, None
     case.reopened_count += 1
+    emit(
+        session=session,
+        type=EventType.CASE_REOPENED,
+        subject=number,
+        data={"case": number, "reason": reason.strip(), "reopened": case.reopened_count, "reopened_by": actor},
+    )
     audit(
         session=session,
         actor=actor,

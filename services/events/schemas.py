@@ -28,6 +28,7 @@ class EventType(StrEnum):
     COMPLAINT_JUDGED = "com.eltrace.complaint.judged"
     CASE_OPENED = "com.eltrace.8d.opened"
     DISCIPLINE_COMPLETED = "com.eltrace.8d.discipline.completed"
+    CASE_CLOSED = "com.eltrace.8d.closed"
     CASE_REOPENED = "com.eltrace.8d.reopened"
     GATE_BLOCKED = "com.eltrace.gate.blocked"
     SHIPMENT_FLAGGED = "com.eltrace.shipment.flagged"

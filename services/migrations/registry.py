@@ -7,6 +7,7 @@ from services.devices import orm as _devices  # noqa: F401
 from services.events import orm as _events  # noqa: F401
 from services.gate import orm as _gate  # noqa: F401
 from services.imagestore import orm as _images  # noqa: F401
+from services.imports import orm as _imports  # noqa: F401
 from services.inspection import orm as _inspection  # noqa: F401
 from services.metrics import orm as _metrics  # noqa: F401
 from services.rework import orm as _rework  # noqa: F401

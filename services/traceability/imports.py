@@ -23,6 +23,7 @@ from services.traceability.schemas import (
     LOT_KINDS,
     ImportKind,
     ImportReport,
+    MaterialLotIn,
     MaterialSource,
     ModuleBuildIn,
     ProductIn,
@@ -37,6 +38,7 @@ Writer = Callable[..., list[Any]]  # (session, items, *, dry_run) -> row errors 
 MODELS: dict[str, type[BaseModel]] = {
     "products": ProductIn,
     "work_orders": WorkOrderIn,
+    "material_lots": MaterialLotIn,
     "module_builds": ModuleBuildIn,
     "shipments": ShipmentIn,
 }
@@ -100,6 +102,7 @@ def import_rows(
     writers: dict[str, Writer] = {
         "products": _products,
         "work_orders": _work_orders,
+        "material_lots": _lots,
         "module_builds": _builds,
         "shipments": partial(_shipments, on_shipped=on_shipped),
     }
@@ -177,6 +180,32 @@ def _work_orders(session: Session, items: Sequence[tuple[int, WorkOrderIn]], *, 
         WorkOrder(code=w.code, product_code=w.product, factory=w.factory, line=w.line, planned_qty=w.planned_qty) for w in new
     )
     return [w for _, w in items if w.code in existing]
+
+
+def _lots(session: Session, items: Sequence[tuple[int, MaterialLotIn]], *, dry_run: bool) -> list[Any]:
+    existing = _existing(session, MaterialLot.code, [lot.code for _, lot in items], MaterialLot.kind, MaterialLot.supplier)
+    if dry_run:
+        errs = _duplicates(items, "code")
+        for n, lot in items:
+            old = existing.get(lot.code)
+            if old is not None and old[1] != lot.kind:
+                errs.append(RowError(row=n, field="kind", message=f"lot {lot.code} exists as a {old[1]} lot"))
+            if old is not None and old[2] and lot.supplier and old[2] != lot.supplier:
+                errs.append(RowError(row=n, field="supplier", message=f"lot {lot.code} exists with supplier {old[2]}"))
+        return errs
+    unchanged = []
+    for _, lot in items:
+        old = existing.get(lot.code)
+        if old is None:
+            session.add(MaterialLot(code=lot.code, kind=lot.kind.value, supplier=lot.supplier))
+        elif lot.supplier and not old[2]:
+            # A build may have named the lot before the MES sent it: the lot record fills in its supplier.
+            session.execute(
+                MaterialLot.__table__.update().where(MaterialLot.__table__.c.code == lot.code).values(supplier=lot.supplier)
+            )
+        else:
+            unchanged.append(lot)
+    return unchanged
 
 
 def _builds(session: Session, items: Sequence[tuple[int, ModuleBuildIn]], *, dry_run: bool) -> list[Any]:

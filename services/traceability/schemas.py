@@ -43,6 +43,7 @@ class ImportKind(StrEnum):
 
     PRODUCTS = "products"
     WORK_ORDERS = "work_orders"
+    MATERIAL_LOTS = "material_lots"
     MODULE_BUILDS = "module_builds"
     SHIPMENTS = "shipments"
 
@@ -65,6 +66,14 @@ class WorkOrderIn(_In):
     factory: str = Field(min_length=1, max_length=40)
     line: str = Field(min_length=1, max_length=40)
     planned_qty: int = Field(default=0, ge=0, le=10_000_000)
+
+
+class MaterialLotIn(_In):
+    """A material lot as the MES receives it (a module build may also name a lot it has not seen)."""
+
+    code: str = Field(pattern=CODE, max_length=60)
+    kind: LotKind
+    supplier: str = Field(default="", max_length=80)
 
 
 class ModuleBuildIn(_In):

@@ -118,6 +118,7 @@ ROLE_MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/ppm"): STAFF,
     ("GET", "/api/v1/gate/{barcode}"): {"mes"},
     ("GET", "/api/v1/events"): {"mes"},
+    ("POST", "/api/v1/mes/{kind}"): {"mes"},
     ("GET", "/api/v1/event-subscribers"): {"admin"},
     ("POST", "/api/v1/event-subscribers"): {"admin"},
     ("GET", "/api/v1/event-subscribers/{subscriber_id}"): {"admin"},

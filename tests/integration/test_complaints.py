@@ -15,6 +15,8 @@ from services.complaints import service as cs
 from services.core.db import make_engine, make_sessionmaker, transaction
 from services.core.errors import Conflict, InvalidInput, NotFound
 from services.core.time import UTCDateTime, set_clock
+from services.events.orm import OutboxEvent
+from services.events.schemas import EventType
 from services.history.record import module_record
 from services.imports.rows import import_rows
 from services.inspection.orm import Module
@@ -156,7 +158,7 @@ def test_required_fields_order_and_owner_block_completion_without_changing_anyth
 
 
 def test_an_8d_walks_to_closure_with_approval_and_reopens_on_recurrence(sessions: sessionmaker[Session]) -> None:
-    _, case, _ = _complaint(sessions, ["MX00000002"])
+    number, case, _ = _complaint(sessions, ["MX00000002"])
     for i, code in enumerate(["D0", "D1", "D2", "D3", "D4", "D5", "D6", "D7"]):
         set_clock(T0 + timedelta(hours=6 * (i + 1)))
         _fill_and_complete(sessions, case, code)
@@ -204,6 +206,19 @@ def test_an_8d_walks_to_closure_with_approval_and_reopens_on_recurrence(sessions
     assert (
         actions.count("8d.complete") == 9 and actions.count("8d.reopen") == 1 and actions.count("8d.save") == 9
     )  # the refused D8 attempt left no trace
+    # The milestones went out as events, in the same transactions (the refused D8 published nothing).
+    with transaction(sessions) as s:
+        events = s.execute(select(OutboxEvent.type, OutboxEvent.subject, OutboxEvent.data).order_by(OutboxEvent.seq)).all()
+        cs.judge(session=s, number=number, justified=True, reason="string EL passed a crack", actor="qe1")
+    kinds = [t.removeprefix("com.eltrace.") for t, _, _ in events]
+    assert kinds == ["8d.opened", "complaint.received"] + ["8d.discipline.completed"] * 9 + ["8d.closed", "8d.reopened"]
+    assert {subject for _, subject, _ in events} == {number, case}
+    received = events[1][2]
+    assert received["case"] == case and received["barcodes"] == ["MX00000002"] and received["customer"] == "SolarCo"
+    assert [d["discipline"] for t, _, d in events if t.endswith("completed")] == [f"D{i}" for i in range(9)]
+    with transaction(sessions) as s:
+        judged = s.execute(select(OutboxEvent.data).where(OutboxEvent.type == EventType.COMPLAINT_JUDGED)).scalar_one()
+    assert judged["justified"] is True and judged["number"] == number
 
 
 def test_overdue_disciplines_stand_out_with_a_controllable_clock(sessions: sessionmaker[Session]) -> None:
