@@ -17,6 +17,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from cli.events import picture_url_fn
 from cli.runtime import models_root
 from cli.servers.http import ServerThread, free_port, port_free
 from cli.servers.redis import RedisServer
@@ -27,6 +28,8 @@ from services.core.db import make_engine, make_sessionmaker, transaction
 from services.core.logging import configure_logging
 from services.core.settings import ApiSettings, IngestSettings
 from services.devices.service import provision_device
+from services.events.delivery import Deliverer, DeliverySettings
+from services.events.orm import OutboxEvent
 from services.imports.rows import import_rows
 from services.ingest.consumer import IngestConsumer
 from services.inspection.orm import Inspection, Module
@@ -117,6 +120,7 @@ def run_demo(*, images: int, serve: bool, port: int, data_dir: Path, console: Co
     passwords = {u: secrets.token_urlsafe(9) for u in DEMO_USERS}
     with transaction(sessions) as s:
         cred = provision_device(session=s, code="edge-demo-1", station_code="STR-EL-01", master_secret=secret.encode())
+        mes_cred = provision_device(session=s, code="mes-demo", station_code="MES", master_secret=secret.encode(), role="mes")
         for user, role in DEMO_USERS.items():
             create_user(session=s, username=user, password=passwords[user], role=role)
     if not port_free("127.0.0.1", port):
@@ -142,7 +146,15 @@ def run_demo(*, images: int, serve: bool, port: int, data_dir: Path, console: Co
             discover_every_s=0.5,
         ),
     )
-    threads = [threading.Thread(target=ingest.run, args=(stop,), daemon=True)]
+    # The events deliverer, as `eltrace events deliver` runs it: it puts the outbox in commit order (the
+    # pull feed reads that order) and would post to webhook subscribers if an admin added any.
+    deliverer = Deliverer(
+        sessions, DeliverySettings(master_secret=secret.encode(), picture_url=picture_url_fn(base, secret.encode()))
+    )
+    threads = [
+        threading.Thread(target=ingest.run, args=(stop,), daemon=True),
+        threading.Thread(target=deliverer.run, args=(stop,), daemon=True),
+    ]
     edge_settings = EdgeSettings(
         device_id=cred.device_id,
         station_id=cred.station_id,
@@ -236,6 +248,9 @@ def run_demo(*, images: int, serve: bool, port: int, data_dir: Path, console: Co
         )
     if e2e:
         table.add_row("file written -> row stored", f"p50 {np.percentile(e2e, 50):.2f} s   max {max(e2e):.2f} s")
+    with transaction(sessions) as s:
+        published = int(s.scalar(select(func.count()).select_from(OutboxEvent)) or 0)
+    table.add_row("events published to the MES", f"{published} (pull feed and webhooks: eltrace events deliver)")
     table.add_row("wall time", f"{elapsed:.1f} s")
     console.print(table)
     console.print(
@@ -258,6 +273,13 @@ def run_demo(*, images: int, serve: bool, port: int, data_dir: Path, console: Co
         )
         console.print(f'  curl -s -H "Authorization: Bearer $TOKEN" {base}/api/v1/modules/{sample[0]}', soft_wrap=True)
     console.print(f"Sample barcodes: {', '.join(dict.fromkeys(ng_barcodes + barcodes))}")
+    if sample:
+        console.print("\nAs the MES would (demo MES client key):")
+        console.print(
+            f"  curl -s -H 'X-Device-Key: {mes_cred.api_key}' '{base}/api/v1/gate/{sample[0]}?operation=lamination'",
+            soft_wrap=True,
+        )
+        console.print(f"  curl -s -H 'X-Device-Key: {mes_cred.api_key}' '{base}/api/v1/events?limit=5'", soft_wrap=True)
     ok = n_stored == images and edge.outbox.count() == 0
     console.print("[green]every image's result is stored[/]" if ok else f"[red]only {n_stored} of {images} results stored[/]")
     if serve:
