@@ -40,7 +40,10 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the commit runs when the handler returns, before the response is sent. With the default
+# ("request") it runs after, so a client could be told 2xx for a change whose commit then fails, and a
+# page's redirect could be followed before the change is visible.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 async def in_transaction(request: Request, fn: Callable[..., T], /, *args: object, **kwargs: object) -> T:

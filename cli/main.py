@@ -415,6 +415,24 @@ def bench_metrics_cmd(
         out.emit("metrics")
 
 
+@bench_app.command("events")
+def bench_events_cmd(
+    events: Annotated[int, typer.Option(help="Events per throughput run (one receiver, then ten)")] = 20_000,
+    rate: Annotated[int, typer.Option(help="Steady rate of the latency run (events/s)")] = 100,
+    seconds: Annotated[float, typer.Option(help="Duration of the latency run")] = 20.0,
+    modules: Annotated[int, typer.Option(help="Modules generated for the gate run (0: skip it)")] = 1_000_000,
+    samples: Annotated[int, typer.Option(help="Timed gate requests")] = 2000,
+    as_json: Annotated[bool, typer.Option("--json", help="Every figure as one JSON object on the last line")] = False,
+) -> None:
+    """Committed change -> acknowledged webhook (one receiver and ten), p50/p99 at a steady rate, the gate at 1 M modules."""
+    from cli.benchevents import bench_events
+
+    out = FigureConsole(console)
+    bench_events(events=events, rate=rate, seconds=seconds, modules=modules, samples=samples, console=out)  # type: ignore[arg-type]
+    if as_json:
+        out.emit("events")
+
+
 @bench_app.command("edge")
 def bench_edge_cmd(
     images: Annotated[int, typer.Option(help="Images per bit depth")] = 10,

@@ -1,5 +1,5 @@
 """Events out: the pull feed for plant systems, signed picture links, and the webhook subscribers admins manage."""
 
-from api.events import routes
+from api.events import pages, routes
 
-ROUTERS = (routes.router, routes.pictures)
+ROUTERS = (routes.router, routes.pictures, pages.router)

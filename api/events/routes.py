@@ -9,7 +9,6 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 
 from api.deps import ERRORS, Admin, MesDep, SessionDep, get_blobs, get_settings
 from api.headers import UPLOAD_CSP
-from services.events import repository as repo
 from services.events import service
 from services.events.schemas import (
     DeadLetterRead,
@@ -76,7 +75,8 @@ def get_picture(
     )
 
 
-def _master(request: Request) -> bytes:
+def master_secret(request: Request) -> bytes:
+    """The server secret that webhook secrets are derived from."""
     return get_settings(request).secret_key.get_secret_value().encode()
 
 
@@ -96,7 +96,7 @@ def create_subscriber(
 ) -> SubscriberSecret:
     """Register a receiver; its signing secret is shown once."""
     return service.create_subscriber(
-        session=session, spec=spec, master_secret=_master(request), actor=p.username, from_start=from_start
+        session=session, spec=spec, master_secret=master_secret(request), actor=p.username, from_start=from_start
     )
 
 
@@ -134,30 +134,15 @@ def resume_subscriber(subscriber_id: int, session: SessionDep, p: Admin) -> Subs
 @router.post("/event-subscribers/{subscriber_id}/rotate-secret")
 def rotate_secret(subscriber_id: int, request: Request, session: SessionDep, p: Admin) -> SubscriberSecret:
     """A new signing secret (shown once); the old one keeps signing beside it for 24 h."""
-    return service.rotate_secret(session=session, subscriber_id=subscriber_id, master_secret=_master(request), actor=p.username)
+    return service.rotate_secret(
+        session=session, subscriber_id=subscriber_id, master_secret=master_secret(request), actor=p.username
+    )
 
 
 @router.get("/event-subscribers/{subscriber_id}/dead-letters")
 def dead_letters(subscriber_id: int, session: SessionDep, p: Admin) -> list[DeadLetterRead]:
     """Events the receiver refused for good, newest first."""
-    service.get_subscriber(session=session, subscriber_id=subscriber_id)
-    rows = repo.dead_letters(session, subscriber_id)
-    events = {e.position: e for e in repo.by_positions(session, [d.position for d in rows])}
-    return [
-        DeadLetterRead(
-            id=d.id,
-            event_id=d.event_id,
-            position=d.position,
-            type=events[d.position].type if d.position in events else "",
-            subject=events[d.position].subject if d.position in events else "",
-            reason=d.reason,
-            status=d.status,
-            dead_at=d.dead_at,
-            replay_requested_at=d.replay_requested_at,
-            replayed_at=d.replayed_at,
-        )
-        for d in rows
-    ]
+    return service.dead_letters(session=session, subscriber_id=subscriber_id)
 
 
 @router.post("/event-subscribers/{subscriber_id}/dead-letters/replay")
@@ -174,5 +159,4 @@ def replay(
 @router.get("/event-subscribers/{subscriber_id}/deliveries")
 def deliveries(subscriber_id: int, session: SessionDep, p: Admin) -> list[DeliveryLogRead]:
     """The latest delivery attempts (status, time, error)."""
-    service.get_subscriber(session=session, subscriber_id=subscriber_id)
-    return [DeliveryLogRead.model_validate(r) for r in repo.delivery_log(session, subscriber_id)]
+    return service.deliveries(session=session, subscriber_id=subscriber_id)

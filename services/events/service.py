@@ -20,6 +20,8 @@ from services.events.orm import EventSubscriber, OutboxEvent
 from services.events.schemas import (
     SEQUENCE_DIGITS,
     SPEC_VERSION,
+    DeadLetterRead,
+    DeliveryLogRead,
     EventType,
     SubscriberCreate,
     SubscriberRead,
@@ -277,3 +279,31 @@ def replay(*, session: Session, subscriber_id: int, ids: Sequence[int] | None, a
         after={"dead_letters": n},
     )
     return n
+
+
+def dead_letters(*, session: Session, subscriber_id: int) -> list[DeadLetterRead]:
+    """A subscriber's dead letters with their event's type and subject, newest first."""
+    _sub(session, subscriber_id)
+    rows = repo.dead_letters(session, subscriber_id)
+    events = {e.position: e for e in repo.by_positions(session, [d.position for d in rows])}
+    return [
+        DeadLetterRead(
+            id=d.id,
+            event_id=d.event_id,
+            position=d.position,
+            type=events[d.position].type if d.position in events else "",
+            subject=events[d.position].subject if d.position in events else "",
+            reason=d.reason,
+            status=d.status,
+            dead_at=d.dead_at,
+            replay_requested_at=d.replay_requested_at,
+            replayed_at=d.replayed_at,
+        )
+        for d in rows
+    ]
+
+
+def deliveries(*, session: Session, subscriber_id: int) -> list[DeliveryLogRead]:
+    """A subscriber's latest delivery attempts."""
+    _sub(session, subscriber_id)
+    return [DeliveryLogRead.model_validate(r) for r in repo.delivery_log(session, subscriber_id)]

@@ -130,6 +130,10 @@ ROLE_MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/event-subscribers/{subscriber_id}/dead-letters"): {"admin"},
     ("POST", "/api/v1/event-subscribers/{subscriber_id}/dead-letters/replay"): {"admin"},
     ("GET", "/api/v1/event-subscribers/{subscriber_id}/deliveries"): {"admin"},
+    ("GET", "/admin/events"): {"admin"},
+    ("POST", "/admin/events"): {"admin"},
+    ("GET", "/admin/events/{subscriber_id}"): {"admin"},
+    ("POST", "/admin/events/{subscriber_id}/{action}"): {"admin"},
 }
 SAMPLE_PATH = {
     "{barcode}": "M000000000",
@@ -141,6 +145,7 @@ SAMPLE_PATH = {
     "{code}": "D0",
     "{attachment_id}": "1",
     "{subscriber_id}": "1",
+    "{action}": "pause",
 }
 
 

@@ -174,3 +174,108 @@ def test_a_refused_event_is_dead_lettered_the_rest_flow_and_replay_delivers_it(s
             assert all(x.replayed_at is not None for x in s.scalars(select(EventDeadLetter)))
     finally:
         rcv.stop()
+
+
+def _api(db_url: str, port: int, data_dir: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "ELTRACE_DATABASE_URL": db_url,
+        "ELTRACE_SECRET_KEY": SECRET,
+        "ELTRACE_PROFILE": "test",
+        "ELTRACE_DATA_DIR": str(data_dir),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "api", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    assert _wait(lambda: _up(port), timeout=60), "API did not start"
+    return proc
+
+
+def _up(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+def test_killing_the_api_mid_stream_loses_no_acknowledged_change_and_no_event(sqlite_url: str, tmp_path: Path) -> None:
+    """Gate BLOCKs (a change and its event, one transaction) from 4 MES clients while the API is killed -9."""
+    import threading
+
+    import httpx
+    from sqlalchemy import func, select
+
+    from services.devices.service import provision_device
+    from services.events.orm import OutboxEvent
+    from services.gate.orm import GateBlock
+
+    sessions = make_sessionmaker(make_engine(sqlite_url))
+    rcv = Receiver(tmp_path, "", "")
+    with transaction(sessions) as s:
+        spec = SubscriberCreate(name="mes", url=f"http://127.0.0.1:{rcv.port}/hook", batch_size=50, timeout_s=2.0)
+        secret = create_subscriber(session=s, spec=spec, master_secret=SECRET.encode(), actor="test")
+        key = provision_device(session=s, code="mes-1", station_code="MES", master_secret=SECRET.encode(), role="mes").api_key
+    rcv.key_id, rcv.secret = secret.key_id, secret.secret
+    rcv.start()
+    deliverer = _deliverer(sqlite_url)
+    port = _port()
+    api = _api(sqlite_url, port, tmp_path / "api")
+    acknowledged: list[str] = []
+    unanswered: list[str] = []
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def client(k: int) -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-Device-Key": key}, timeout=5) as http:
+            i = 0
+            while not stop.is_set():
+                barcode = f"K{k}{i:07d}"  # unknown: every answer is a BLOCK, recorded and published
+                i += 1
+                try:
+                    r = http.get(f"/api/v1/gate/{barcode}", params={"operation": "layup"})
+                except httpx.HTTPError:
+                    with lock:
+                        unanswered.append(barcode)
+                    time.sleep(0.05)
+                    continue
+                if r.status_code == 200 and r.json()["decision"] == "BLOCK":
+                    with lock:
+                        acknowledged.append(barcode)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+    try:
+        for t in threads:
+            t.start()
+        assert _wait(lambda: len(acknowledged) >= 100), "the API answered"
+        api.send_signal(signal.SIGKILL)  # mid-stream: requests in flight, transactions open
+        api.wait()
+        time.sleep(0.5)
+        api = _api(sqlite_url, port, tmp_path / "api")
+        n = len(acknowledged)
+        assert _wait(lambda: len(acknowledged) >= n + 100), "the API answered again after the restart"
+        stop.set()
+        for t in threads:
+            t.join(10)
+        with sessions() as s:
+            total = s.scalar(select(func.count()).select_from(OutboxEvent))
+        assert _wait(lambda: len(rcv.seen()) >= (total or 0), timeout=120), "every event reached the receiver"
+    finally:
+        stop.set()
+        api.send_signal(signal.SIGKILL)
+        api.wait()
+        deliverer.send_signal(signal.SIGTERM)
+        deliverer.wait(timeout=20)
+        rcv.stop()
+    with sessions() as s:
+        blocks = list(s.scalars(select(GateBlock.barcode)))
+        events = s.execute(select(OutboxEvent.id, OutboxEvent.subject)).all()
+    assert unanswered, "the kill hit requests in flight (otherwise this test proves nothing)"
+    assert set(acknowledged) <= set(blocks)  # every acknowledged change is in the database
+    assert len(blocks) == len(set(blocks))  # once
+    assert sorted(subject for _, subject in events) == sorted(blocks)  # each change has its event, and no event is orphaned
+    assert sorted(r[0] for r in rcv.seen()) == sorted(eid for eid, _ in events)  # each event delivered, counted once per id

@@ -25,7 +25,7 @@ def _fields(*classes: type) -> set[str]:
 
 
 def test_the_production_services_are_all_there_with_healthchecks() -> None:
-    assert set(SERVICES) == {"postgres", "redis", "migrate", "api", "ingest", "proxy", "edge"}
+    assert set(SERVICES) == {"postgres", "redis", "migrate", "api", "ingest", "events", "proxy", "edge"}
     for name, svc in SERVICES.items():
         if name != "migrate":
             assert "healthcheck" in svc, name
@@ -75,3 +75,10 @@ def test_the_app_logs_in_with_row_rights_only_and_is_reached_over_tls() -> None:
 def test_migrate_runs_before_api_and_ingest() -> None:
     for name in ("api", "ingest"):
         assert SERVICES[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+
+
+def test_the_events_deliverer_runs_once_with_metrics_and_public_picture_links() -> None:
+    svc = SERVICES["events"]
+    assert svc["command"][:2] == ["events", "deliver"] and "--metrics-port" in svc["command"]
+    assert "deploy" not in svc or svc["deploy"].get("replicas", 1) == 1  # one deliverer; the lease makes a copy wait
+    assert svc["environment"]["ELTRACE_PUBLIC_URL"].startswith("https://")
