@@ -36,6 +36,17 @@ from services.events.signing import HEADER, sign
 log = structlog.get_logger("eltrace.events")
 
 RETRYABLE_4XX = {408, 409, 423, 425, 429}  # the receiver is busy or not ready: try again later
+# Each event is loaded and framed once for every subscriber, not once per subscriber. A frame holds a
+# picture link signed when it was framed, so frames expire long before the link does (15 min).
+FRAME_TTL_S = 60.0
+FRAME_CACHE_MAX = 20_000
+
+
+@dataclass
+class _Frame:
+    event: OutboxEvent  # detached from its session
+    body: bytes  # its CloudEvents JSON
+    at: float
 
 
 @dataclass
@@ -80,6 +91,7 @@ class Deliverer:
         self.clients: dict[int, httpx.Client] = {}
         self.lock = threading.Lock()
         self._pruned = 0.0
+        self._frames: dict[int, _Frame] = {}  # position -> frame, insertion (= position) order
 
     # ---- lease and sequencer --------------------------------------------------------------------
 
@@ -121,11 +133,31 @@ class Deliverer:
                 self.clients[sub_id] = c
             return c
 
+    def _framed(self, session: Session, positions: list[int]) -> list[_Frame]:
+        """The frames of these positions (loaded and framed on a miss), in their order."""
+        now = time.monotonic()
+        with self.lock:
+            have = {p: f for p in positions if (f := self._frames.get(p)) is not None and now - f.at < FRAME_TTL_S}
+        missing = [p for p in positions if p not in have]
+        if missing:
+            fresh = {}
+            for e in repo.by_positions(session, missing):
+                session.expunge(e)
+                doc = cloud_event(e, source=self.s.source, picture_url=self.s.picture_url)
+                fresh[e.position or 0] = _Frame(e, json.dumps(doc, separators=(",", ":")).encode(), now)
+            with self.lock:
+                self._frames.update(fresh)
+                while len(self._frames) > FRAME_CACHE_MAX:
+                    self._frames.pop(next(iter(self._frames)))
+            have.update(fresh)
+        return [have[p] for p in positions if p in have]
+
     def post(self, sub: EventSubscriber, events: list[OutboxEvent], keys: dict[str, str]) -> Outcome:
         """POST events (one structured event, or a batch) signed with keys."""
-        framed = [cloud_event(e, source=self.s.source, picture_url=self.s.picture_url) for e in events]
+        with self.sessions() as session:
+            frames = self._framed(session, [e.position or 0 for e in events])
         single = sub.batch_size == 1
-        body = json.dumps(framed[0] if single else framed, separators=(",", ":")).encode()
+        body = frames[0].body if single else b"[" + b",".join(f.body for f in frames) + b"]"
         headers = {
             "Content-Type": "application/cloudevents+json" if single else "application/cloudevents-batch+json",
             HEADER: sign(body, keys),
@@ -154,11 +186,10 @@ class Deliverer:
             if sub is None or sub.paused or (sub.next_at is not None and sub.next_at > now):
                 return 0
             session.expunge(sub)
-            events = list(repo.after(session, sub.cursor, types=sub.types, limit=sub.batch_size))
+            positions = list(repo.positions_after(session, sub.cursor, types=sub.types, limit=sub.batch_size))
+            events = [f.event for f in self._framed(session, positions)]
             replays = list(repo.replay_requested(session, sub_id))
-            replay_events = {e.position: e for e in repo.by_positions(session, [d.position for d in replays])}
-            for e in [*events, *replay_events.values()]:
-                session.expunge(e)
+            replay_events = {f.event.position: f.event for f in self._framed(session, [d.position for d in replays])}
         keys = signing_keys(sub, self.s.master_secret, now)
         done = 0
         if events:
@@ -181,10 +212,10 @@ class Deliverer:
 
     def _batch(self, sub: EventSubscriber, events: list[OutboxEvent], keys: dict[str, str]) -> int:
         out = self.post(sub, events, keys)
-        self._log(sub, events, out)
-        if out.ok:
-            self._advance(sub, events[-1].position or 0, acked=len(events), dead=[])
+        if out.ok:  # the log line and the cursor in one commit: the common case costs one transaction
+            self._advance(sub, events[-1].position or 0, acked=len(events), dead=[], logged=(events, out))
             return len(events)
+        self._log(sub, events, out)
         if out.permanent and len(events) > 1:
             return self._one_by_one(sub, events, keys)
         if out.permanent:
@@ -211,11 +242,21 @@ class Deliverer:
         self._advance(sub, last, acked=acked, dead=dead)
         return acked
 
-    def _advance(self, sub: EventSubscriber, cursor: int, *, acked: int, dead: list[tuple[OutboxEvent, Outcome]]) -> None:
+    def _advance(
+        self,
+        sub: EventSubscriber,
+        cursor: int,
+        *,
+        acked: int,
+        dead: list[tuple[OutboxEvent, Outcome]],
+        logged: tuple[list[OutboxEvent], Outcome] | None = None,
+    ) -> None:
         with transaction(self.sessions) as session:
             row = repo.subscriber(session, sub.id, for_update=True)
             if row is None:
                 return
+            if logged is not None:
+                session.add(self._log_row(sub, *logged))
             row.cursor = max(row.cursor, cursor)
             row.delivered_total += acked
             row.attempts, row.failing_since, row.next_at, row.last_error = 0, None, None, None
@@ -258,17 +299,19 @@ class Deliverer:
 
     def _log(self, sub: EventSubscriber, events: list[OutboxEvent], out: Outcome) -> None:
         with transaction(self.sessions) as session:
-            session.add(
-                EventDeliveryLog(
-                    subscriber_id=sub.id,
-                    first_position=events[0].position or 0,
-                    last_position=events[-1].position or 0,
-                    events=len(events),
-                    status=out.status,
-                    ms=round(out.ms, 2),
-                    error=out.error[:500] if out.error else None,
-                )
-            )
+            session.add(self._log_row(sub, events, out))
+
+    @staticmethod
+    def _log_row(sub: EventSubscriber, events: list[OutboxEvent], out: Outcome) -> EventDeliveryLog:
+        return EventDeliveryLog(
+            subscriber_id=sub.id,
+            first_position=events[0].position or 0,
+            last_position=events[-1].position or 0,
+            events=len(events),
+            status=out.status,
+            ms=round(out.ms, 2),
+            error=out.error[:500] if out.error else None,
+        )
 
     # ---- the loop -------------------------------------------------------------------------------
 

@@ -38,6 +38,14 @@ def after(session: Session, position: int, *, types: Sequence[str] = (), limit: 
     return session.scalars(stmt.order_by(OutboxEvent.position).limit(limit)).all()
 
 
+def positions_after(session: Session, position: int, *, types: Sequence[str] = (), limit: int = 100) -> Sequence[int]:
+    """The positions `after` would return (the deliverer loads each event once for every subscriber)."""
+    stmt = select(OutboxEvent.position).where(OutboxEvent.position > position)
+    if types:
+        stmt = stmt.where(OutboxEvent.type.in_(list(types)))
+    return [p for p in session.scalars(stmt.order_by(OutboxEvent.position).limit(limit)).all() if p is not None]
+
+
 def by_positions(session: Session, positions: Sequence[int]) -> Sequence[OutboxEvent]:
     """Events at these positions, in position order."""
     stmt = select(OutboxEvent).where(OutboxEvent.position.in_(list(positions))).order_by(OutboxEvent.position)
