@@ -187,6 +187,8 @@ class Deliverer:
                 return 0
             session.expunge(sub)
             positions = list(repo.positions_after(session, sub.cursor, types=sub.types, limit=sub.batch_size))
+            if not positions and sub.types:
+                self._skip_to(sub, repo.last_position(session))
             events = [f.event for f in self._framed(session, positions)]
             replays = list(repo.replay_requested(session, sub_id))
             replay_events = {f.event.position: f.event for f in self._framed(session, [d.position for d in replays])}
@@ -209,6 +211,14 @@ class Deliverer:
             else:
                 break
         return done
+
+    def _skip_to(self, sub: EventSubscriber, last: int) -> None:
+        """Nothing of the subscriber's types up to `last`: move its cursor there, so later passes do not
+        scan the same non-matching rows again (sequencing runs before delivery, so nothing lands below it)."""
+        if last > sub.cursor:
+            with transaction(self.sessions) as session:
+                repo.move_cursor(session, sub.id, expected=sub.cursor, to=last)
+            sub.cursor = last
 
     def _batch(self, sub: EventSubscriber, events: list[OutboxEvent], keys: dict[str, str]) -> int:
         out = self.post(sub, events, keys)

@@ -46,6 +46,13 @@ def positions_after(session: Session, position: int, *, types: Sequence[str] = (
     return [p for p in session.scalars(stmt.order_by(OutboxEvent.position).limit(limit)).all() if p is not None]
 
 
+def move_cursor(session: Session, subscriber_id: int, *, expected: int, to: int) -> None:
+    """Move a subscriber's cursor forward, unless it moved meanwhile."""
+    session.execute(
+        update(EventSubscriber).where(EventSubscriber.id == subscriber_id, EventSubscriber.cursor == expected).values(cursor=to)
+    )
+
+
 def by_positions(session: Session, positions: Sequence[int]) -> Sequence[OutboxEvent]:
     """Events at these positions, in position order."""
     stmt = select(OutboxEvent).where(OutboxEvent.position.in_(list(positions))).order_by(OutboxEvent.position)

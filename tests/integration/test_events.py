@@ -92,3 +92,27 @@ def test_admins_manage_subscribers_secret_shown_once_rotation_pause(client: Test
     assert dup.status_code == 409
     assert client.get("/api/v1/audit", headers=admin, params={"entity": "event_subscriber"}).status_code == 200
     assert client.delete(f"/api/v1/event-subscribers/{sid}", headers=admin).status_code == 204
+
+
+def test_a_filtered_subscriber_skips_past_other_types_without_missing_its_own(client: TestClient) -> None:
+    """Its cursor moves past events it does not take, so passes stop rescanning them; its own type still goes out."""
+    from services.events.delivery import Deliverer, DeliverySettings
+    from services.events.orm import EventSubscriber
+    from services.events.schemas import SubscriberCreate
+    from services.events.service import create_subscriber, emit
+
+    sessions = make_sessionmaker(client.app.state.engine)  # type: ignore[attr-defined]
+    with transaction(sessions) as s:
+        spec = SubscriberCreate(name="holds-only", url="http://127.0.0.1:9/nothing-listens", types=[EventType.HOLD_PLACED])
+        sub_id = create_subscriber(session=s, spec=spec, master_secret=b"m", actor="t", from_start=True).subscriber.id
+    d = Deliverer(sessions, DeliverySettings(master_secret=b"m"), workers=1)
+    d.step()  # the fixture's 14 results and 2 loops: none is a hold
+    with sessions() as s:
+        row = s.get(EventSubscriber, sub_id)
+        assert row is not None and row.cursor == 16 and row.delivered_total == 0 and row.failing_since is None
+    with transaction(sessions) as s:
+        emit(session=s, type=EventType.HOLD_PLACED, subject="M1", data={})
+    d.step()  # its own type: tried (nothing listens), and the cursor waits before it
+    with sessions() as s:
+        row = s.get(EventSubscriber, sub_id)
+        assert row is not None and row.cursor == 16 and row.failing_since is not None
