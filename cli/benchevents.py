@@ -284,7 +284,7 @@ def bench_events(*, events: int, rate: int, seconds: float, modules: int, sample
     try:
         url = pg.create_database("benchev")
         upgrade(url)
-        sessions = make_sessionmaker(make_engine(url))
+        sessions = make_sessionmaker(make_engine(url, pool_size=14, max_overflow=2))  # as `events deliver` sizes it
         bare = _bare_http(200)
         one = _throughput(sessions, events, 1)
         ten = _throughput(sessions, events, 10)

@@ -57,7 +57,13 @@ def deliver_cmd(
     settings = DeliverySettings(
         master_secret=master, source=s.event_source, poll_s=poll_s, picture_url=picture_url_fn(s.public_url, master)
     )
-    Deliverer(_sessions(s.resolved_database_url()), settings).run(stop_event())
+    from services.core.db import make_engine, make_sessionmaker
+
+    workers = 8
+    # One connection per delivery thread plus the loop's own, kept open: an overflow connection is
+    # closed on return, and reconnecting to PostgreSQL on every batch costs more than the batch.
+    engine = make_engine(s.resolved_database_url(), pool_size=workers + 2, max_overflow=2)
+    Deliverer(make_sessionmaker(engine), settings, workers=workers).run(stop_event())
 
 
 @events_app.command("subscribe")

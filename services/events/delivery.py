@@ -39,6 +39,7 @@ RETRYABLE_4XX = {408, 409, 423, 425, 429}  # the receiver is busy or not ready: 
 # Each event is loaded and framed once for every subscriber, not once per subscriber. A frame holds a
 # picture link signed when it was framed, so frames expire long before the link does (15 min).
 FRAME_TTL_S = 60.0
+LAG_EVERY_S = 1.0  # how often the lag gauge is recounted
 FRAME_CACHE_MAX = 20_000
 
 
@@ -91,12 +92,16 @@ class Deliverer:
         self.clients: dict[int, httpx.Client] = {}
         self.lock = threading.Lock()
         self._pruned = 0.0
+        self._lag_at = 0.0
+        self._lease_fresh_until = 0.0
         self._frames: dict[int, _Frame] = {}  # position -> frame, insertion (= position) order
 
     # ---- lease and sequencer --------------------------------------------------------------------
 
     def hold_lease(self) -> bool:
         """Take or renew the lease; False while another live process holds it."""
+        if time.monotonic() < self._lease_fresh_until:
+            return True  # renewed moments ago: a third of the lease is left unused as margin
         now = utcnow()
         try:
             with transaction(self.sessions) as session:
@@ -113,6 +118,7 @@ class Deliverer:
         except IntegrityError:  # another process inserted the row first
             return False
         m.LEASE.set(1)
+        self._lease_fresh_until = time.monotonic() + self.s.lease_s / 3
         return True
 
     def sequence_once(self) -> int:
@@ -178,19 +184,23 @@ class Deliverer:
         permanent = 400 <= r.status_code < 500 and r.status_code not in RETRYABLE_4XX
         return Outcome(False, permanent, r.status_code, f"HTTP {r.status_code}: {r.text[:200]}", ms)
 
-    def deliver_once(self, sub_id: int) -> int:
-        """One batch for one subscriber (and its requested replays); returns events acknowledged."""
+    def deliver_once(self, sub_id: int, *, loaded: EventSubscriber | None = None, replays_pending: bool = True) -> int:
+        """One batch for one subscriber (and its requested replays); returns events acknowledged.
+
+        loaded / replays_pending: what this pass already read (one query for every subscriber, not one each).
+        """
         now = utcnow()
         with self.sessions() as session:
-            sub = repo.subscriber(session, sub_id)
+            sub = loaded or repo.subscriber(session, sub_id)
             if sub is None or sub.paused or (sub.next_at is not None and sub.next_at > now):
                 return 0
-            session.expunge(sub)
+            if loaded is None:
+                session.expunge(sub)
             positions = list(repo.positions_after(session, sub.cursor, types=sub.types, limit=sub.batch_size))
             if not positions and sub.types:
                 self._skip_to(sub, repo.last_position(session))
             events = [f.event for f in self._framed(session, positions)]
-            replays = list(repo.replay_requested(session, sub_id))
+            replays = list(repo.replay_requested(session, sub_id)) if replays_pending else []
             replay_events = {f.event.position: f.event for f in self._framed(session, [d.position for d in replays])}
         keys = signing_keys(sub, self.s.master_secret, now)
         done = 0
@@ -332,9 +342,14 @@ class Deliverer:
         self.sequence_once()
         with self.sessions() as session:
             subs = list(repo.subscribers(session))
+            if time.monotonic() - self._lag_at >= LAG_EVERY_S:  # a count per subscriber: not on every pass
+                for sub in subs:
+                    m.LAG.labels(sub.name).set(repo.lag(session, sub))
+                self._lag_at = time.monotonic()
+            replaying = repo.subscribers_replaying(session)
             for sub in subs:
-                m.LAG.labels(sub.name).set(repo.lag(session, sub))
-        done = sum(self.pool.map(self.deliver_once, [s.id for s in subs]))
+                session.expunge(sub)
+        done = sum(self.pool.map(lambda sub: self.deliver_once(sub.id, loaded=sub, replays_pending=sub.id in replaying), subs))
         if time.monotonic() - self._pruned > 3600:
             with transaction(self.sessions) as session:
                 repo.prune_log(session, utcnow() - timedelta(days=self.s.log_days))

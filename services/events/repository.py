@@ -98,6 +98,14 @@ def dead_letter_count(session: Session, subscriber_id: int) -> int:
     return int(session.scalar(stmt) or 0)
 
 
+def subscribers_replaying(session: Session) -> set[int]:
+    """Ids of the subscribers with dead letters waiting to be sent again."""
+    stmt = select(EventDeadLetter.subscriber_id).where(
+        EventDeadLetter.replay_requested_at.is_not(None), EventDeadLetter.replayed_at.is_(None)
+    )
+    return set(session.scalars(stmt.distinct()).all())
+
+
 def replay_requested(session: Session, subscriber_id: int, limit: int = 50) -> Sequence[EventDeadLetter]:
     """Dead letters an admin asked to send again, oldest first."""
     stmt = (

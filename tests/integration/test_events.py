@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -116,3 +118,19 @@ def test_a_filtered_subscriber_skips_past_other_types_without_missing_its_own(cl
     with sessions() as s:
         row = s.get(EventSubscriber, sub_id)
         assert row is not None and row.cursor == 16 and row.failing_since is not None
+
+
+def test_one_deliverer_at_a_time_and_a_successor_takes_over_when_the_lease_runs_out(client: TestClient) -> None:
+    from services.events.delivery import Deliverer, DeliverySettings
+
+    sessions = make_sessionmaker(client.app.state.engine)  # type: ignore[attr-defined]
+    first = Deliverer(sessions, DeliverySettings(master_secret=b"m", lease_s=1.5, holder="first"), workers=1)
+    second = Deliverer(sessions, DeliverySettings(master_secret=b"m", lease_s=1.5, holder="second"), workers=1)
+    assert first.hold_lease() and not second.hold_lease()
+    assert first.step() == 0 and second.step() == 0  # the second neither sequences nor delivers
+    with sessions() as s:
+        assert s.scalar(select(func.max(OutboxEvent.position))) == 16  # sequenced once, by the holder
+    time.sleep(0.6)  # the holder renews after a third of the lease; the row still says it is alive
+    assert first.hold_lease() and not second.hold_lease()
+    time.sleep(1.7)  # the holder died (it stopped renewing): its lease ran out
+    assert second.hold_lease()
