@@ -368,6 +368,7 @@ def dispose(
     loop = _loop_for_update(session, loop_id, line)
     if loop.state != LoopState.OPEN:
         raise Conflict(f"rework loop {loop_id} is {loop.state}; dispositions are only taken while it is open")
+    _interlock(session, loop.module_id, (ModuleStatus.HOLD, ModuleStatus.SHIPPED, ModuleStatus.SCRAPPED))
     if item.disposition not in DISPOSITIONS:
         raise InvalidInput(f"disposition must be one of {', '.join(DISPOSITIONS)}")
     defect = inspection_repo.defect_by_id(session, item.defect_id)
@@ -435,6 +436,8 @@ def undo_last(
         raise Conflict(
             f"rework loop {loop_id} is {loop.state}: a disposition can only be taken back before re-inspection or hold"
         )
+    # A hold may come from the very key being taken back (not repairable): only shipped / scrapped lock the undo.
+    _interlock(session, loop.module_id, (ModuleStatus.SHIPPED, ModuleStatus.SCRAPPED))
     last = repo.last_disposition(session, loop.id)
     if last is None:
         raise Conflict("nothing to undo in this loop")
@@ -483,6 +486,20 @@ def undo_last(
         after={"loop": loop.id, "state": loop.state},
     )
     return loop
+
+
+_LOCKED_WHY = {
+    ModuleStatus.HOLD: "is on HOLD: a quality engineer decides the hold first",
+    ModuleStatus.SHIPPED: "has shipped",
+    ModuleStatus.SCRAPPED: "is scrapped",
+}
+
+
+def _interlock(session: Session, module_id: int, locked: tuple[ModuleStatus, ...]) -> None:
+    """Refuse rework keys on a module whose status forbids them (nothing is recorded)."""
+    module = inspection_repo.module_by_id(session, module_id)
+    if module.status in locked:
+        raise Conflict(f"module {module.barcode} {_LOCKED_WHY[ModuleStatus(module.status)]}; nothing was recorded")
 
 
 def _loop_for_update(session: Session, loop_id: int, line: str | None) -> ReworkLoop:

@@ -460,3 +460,26 @@ def test_an_operator_takes_back_only_their_own_disposition_and_lots_are_checked_
     with transaction(line.sessions) as s:
         rw.undo_last(session=s, loop_id=d.loop_id, actor="qe1", station="quality", may_undo_others=True)
     assert line.count(Disposition) == 0
+
+
+def test_a_module_on_hold_takes_no_disposition_until_the_hold_is_decided(line: Line) -> None:
+    """Interlock: a containment hold on a module with an open loop locks its rework keys (nothing recorded)."""
+    bc = "MOD0000060"
+    line.send(result(bc, 2, ng=[(1, 4, "crack")]))
+    mid = _module_id(line, bc)
+    with transaction(line.sessions) as s:
+        rw.place_hold(session=s, module_ids=[mid], source="containment", reason="suspect EVA lot", actor="qe1")
+        hold_id = int(s.scalar(select(ModuleHold.id).where(ModuleHold.module_id == mid)) or 0)
+    before = line.count(Disposition)
+    with pytest.raises(Conflict, match="is on HOLD: a quality engineer decides the hold first"):
+        line.dispose_all(bc)
+    assert line.count(Disposition) == before and line.loops(bc) == [(2, 1, "open")]
+    with transaction(line.sessions) as s:
+        rw.decide_hold(session=s, hold_id=hold_id, decision="release", reason="EVA lot cleared", actor="qe1")  # type: ignore[arg-type]
+    line.dispose_all(bc)  # released: the loop goes on
+    assert line.loops(bc) == [(2, 1, "repaired")]
+    with transaction(line.sessions) as s:
+        s.scalars(select(Module).where(Module.id == mid)).one().status = "SHIPPED"
+    v = line.view(bc)
+    with pytest.raises(Conflict, match="has shipped"), transaction(line.sessions) as s:
+        rw.undo_last(session=s, loop_id=v.defects[0].loop_id, actor="op1", station="RW-1")
