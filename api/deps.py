@@ -6,13 +6,14 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Request
 from fastapi.security import OAuth2PasswordBearer
-from pydantic import AfterValidator, BaseModel
+from pydantic import AfterValidator, BaseModel, BeforeValidator
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.csrf import CSRF_FIELD, CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, check_csrf
+from services.contracts.result import BARCODE_PATTERN, normalise_barcode
 from services.core.db import transaction
 from services.core.errors import Forbidden
 from services.core.settings import ApiSettings
@@ -21,6 +22,10 @@ from services.imagestore.store import BlobStore
 from services.security.service import AuthFailed, Principal, Role, principal_from_token
 
 T = TypeVar("T")
+# A barcode in a URL, by the one rule (services.contracts.result.normalise_barcode): a Caps Lock scan finds the module.
+BarcodePath = Annotated[
+    str, BeforeValidator(lambda v: normalise_barcode(v) if isinstance(v, str) else v), Path(pattern=BARCODE_PATTERN)
+]
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 

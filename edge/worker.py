@@ -18,7 +18,7 @@ from edge import metrics
 from edge.outbox import DiskFull, Outbox
 from edge.pipeline import Inspector, Outcome, Recipe
 from services.contracts import Grid
-from services.contracts.result import BARCODE_PATTERN, Stage
+from services.contracts.result import BARCODE_PATTERN, Stage, normalise_barcode
 
 log = structlog.get_logger("eltrace.edge.worker")
 
@@ -128,7 +128,7 @@ class FolderWorker:
             if not m:
                 raise RejectedInput(f"no sidecar and file name {path.name!r} does not match the barcode pattern")
             meta = {"barcode": m.group("barcode"), "string_position": int(m.group("pos"))}
-        barcode = str(meta.get("barcode", ""))
+        barcode = normalise_barcode(str(meta.get("barcode", "")))
         if not re.fullmatch(BARCODE_PATTERN, barcode):
             raise RejectedInput(f"barcode {barcode!r} is malformed")
         try:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 
-from api.deps import ERRORS, MesDep, SessionDep, get_settings
+from api.deps import ERRORS, BarcodePath, MesDep, SessionDep, get_settings
 from services.gate import service
 from services.gate.schemas import GateAnswer, Operation
 
@@ -15,7 +15,7 @@ router = APIRouter(prefix="/api/v1", tags=["gate"], responses=ERRORS)
 
 @router.get("/gate/{barcode}")
 def gate(
-    barcode: Annotated[str, Path(min_length=1, max_length=64)],
+    barcode: BarcodePath,
     request: Request,
     session: SessionDep,
     client: MesDep,
@@ -24,7 +24,7 @@ def gate(
     """May this module go on to `operation`? Every BLOCK is recorded and published as an event."""
     return service.ask(
         session=session,
-        barcode=barcode.strip(),
+        barcode=barcode,
         operation=operation,
         asked_by=f"mes:{client.code}",
         config=get_settings(request).gate_checks,

@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from api.deps import AnyPerson, SessionDep, line_scope
 from api.render import render
+from services.contracts.result import normalise_barcode
 from services.history.record import module_record
 from services.security.service import Role
 
@@ -17,6 +18,9 @@ router = APIRouter(include_in_schema=False)
 def module_page(barcode: str, request: Request, session: SessionDep, user: AnyPerson) -> Response:
     """Images with overlays, verdicts, loops, dispositions, context, lots, shipment (unknown barcode: the error page)."""
     record = module_record(
-        session=session, barcode=barcode[:64], line=line_scope(user), complaints_visible=user.role != Role.OPERATOR
+        session=session,
+        barcode=normalise_barcode(barcode)[:64],
+        line=line_scope(user),
+        complaints_visible=user.role != Role.OPERATOR,
     )
     return render(request, "module.html", user=user, record=record, error=None)

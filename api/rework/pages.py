@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import Engineer, ReworkPerson, SessionDep, get_settings, line_scope
 from api.render import PageBack, back_on_error, render
-from services.contracts.result import BARCODE_PATTERN
+from services.contracts.result import BARCODE_PATTERN, normalise_barcode
 from services.core.errors import NotFound
 from services.rework import service as rework
 from services.rework import views
@@ -46,9 +46,11 @@ def rework_page(
     ctx: dict[str, object] = {"user": user, "station": _station(station), "keys": KEYS, "view": None, "scan_error": None}
     status = 200
     if barcode is not None:
-        code = barcode.strip()
+        code = normalise_barcode(barcode)
         ctx["barcode"] = code
-        if not re.fullmatch(BARCODE_PATTERN, code):
+        if not code:
+            ctx["scan_error"], status = "Nothing was scanned. Scan the module label.", 400
+        elif not re.fullmatch(BARCODE_PATTERN, code):
             ctx["scan_error"], status = f"“{code[:64]}” is not a module barcode. Scan the module label again.", 400
         else:
             try:

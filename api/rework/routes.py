@@ -6,15 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
-from api.deps import ERRORS, Engineer, ReworkPerson, SessionDep, get_settings, line_scope
-from services.contracts.result import BARCODE_PATTERN
+from api.deps import ERRORS, BarcodePath, Engineer, ReworkPerson, SessionDep, get_settings, line_scope
 from services.core.errors import NotFound
 from services.inspection.repository import module_by_barcode
 from services.rework import service, views
 from services.rework.schemas import DispositionCreate, HoldCreate, HoldDecision, HoldRead, HoldSource, StationView
 
 router = APIRouter(prefix="/api/v1", tags=["rework"], responses=ERRORS)
-Barcode = Annotated[str, Path(pattern=BARCODE_PATTERN)]
+Barcode = BarcodePath
 
 
 @router.get("/rework/{barcode}")

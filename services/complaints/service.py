@@ -16,7 +16,7 @@ from services.complaints import repository as repo
 from services.complaints.orm import Attachment, Complaint, ComplaintModule, Discipline, EightDCase
 from services.complaints.orm import Sequence as NumberSequence
 from services.complaints.schemas import CaseStatus, Channel, DisciplineStatus, Severity, Symptom
-from services.contracts.result import BARCODE_PATTERN
+from services.contracts.result import BARCODE_PATTERN, normalise_barcode
 from services.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.core.time import utcnow
 from services.events.schemas import EventType
@@ -49,7 +49,7 @@ def parse_barcodes(text: str) -> list[str]:
     """Barcodes typed, pasted or exported: split on whitespace, commas and semicolons; CSV header words dropped."""
     seen: dict[str, None] = {}
     for token in re.split(r"[\s,;]+", text):
-        token = token.strip().strip('"')
+        token = normalise_barcode(token.strip('"'))
         if token and token.lower() not in ("barcode", "serial", "module"):
             seen.setdefault(token, None)
     return list(seen)
@@ -87,12 +87,13 @@ def create_complaint(
         raise InvalidInput("received date is in the future")
     if received_at < utcnow() - timedelta(days=3660):
         raise InvalidInput("received date is more than ten years ago")
-    codes = list(dict.fromkeys(b.strip() for b in barcodes if b.strip()))
+    typed = {normalise_barcode(b): b.strip() for b in reversed(barcodes)}  # normalised -> as typed (first wins)
+    codes = list(dict.fromkeys(c for c in (normalise_barcode(b) for b in barcodes) if c))
     if not codes:
         raise InvalidInput("a complaint names at least one module barcode")
     if len(codes) > MAX_BARCODES:
         raise InvalidInput(f"more than {MAX_BARCODES} barcodes: attach a list instead")
-    bad = [b for b in codes if not _BARCODE.match(b)]
+    bad = [typed[b] for b in codes if not _BARCODE.match(b)]  # said as the person typed them
     if bad:
         raise InvalidInput(f"not barcodes: {', '.join(bad[:10])}")
     case = None

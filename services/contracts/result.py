@@ -29,6 +29,13 @@ DEVICE_PATTERN = r"^[a-z0-9][a-z0-9\-]{0,39}$"
 Sha256 = Annotated[str, Field(pattern=_SHA256)]
 
 
+def normalise_barcode(text: str) -> str:
+    """A barcode as scanned or typed -> as stored: control characters and surrounding blanks dropped,
+    letters in upper case (a Caps Lock scan is the same module). The one rule for every way in; the
+    result may still fail BARCODE_PATTERN."""
+    return "".join(ch for ch in text if ch.isprintable()).strip().upper()
+
+
 class Verdict(StrEnum):
     """Judgement of a whole string image."""
 

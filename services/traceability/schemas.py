@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from services.contracts.result import BARCODE_PATTERN
+from services.contracts.result import BARCODE_PATTERN, normalise_barcode
 from services.core.time import plausible
 
 CODE = r"^[A-Za-z0-9][A-Za-z0-9._/\-]{0,59}$"
@@ -52,6 +52,11 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+Barcode = Annotated[
+    str, BeforeValidator(lambda v: normalise_barcode(v) if isinstance(v, str) else v), Field(pattern=BARCODE_PATTERN)
+]
+
+
 class ProductIn(_In):
     code: str = Field(pattern=CODE, max_length=40)
     series: str = Field(min_length=1, max_length=40)
@@ -79,7 +84,7 @@ class MaterialLotIn(_In):
 class ModuleBuildIn(_In):
     """A module's build record: its work order and the lots it consumed (kind -> lot code)."""
 
-    barcode: str = Field(pattern=BARCODE_PATTERN)
+    barcode: Barcode
     work_order: str = Field(pattern=CODE, max_length=40)
     lots: dict[str, str] = Field(default_factory=dict, max_length=len(LOT_KINDS))
 
@@ -95,7 +100,7 @@ class ModuleBuildIn(_In):
 
 
 class ShipmentIn(_In):
-    barcode: str = Field(pattern=BARCODE_PATTERN)
+    barcode: Barcode
     customer: str = Field(min_length=1, max_length=80)
     delivery_no: str = Field(pattern=CODE, max_length=40)
     site: str = Field(default="", max_length=120)

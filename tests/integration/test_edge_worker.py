@@ -115,7 +115,7 @@ def test_unjudgeable_images_are_error_with_a_reason_never_ok(worker: FolderWorke
             json.dumps({"barcode": "BAD-wronggrid", "string_position": 1, "recipe": "half-2x11", "rows": 2, "cols": 11})
         )
     assert worker.scan_once() == 1  # never crashes the worker
-    env = _results(worker)[f"BAD-{kind.replace('_', '')}"]
+    env = _results(worker)[f"BAD-{kind.replace('_', '')}".upper()]  # the one barcode rule: upper case
     assert env.verdict is Verdict.ERROR
     assert env.error and len(env.error) > 10
     assert env.cells == []
