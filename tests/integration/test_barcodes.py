@@ -32,7 +32,7 @@ def test_a_lower_case_scan_finds_the_module_everywhere(client: TestClient) -> No
     page = client.get("/rework", headers=op, params={"barcode": "m000000001\r", "station": "RW-01"})
     assert page.status_code == 200 and "M000000001" in page.text and "Unknown barcode" not in page.text
     empty = client.get("/rework", headers=op, params={"barcode": "", "station": "RW-01"})
-    assert empty.status_code == 400 and "Nothing was scanned" in empty.text and 'is not a module barcode' not in empty.text
+    assert empty.status_code == 400 and "Nothing was scanned" in empty.text and "is not a module barcode" not in empty.text
 
 
 def test_complaints_store_the_normalised_barcode(client: TestClient) -> None:
