@@ -7,10 +7,13 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode, urlsplit
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.csrf import SESSION_COOKIE
 from api.render import PageBack, render
 from services.core.errors import DomainError
 
@@ -22,14 +25,34 @@ def wants_page(request: Request) -> bool:
     return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
 
 
+def safe_next(target: str | None) -> str:
+    """A same-site path to return to after signing in ("/" for anything else: no open redirect)."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")) or any(c in target for c in "\r\n\\"):
+        return "/"
+    return target[:500]
+
+
+def login_url(request: Request) -> str:
+    """/login with where to come back to and why the person is asked to sign in."""
+    if request.method == "GET":
+        back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    else:  # a form post (a key at the station): back to the page it came from
+        ref = urlsplit(request.headers.get("referer", ""))
+        back = (ref.path + (f"?{ref.query}" if ref.query else "")) if ref.netloc == request.url.netloc else "/"
+    had_session = SESSION_COOKIE in request.cookies
+    why = ("expired_post" if request.method != "GET" else "expired") if had_session else "signin"
+    params = {k: v for k, v in (("next", safe_next(back)), ("why", why)) if v not in ("/", "signin")}
+    return f"/login?{urlencode(params)}" if params else "/login"
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on the app."""
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
         if wants_page(request):
-            if exc.status == 401:
-                return RedirectResponse("/login", status_code=303)  # to the sign-in page
+            if exc.status == 401:  # to the sign-in page, and back here afterwards
+                return RedirectResponse(login_url(request), status_code=303)
             return render(request, "error.html", status=exc.status, error=exc.detail)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return JSONResponse({"error": exc.code, "detail": exc.detail}, status_code=exc.status, headers=headers)

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.csrf import check_csrf
 from api.deps import SESSION_COOKIE, SessionDep, get_settings
+from api.errors import safe_next
 from api.render import render
 from services.core.db import transaction
 from services.security.service import AuthFailed, check_address, failed_from, issue_token, login, sign_out
@@ -16,10 +17,16 @@ from services.security.service import AuthFailed, check_address, failed_from, is
 router = APIRouter(include_in_schema=False)
 
 
+SIGN_IN_WHY = {
+    "expired": "Your session has ended. Sign in again to go on where you were.",
+    "expired_post": "Your session had ended, so your last key or form was NOT recorded. Sign in and do it again.",
+}
+
+
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request) -> Response:
-    """The sign-in form."""
-    return render(request, "login.html")
+def login_page(request: Request, next: str | None = None, why: str | None = None) -> Response:
+    """The sign-in form; after signing in the person goes back to `next` (a same-site path)."""
+    return render(request, "login.html", next=safe_next(next), notice=SIGN_IN_WHY.get(why or ""))
 
 
 @router.post("/login")
@@ -29,8 +36,9 @@ def login_submit(
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=256)],
     csrf_token: Annotated[str | None, Form()] = None,
+    next: Annotated[str | None, Form(max_length=500)] = None,
 ) -> Response:
-    """Check the password and set the session cookie."""
+    """Check the password, set the session cookie and go back to where the person was."""
     check_csrf(request, csrf_token)
     addr = request.client.host if request.client else "unknown"
     check_address(session=session, address=addr)
@@ -39,9 +47,9 @@ def login_submit(
     except AuthFailed as exc:
         failed_from(session=session, address=addr)
         session.commit()  # the failure counts must persist, or there is no throttle and no wait
-        return render(request, "login.html", status=401, error=exc.detail)
+        return render(request, "login.html", status=401, error=exc.detail, next=safe_next(next))
     settings = get_settings(request)
-    response = RedirectResponse("/", status_code=303)
+    response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         issue_token(principal, secret=settings.secret_key.get_secret_value(), ttl=settings.token_ttl),
