@@ -118,17 +118,20 @@ def _state(
         return StationState.SCRAPPED, "Module scrapped: do not rework."
     if module.status == ModuleStatus.HOLD:
         return StationState.HOLD, "Module on HOLD for the quality engineer: do not rework, put it in the hold area."
+    errors = sorted(p for p, i in latest.items() if i.verdict == Verdict.ERROR)
+    # An unreadable string is never hidden behind the module's NG strings: it needs its own re-image.
+    reimage = f"String {', '.join(map(str, errors))}: image could not be judged. Re-image it at string EL." if errors else ""
     pending = sum(1 for d in defects if d.disposition is None)
     if pending:
-        return StationState.NG, f"{pending} defect(s) to disposition."
+        return StationState.NG, " ".join(x for x in (f"{pending} defect(s) to disposition.", reimage) if x)
     if active:
         strings = ", ".join(str(p) for p in sorted(active))
-        return StationState.RETEST, f"Repair recorded. Send string {strings} back to EL for re-inspection."
+        retest = f"Repair recorded. Send string {strings} back to EL for re-inspection."
+        return StationState.RETEST, " ".join(x for x in (retest, reimage) if x)
     if not latest:
         return StationState.NONE, "No string EL result for this module yet."
-    errors = sorted(p for p, i in latest.items() if i.verdict == Verdict.ERROR)
     if errors:
-        return StationState.ERROR, f"String {', '.join(map(str, errors))}: image could not be judged. Manual inspection."
+        return StationState.ERROR, reimage
     review = sorted(p for p, i in latest.items() if i.verdict == Verdict.REVIEW)
     if review:
         return (

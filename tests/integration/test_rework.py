@@ -483,3 +483,17 @@ def test_a_module_on_hold_takes_no_disposition_until_the_hold_is_decided(line: L
     v = line.view(bc)
     with pytest.raises(Conflict, match="has shipped"), transaction(line.sessions) as s:
         rw.undo_last(session=s, loop_id=v.defects[0].loop_id, actor="op1", station="RW-1")
+
+
+def test_an_unreadable_string_is_not_hidden_behind_the_ng_strings(line: Line) -> None:
+    bc = "MOD0000070"
+    line.send(result(bc, 1, ng=[(1, 4, "crack")]), result(bc, 2, error=True))
+    v = line.view(bc)
+    assert v.state == "NG" and "1 defect(s) to disposition." in v.message
+    assert "String 2: image could not be judged. Re-image it at string EL." in v.message
+    line.dispose_all(bc)
+    v = line.view(bc)
+    assert v.state == "RETEST" and "Re-image it at string EL" in v.message
+    line.send(result(bc, 1, at=later(30)))
+    v = line.view(bc)
+    assert v.state == "ERROR" and v.message == "String 2: image could not be judged. Re-image it at string EL."
