@@ -8,8 +8,8 @@ COPY api ./api
 COPY edge ./edge
 COPY cli ./cli
 COPY models ./models
-# DejaVu fonts: the 8D PDF report prints any customer's name (Latin-1 core fonts otherwise).
-RUN apt-get update && apt-get install -y --no-install-recommends fonts-dejavu-core && rm -rf /var/lib/apt/lists/*
+# DejaVu for Latin text and Noto CJK for Chinese: the 8D PDF prints every customer name or refuses (never drops text).
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-dejavu-core fonts-noto-cjk && rm -rf /var/lib/apt/lists/*
 RUN pip install --no-cache-dir ".[api,edge]" && useradd --system --uid 10001 eltrace && mkdir -p /data && chown eltrace /data
 USER eltrace
 ENTRYPOINT ["eltrace"]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from markupsafe import Markup, escape
+
+from api.i18n import gettext as _
 
 W, H = 640, 260
 PAD_L, PAD_R, PAD_T, PAD_B = 52, 16, 28, 58
@@ -28,6 +31,22 @@ def _fmt(v: float, percent: bool) -> str:
     return f"{v:,.0f}" if abs(v) >= 10 else f"{v:.2g}"
 
 
+def nice_max(v: float, ticks: int = 4) -> float:
+    """The smallest 'round' axis top (1, 2, 2.5 or 5 x 10^k per tick) at or above `v`, so ticks read 0, 2.5, 5 %."""
+    if v <= 0:
+        return 1.0
+    raw = v / ticks
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw * (1 - 1e-9))
+    return step * ticks
+
+
+def _tick(v: float, percent: bool) -> str:
+    x = v * 100 if percent else v
+    text = f"{x:.3f}".rstrip("0").rstrip(".") if x else "0"
+    return f"{text} %" if percent else text
+
+
 def _frame(title: str, y_max: float, percent: bool, cls: str) -> list[str]:
     parts = [
         f'<svg class="chart {cls}" viewBox="0 0 {W} {H}" role="img" aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
@@ -37,7 +56,7 @@ def _frame(title: str, y_max: float, percent: bool, cls: str) -> list[str]:
         v = y_max * i / 4
         y = _y(v, y_max)
         parts.append(f'<line x1="{PAD_L}" x2="{W - PAD_R}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
-        parts.append(f'<text x="{PAD_L - 6}" y="{y + 4:.1f}" class="ax" text-anchor="end">{_fmt(v, percent)}</text>')
+        parts.append(f'<text x="{PAD_L - 6}" y="{y + 4:.1f}" class="ax" text-anchor="end">{_tick(v, percent)}</text>')
     return parts
 
 
@@ -67,7 +86,7 @@ def _ref(line: Line, y_max: float) -> str:
 def _empty(title: str, cls: str) -> Markup:
     return Markup(
         f'<svg class="chart {cls}" viewBox="0 0 {W} 60" role="img" aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">'
-        f'<text x="{PAD_L}" y="18" class="t">{escape(title)}</text><text x="{PAD_L}" y="44" class="ax">no data in this window</text></svg>'
+        f'<text x="{PAD_L}" y="18" class="t">{escape(title)}</text><text x="{PAD_L}" y="44" class="ax">{escape(_("no data in this window"))}</text></svg>'
     )
 
 
@@ -83,7 +102,7 @@ def bar_chart(
     """Vertical bars; `cumulative` adds the Pareto curve (share of the total, right scale)."""
     if not items:
         return _empty(title, cls)
-    y_max = max([v for _, v in items] + [ln.value for ln in lines]) * 1.1 or 1.0
+    y_max = nice_max(max([v for _l, v in items] + [ln.value for ln in lines]) * 1.05)
     parts = _frame(title, y_max, percent, cls)
     slot = (W - PAD_L - PAD_R) / len(items)
     xs = []
@@ -102,10 +121,10 @@ def bar_chart(
     if cumulative:
         parts.append(f'<polyline points="{" ".join(pts)}" fill="none" stroke="{PALETTE[1]}" stroke-width="2" class="cum"/>')
         parts.append(
-            f'<text x="{W - PAD_R}" y="{PAD_T - 2}" class="ax" text-anchor="end" fill="{PALETTE[1]}">cumulative share</text>'
+            f'<text x="{W - PAD_R}" y="{PAD_T - 2}" class="ax" text-anchor="end" fill="{PALETTE[1]}">{escape(_("cumulative share"))}</text>'
         )
     parts += [_ref(ln, y_max) for ln in lines]
-    parts += _x_labels([lab for lab, _ in items], xs)
+    parts += _x_labels([lab for lab, _v in items], xs)
     return Markup("".join(parts) + "</svg>")
 
 
@@ -122,7 +141,7 @@ def line_chart(
     values = [v for s in series.values() for v in s if v is not None]
     if not labels or not values:
         return _empty(title, cls)
-    y_max = max(values + [ln.value for ln in lines]) * 1.15 or 1.0
+    y_max = nice_max(max(values + [ln.value for ln in lines]) * 1.05)
     parts = _frame(title, y_max, percent, cls)
     n = len(labels)
     xs = [PAD_L + (W - PAD_L - PAD_R) * (i + 0.5) / n for i in range(n)]
@@ -149,7 +168,7 @@ def p_chart(
     """A p-chart: NG proportion per day, centre line, stepped 3-sigma limits, out-of-control points in red."""
     if not days:
         return _empty(title, "pchart")
-    y_max = max(list(p) + list(ucl)) * 1.15 or 1.0
+    y_max = nice_max(max(list(p) + list(ucl)) * 1.05)
     parts = _frame(title, y_max, True, "pchart")
     n = len(days)
     slot = (W - PAD_L - PAD_R) / n
@@ -162,6 +181,12 @@ def p_chart(
         parts.append(
             f'<polyline points="{" ".join(pts)}" fill="none" stroke="#888" stroke-dasharray="4 3" class="{name.lower()}"/>'
         )
+        if limits:  # the limit's name and today's value at the right end, so the dashed lines read without a legend
+            y = _y(limits[-1], y_max)
+            parts.append(
+                f'<text x="{W - PAD_R}" y="{y + (-4 if name == "UCL" else 12):.1f}" class="ax lim" text-anchor="end" fill="#555">'
+                f"{name} {limits[-1] * 100:.2f} %</text>"
+            )
     parts.append(_ref(Line(p_bar, f"p\u0304 {p_bar * 100:.2f} %", color="#2f6db5", dash=False), y_max))
     parts.append(
         f'<polyline points="{" ".join(f"{x:.1f},{_y(v, y_max):.1f}" for x, v in zip(xs, p))}" fill="none" stroke="#333"/>'
@@ -170,7 +195,7 @@ def p_chart(
         color, cls = ("#d0021b", "ooc") if bad else ("#333", "pt")
         parts.append(
             f'<circle cx="{x:.1f}" cy="{_y(v, y_max):.1f}" r="{5 if bad else 3}" fill="{color}" class="{cls}">'
-            f"<title>{escape(d)}: {v * 100:.2f} %{' out of control' if bad else ''}</title></circle>"
+            f"<title>{escape(d)}: {v * 100:.2f} %{' ' + escape(_('out of control')) if bad else ''}</title></circle>"
         )
     parts += _x_labels(days, xs)
     return Markup("".join(parts) + "</svg>")

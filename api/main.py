@@ -28,6 +28,7 @@ from api import (
     traceability,
 )
 from api.headers import hardened, install_docs
+from api.i18n import LocaleMiddleware
 from api.limits import BodyCap
 from api.render import STATIC_DIR
 from services.core.db import make_engine, make_sessionmaker
@@ -71,6 +72,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     # Added first, so it sits inside the request-id middleware: its 413 then comes from the route's own
     # exception handling instead of an exception group out of BaseHTTPMiddleware's task.
     app.add_middleware(BodyCap, api=app)
+    app.add_middleware(LocaleMiddleware, default=settings.default_locale, plant_timezone=settings.plant_timezone)
 
     @app.middleware("http")
     async def request_id(request: Request, call_next):  # type: ignore[no-untyped-def]

@@ -11,39 +11,51 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from api import i18n
 from api.csrf import csrf_token, set_csrf_cookie
+from api.plant import plant_time, plant_zone_label
+from api.words import word
 from services.complaints.schemas import CaseStatus, DisciplineStatus, Severity
 from services.contracts import CellDecision, Verdict
 from services.core.errors import DomainError
 from services.inspection.schemas import ModuleStatus
 from services.metrics.schemas import PPM_GROUPS
-from services.rework.schemas import HOLD_OUTCOME_WORDS, STATION_WORDS, HoldOutcome, HoldSource, StationState
+from services.rework.schemas import HoldOutcome, HoldSource, StationState
 from services.security.service import Role
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+templates.env.add_extension("jinja2.ext.i18n")
+# gettext in templates reads the request's language (api.i18n sets it before the route runs).
+templates.env.install_gettext_callables(  # type: ignore[attr-defined]
+    i18n.gettext, i18n.ngettext, newstyle=True, pgettext=i18n.pgettext
+)
+templates.env.filters["word"] = word
+templates.env.filters["plant"] = plant_time
 # Templates compare with the vocabularies, never with string literals: a renamed value fails loudly here.
 templates.env.globals.update(
     CaseStatus=CaseStatus,
     CellDecision=CellDecision,
     DisciplineStatus=DisciplineStatus,
-    HOLD_OUTCOME_WORDS=HOLD_OUTCOME_WORDS,
     HoldOutcome=HoldOutcome,
     HoldSource=HoldSource,
     ModuleStatus=ModuleStatus,
     PPM_GROUPS=PPM_GROUPS,
     Role=Role,
-    STATION_WORDS=STATION_WORDS,
     Severity=Severity,
     StationState=StationState,
     Verdict=Verdict,
+    LOCALES=i18n.LOCALES,
+    HTML_LANG=i18n.HTML_LANG,
 )
 
 
 def render(request: Request, name: str, status: int = 200, **ctx: object) -> Response:
     """A page from templates/ with the CSRF token for its forms (and the cookie that goes with it)."""
     ctx.setdefault("user", getattr(request.state, "principal", None))
+    ctx.setdefault("locale", i18n.current_locale())
+    ctx.setdefault("plant_zone", plant_zone_label())
     response = templates.TemplateResponse(request, name, {"csrf": csrf_token(request), **ctx}, status_code=status)
     set_csrf_cookie(request, response, secure=request.app.state.settings.profile == "production")
     return response

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -11,7 +11,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile as StarletteUpload
 
+from api import plant
 from api.deps import Engineer, SessionDep, Staff, get_blobs, get_settings, in_transaction
+from api.i18n import gettext as _
 from api.limits import takes_upload
 from api.render import PageBack, back_on_error, render
 from services.complaints import eight_d, service, views
@@ -36,7 +38,7 @@ def complaints_page(request: Request, session: SessionDep, user: Staff) -> Respo
         open_cases=open_cases,
         recent=recent,
         total=total,
-        today=utcnow().strftime("%Y-%m-%dT%H:%M"),
+        today=plant.to_input(utcnow()),
         channels=service.CHANNELS,
         symptoms=service.SYMPTOMS,
         severities=service.SEVERITIES,
@@ -55,10 +57,9 @@ async def complaint_submit(request: Request, user: Staff) -> Response:
     if isinstance(upload, StarletteUpload) and upload.filename:
         text += "\n" + (await upload.read(2_000_000)).decode("utf-8-sig", errors="replace")
     try:
-        received = datetime.fromisoformat(str(form.get("received_at") or ""))
+        received = plant.from_input(str(form.get("received_at") or ""))  # typed in plant time
     except ValueError as exc:
-        raise PageBack("/complaints", f"received date: {exc}") from exc
-    received = received if received.tzinfo else received.replace(tzinfo=UTC)
+        raise PageBack("/complaints", _("Received: give a date and time like 2026-11-25 14:30.")) from exc
     files = [f for f in form.getlist("attachments") if isinstance(f, StarletteUpload) and f.filename]
     with back_on_error("/complaints"):
         number, unknown = await in_transaction(request, _create_complaint, request, user, form, text, received, files)
@@ -177,12 +178,12 @@ async def discipline_submit(number: str, code: str, request: Request, user: Staf
     number, code = number[:20], code[:2]
     case_url = f"/8d/{quote(number)}"
     if code not in eight_d.BY_CODE:
-        raise PageBack(case_url, "unknown discipline")
+        raise PageBack(case_url, _("unknown discipline"))
     due = str(form.get("due_at") or "").strip()
     try:
-        due_at = datetime.fromisoformat(due).replace(tzinfo=UTC) if due else None
+        due_at = plant.from_input(due) if due else None  # typed in plant time
     except ValueError as exc:
-        raise PageBack(case_url, f"{code}: {exc}", code) from exc
+        raise PageBack(case_url, _("%(code)s: give the due date like 2026-11-25 14:30.") % {"code": code}, code) from exc
     with back_on_error(case_url, code, prefix=f"{code}: "):
         # Two transactions on purpose: what was typed is saved even when completing it is refused.
         await in_transaction(

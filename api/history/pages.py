@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import AnyPerson, SessionDep, line_scope
 from api.render import render
@@ -12,6 +15,13 @@ from services.history.record import module_record
 from services.security.service import Role
 
 router = APIRouter(include_in_schema=False)
+
+
+@router.get("/modules")
+def module_lookup(_user: AnyPerson, barcode: Annotated[str, Query(max_length=200)] = "") -> Response:
+    """The header's barcode search: to the module's page (Caps Lock and stray characters forgiven)."""
+    code = normalise_barcode(barcode)[:64]
+    return RedirectResponse(f"/modules/{quote(code, safe='')}" if code else "/", status_code=303)
 
 
 @router.get("/modules/{barcode}", response_class=HTMLResponse)

@@ -79,9 +79,9 @@ def get_preview(
 
 
 @router.get("/shifts")
-def get_shifts(session: SessionDep, p: Engineer) -> ShiftCalendarIO:
+def get_shifts(request: Request, session: SessionDep, p: Engineer) -> ShiftCalendarIO:
     """The plant's shift calendar (results get their shift key at ingest)."""
-    return shifts.calendar_io(session)
+    return shifts.calendar_io(session, get_settings(request).plant_timezone)
 
 
 @router.put("/shifts")

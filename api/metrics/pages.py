@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from api import charts
-from api.deps import Engineer, Instant, SessionDep, Staff, get_settings
-from api.metrics.routes import window
+from api import charts, plant
+from api.deps import Engineer, SessionDep, Staff, get_settings
+from api.i18n import gettext as _
 from api.render import render
+from api.words import word
 from services.core.errors import DomainError
 from services.core.time import utcnow
 from services.metrics import ppm as metrics
-from services.metrics.dashboard import MISS_TARGET, dashboard
+from services.metrics.dashboard import MISS_TARGET, REWORK_TARGET, dashboard
 from services.metrics.schemas import PPM_GROUPS, PpmGroup
 
 router = APIRouter(include_in_schema=False)
@@ -26,54 +28,78 @@ def dashboard_page(
     request: Request,
     session: SessionDep,
     user: Engineer,
-    since: Instant | None = None,
-    until: Instant | None = None,
+    since: Annotated[str | None, Query(max_length=10)] = None,
+    until: Annotated[str | None, Query(max_length=10)] = None,
     station: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
-    """Quality dashboard: first-pass yield, rework rate, Pareto, loops, repair time, false calls, escapes, p-charts."""
-    since, until = window(since, until)
-    d = dashboard(session=session, since=since, until=until, station=station or None)
+    """Quality dashboard: first-pass yield, rework rate, Pareto, loops, repair time, false calls, escapes, p-charts.
+
+    `since` and `until` are plant-calendar days, both included (the last 14 days, today too, by default).
+    """
+    error = None
+    last_day = plant.today()
+    first_day = last_day - timedelta(days=13)
+    try:
+        last_day = date.fromisoformat(until) if until else last_day
+        first_day = date.fromisoformat(since) if since else min(first_day, last_day)
+    except ValueError:
+        error = _("Dates are days like 2026-11-25.")
+    if first_day > last_day:
+        error = _("The first day (%(first)s) is after the last day (%(last)s).") % {"first": first_day, "last": last_day}
+        first_day = last_day
+    start, end = plant.day_start_utc(first_day), plant.day_start_utc(last_day + timedelta(days=1))
+    d = dashboard(session=session, since=start, until=end, station=station or None)
     days = [r.key for r in d.by_day]
     field_days = [r.day for r in d.field]
     figs = {
         "fpy": charts.line_chart(
-            "First-pass yield and rework rate per day",
+            _("First-pass yield and rework rate per day"),
             days,
-            {"first-pass yield": [r.fpy for r in d.by_day], "rework rate": [r.rework_rate for r in d.by_day]},
+            {_("first-pass yield"): [r.fpy for r in d.by_day], _("rework rate"): [r.rework_rate for r in d.by_day]},
             percent=True,
+            lines=[charts.Line(REWORK_TARGET, _("rework target < 5 %%") % {})],
             cls="fpy",
         ),
         "station": charts.bar_chart(
-            "Rework rate per station", [(r.key, r.rework_rate or 0.0) for r in d.by_station], percent=True, cls="station"
+            _("Rework rate per station"),
+            [(r.key, r.rework_rate or 0.0) for r in d.by_station],
+            percent=True,
+            lines=[charts.Line(REWORK_TARGET, _("target < 5 %%") % {})],
+            cls="station",
         ),
         "shift": charts.bar_chart(
-            "Rework rate per shift", [(r.key, r.rework_rate or 0.0) for r in d.by_shift[-21:]], percent=True, cls="shift"
+            _("Rework rate per shift"), [(r.key, r.rework_rate or 0.0) for r in d.by_shift[-21:]], percent=True, cls="shift"
         ),
         "pareto": charts.bar_chart(
-            "Defect Pareto (NG cells at string EL)", [(c, float(n)) for c, n in d.pareto], cumulative=True, cls="pareto"
+            _("Defect Pareto (NG cells at string EL)"),
+            [(word(c, "defect"), float(n)) for c, n in d.pareto],
+            cumulative=True,
+            cls="pareto",
         ),
         "loops": charts.bar_chart(
-            "Rework loops per module", [(f"{k} loops", float(v)) for k, v in d.loops_per_module.items()], cls="loops"
+            _("Rework loops per module"),
+            [(_("%(n)s loops") % {"n": k}, float(v)) for k, v in d.loops_per_module.items()],
+            cls="loops",
         ),
-        "repair": charts.bar_chart("Median hours from NG to repair", [(k, v) for k, v in d.repair_by_day], cls="repair"),
+        "repair": charts.bar_chart(_("Median hours from NG to repair"), [(k, v) for k, v in d.repair_by_day], cls="repair"),
         "false_calls": charts.line_chart(
-            "Model false-call rate (operator dispositions)",
+            _("Model false-call rate (operator dispositions)"),
             field_days,
-            {"false calls": [r.false_call_rate for r in d.field]},
+            {_("false calls"): [r.false_call_rate for r in d.field]},
             percent=True,
             cls="falsecalls",
         ),
         "escapes": charts.line_chart(
-            "Escapes: defects later EL found in cells string EL passed",
+            _("Escapes: defects later EL found in cells string EL passed"),
             field_days,
-            {"escape rate": [r.escape_rate for r in d.field]},
+            {_("escape rate"): [r.escape_rate for r in d.field]},
             percent=True,
-            lines=[charts.Line(MISS_TARGET, "target 0.3 % missed")],
+            lines=[charts.Line(MISS_TARGET, _("target ≤ 0.3 %% missed") % {})],
             cls="escapes",
         ),
         "p": [
             charts.p_chart(
-                f"p-chart NG rate, station {pc.station}",
+                _("p-chart NG rate, station %(station)s") % {"station": pc.station},
                 [p.day for p in pc.points],
                 [p.p for p in pc.points],
                 [p.ucl for p in pc.points],
@@ -91,8 +117,10 @@ def dashboard_page(
         d=d,
         figs=figs,
         station=station or "",
-        since=since.date().isoformat(),
-        until=until.date().isoformat(),
+        rework_target=REWORK_TARGET,
+        since=first_day.isoformat(),
+        until=last_day.isoformat(),
+        error=error,
     )
 
 
@@ -124,14 +152,14 @@ def ppm_page(
     if overall is not None:
         months = [r.month for r in overall.rows]
         figs["trend"] = charts.line_chart(
-            f"Complaint PPM (definition v{overall.definition_version})",
+            _("Complaint PPM (definition v%(v)s)") % {"v": overall.definition_version},
             months,
-            {"monthly": [r.ppm for r in overall.rows], "rolling 12 months": [r.rolling12_ppm for r in overall.rows]},
-            lines=[charts.Line(metrics.TARGET_PPM, "target 8 ppm")],
+            {_("monthly"): [r.ppm for r in overall.rows], _("rolling 12 months"): [r.rolling12_ppm for r in overall.rows]},
+            lines=[charts.Line(metrics.TARGET_PPM, _("target %(ppm)s ppm") % {"ppm": metrics.TARGET_PPM})],
             cls="ppm",
         )
     figs["counts"] = charts.bar_chart(
-        "Complaints received per month", [(m, float(n)) for m, n in stats.complaints_by_month.items()], cls="counts"
+        _("Complaints received per month"), [(m, float(n)) for m, n in stats.complaints_by_month.items()], cls="counts"
     )
     return render(
         request,

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import Engineer, ReworkPerson, SessionDep, get_settings, line_scope
+from api.i18n import gettext as _
 from api.render import PageBack, back_on_error, render
 from services.contracts.result import BARCODE_PATTERN, normalise_barcode
 from services.core.errors import NotFound
@@ -49,16 +50,18 @@ def rework_page(
         code = normalise_barcode(barcode)
         ctx["barcode"] = code
         if not code:
-            ctx["scan_error"], status = "Nothing was scanned. Scan the module label.", 400
+            ctx["scan_error"], status = _("Nothing was scanned. Scan the module label."), 400
         elif not re.fullmatch(BARCODE_PATTERN, code):
-            ctx["scan_error"], status = f"“{code[:64]}” is not a module barcode. Scan the module label again.", 400
+            msg = _("“%(code)s” is not a module barcode. Scan the module label again.")
+            ctx["scan_error"], status = msg % {"code": code[:64]}, 400
         else:
             try:
                 ctx["view"] = views.station_view(
                     session=session, barcode=code, loop_limit=settings.rework_loop_limit, line=line_scope(user)
                 )
             except NotFound:  # the scan's answer, shown in the station's state banner; other errors are errors
-                ctx["scan_error"], status = f"Unknown barcode {code}: no EL result for this module. Nothing was changed.", 404
+                msg = _("Unknown barcode %(code)s: no EL result for this module. Nothing was changed.")
+                ctx["scan_error"], status = msg % {"code": code}, 404
     ctx["error"] = request.query_params.get("error")
     return render(request, "rework.html", status=status, **ctx)
 
@@ -79,7 +82,7 @@ def rework_dispose(
     station = _station(station)
     back = f"/rework?{urlencode({'barcode': barcode, 'station': station})}"
     if key != "U" and key not in KEYS:
-        raise PageBack(back, f"unknown key {key}")
+        raise PageBack(back, _("unknown key %(key)s") % {"key": key})
     with back_on_error(back):  # nothing of a refused disposition stays
         if key == "U":
             rework.undo_last(

@@ -38,7 +38,9 @@
     if (now) {  // DOM nodes, never markup from data: the class name came from a device
       var cls = document.createElement("strong");
       cls.textContent = cells[3].textContent;
-      now.replaceChildren(document.createTextNode("String " + cells[1].textContent + ", cell " + cells[2].textContent + ": "), cls);
+      var words = (now.dataset.template || "String %(s)s, cell %(c)s: ")  // the page's language
+        .replace("%(s)s", cells[1].textContent).replace("%(c)s", cells[2].textContent);
+      now.replaceChildren(document.createTextNode(words), cls);
     }
   }
   function act(key) {

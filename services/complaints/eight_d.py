@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from services.core.i18n import N_
+
 LOCATIONS = ("customer", "in_transit", "warehouse", "wip", "raw_material")
 
 
@@ -28,82 +30,86 @@ class DisciplineDef:
 DISCIPLINES: tuple[DisciplineDef, ...] = (
     DisciplineDef(
         "D0",
-        "Emergency response",
-        (Field("actions", "Emergency response actions"), Field("customer_informed", "Customer informed (who, when)")),
+        N_("Emergency response"),
+        (Field("actions", N_("Emergency response actions")), Field("customer_informed", N_("Customer informed (who, when)"))),
     ),
     DisciplineDef(
         "D1",
-        "Team",
-        (Field("champion", "Champion"), Field("leader", "Team leader"), Field("members", "Members (one per line)", "list")),
+        N_("Team"),
+        (
+            Field("champion", N_("Champion")),
+            Field("leader", N_("Team leader")),
+            Field("members", N_("Members (one per line)"), "list"),
+        ),
     ),
     DisciplineDef(
         "D2",
-        "Problem description (5W2H, IS / IS NOT)",
+        N_("Problem description (5W2H, IS / IS NOT)"),
         (
-            Field("what", "What"),
-            Field("where", "Where"),
-            Field("when", "When"),
-            Field("who", "Who"),
-            Field("why", "Why"),
-            Field("how", "How"),
-            Field("how_many", "How many"),
-            Field("is_is_not", "IS / IS NOT (dimension | is | is not, one per line)", "table"),
+            Field("what", N_("What")),
+            Field("where", N_("Where")),
+            Field("when", N_("When")),
+            Field("who", N_("Who")),
+            Field("why", N_("Why")),
+            Field("how", N_("How")),
+            Field("how_many", N_("How many")),
+            Field("is_is_not", N_("IS / IS NOT (dimension | is | is not, one per line)"), "table"),
         ),
     ),
     DisciplineDef(
         "D3",
-        "Interim containment",
+        N_("Interim containment"),
         (
-            Field("locations", "Containment per location (suspect / checked / bad / verified)", "containment"),
-            Field("actions", "Containment actions"),
-            Field("verification", "Verification of the containment"),
+            Field("locations", N_("Containment per location (suspect / checked / bad / verified)"), "containment"),
+            Field("actions", N_("Containment actions")),
+            Field("verification", N_("Verification of the containment")),
         ),
     ),
     DisciplineDef(
         "D4",
-        "Root cause (occurrence and non-detection)",
+        N_("Root cause (occurrence and non-detection)"),
         (
-            Field("occurrence_cause", "Root cause of occurrence"),
-            Field("occurrence_verification", "Occurrence cause verified by"),
-            Field("escape_point", "Escape point (where it should have been detected)"),
-            Field("escape_cause", "Root cause of non-detection"),
-            Field("escape_verification", "Non-detection cause verified by"),
+            Field("occurrence_cause", N_("Root cause of occurrence")),
+            Field("occurrence_verification", N_("Occurrence cause verified by")),
+            Field("escape_point", N_("Escape point (where it should have been detected)")),
+            Field("escape_cause", N_("Root cause of non-detection")),
+            Field("escape_verification", N_("Non-detection cause verified by")),
         ),
     ),
     DisciplineDef(
         "D5",
-        "Permanent corrective actions chosen and verified",
+        N_("Permanent corrective actions chosen and verified"),
         (
-            Field("actions", "Permanent corrective actions (occurrence and detection)", "list"),
-            Field("verification", "Verification that they work (before implementation)"),
+            Field("actions", N_("Permanent corrective actions (occurrence and detection)"), "list"),
+            Field("verification", N_("Verification that they work (before implementation)")),
         ),
     ),
     DisciplineDef(
         "D6",
-        "Implemented and validated; containment removed",
+        N_("Implemented and validated; containment removed"),
         (
-            Field("implementation", "Implementation (what, when, who)"),
-            Field("validation", "Validation of effectiveness"),
-            Field("containment_removed", "Interim containment removed", "flag"),
+            Field("implementation", N_("Implementation (what, when, who)")),
+            Field("validation", N_("Validation of effectiveness")),
+            Field("containment_removed", N_("Interim containment removed"), "flag"),
         ),
     ),
     DisciplineDef(
         "D7",
-        "Prevent recurrence",
+        N_("Prevent recurrence"),
         (
-            Field("pfmea", "PFMEA updated (reference)"),
-            Field("control_plan", "Control plan updated (reference)"),
-            Field("work_instructions", "Work instructions / standards updated"),
-            Field("lessons_learned", "Lessons learned"),
-            Field("similar_products", "Similar products and processes checked"),
+            Field("pfmea", N_("PFMEA updated (reference)")),
+            Field("control_plan", N_("Control plan updated (reference)")),
+            Field("work_instructions", N_("Work instructions / standards updated")),
+            Field("lessons_learned", N_("Lessons learned")),
+            Field("similar_products", N_("Similar products and processes checked")),
         ),
     ),
     DisciplineDef(
         "D8",
-        "Closure and recognition",
+        N_("Closure and recognition"),
         (
-            Field("customer_acceptance", "Customer acceptance (who, when)"),
-            Field("recognition", "Team recognition", required=False),
+            Field("customer_acceptance", N_("Customer acceptance (who, when)")),
+            Field("recognition", N_("Team recognition"), required=False),
         ),
     ),
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,12 +44,25 @@ class CoreSettings(BaseSettings):
     # Base URL receivers use for signed picture links in events.
     public_url: str = "http://127.0.0.1:8000"
     event_source: str = "/eltrace"
+    # The plant's time zone (IANA name): pages show and take times in it, the default shift calendar runs
+    # on it. Storage stays UTC.
+    plant_timezone: str = "Asia/Shanghai"
 
     @model_validator(mode="after")
     def _all_disciplines_due(self) -> CoreSettings:
         want = {f"D{i}" for i in range(9)}
         if set(self.eight_d_due_hours) != want or any(h <= 0 for h in self.eight_d_due_hours.values()):
             raise ValueError("ELTRACE_EIGHT_D_DUE_HOURS needs a positive number of hours for each of D0..D8")
+        return self
+
+    @model_validator(mode="after")
+    def _known_time_zone(self) -> CoreSettings:
+        try:
+            ZoneInfo(self.plant_timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"ELTRACE_PLANT_TIMEZONE {self.plant_timezone!r} is not a time zone name (e.g. Asia/Shanghai)"
+            ) from exc
         return self
 
     @model_validator(mode="after")
@@ -81,6 +95,8 @@ class ApiSettings(CoreSettings):
     max_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)  # an image, a complaint form with photos
     max_csv_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)  # one MES / ERP import file
     page_size_max: int = Field(default=200, ge=1, le=1000)
+    # The pages' language when neither the person nor the browser names one we have (zh_CN or en).
+    default_locale: Literal["zh_CN", "en"] = "en"
     # Lifetime of a sign-in (bearer token and page cookie alike).
     token_minutes: int = Field(default=30, ge=5, le=12 * 60)
 

@@ -328,7 +328,9 @@ class IngestConsumer:
     def _store(self, items: list[tuple[ResultEnvelope, int]], entries: list[Entry]) -> list[Entry]:
         try:
             with metrics.BATCH_SECONDS.time(), transaction(self.sessions) as session:
-                new = store_batch(session=session, items=items, loop_limit=self.s.rework_loop_limit)
+                new = store_batch(
+                    session=session, items=items, loop_limit=self.s.rework_loop_limit, plant_timezone=self.s.plant_timezone
+                )
                 # Every copy is compared with what is stored now (an older row, or the batch's first copy).
                 if len(new) < len(items):
                     clash = differing_duplicates(session=session, envelopes=[env for env, _ in items])

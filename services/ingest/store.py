@@ -12,12 +12,14 @@ from services.inspection.service import record_results
 from services.rework.service import apply_results
 
 
-def store_batch(*, session: Session, items: Sequence[tuple[ResultEnvelope, int]], loop_limit: int) -> list[str]:
+def store_batch(
+    *, session: Session, items: Sequence[tuple[ResultEnvelope, int]], loop_limit: int, plant_timezone: str = "UTC"
+) -> list[str]:
     """Insert new results (duplicates ignored) and apply them to the loops; returns the result_ids that were new.
 
     A result and its consequences (a loop opened, closed or failed) land together or not at all.
     """
-    new = record_results(session=session, items=items)
+    new = record_results(session=session, items=items, plant_timezone=plant_timezone)
     apply_results(session=session, result_ids=new, loop_limit=loop_limit)
     return new
 

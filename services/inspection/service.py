@@ -24,7 +24,7 @@ from services.inspection.shifts import load_calendar
 OK_CLASS = "ok"
 
 
-def record_results(*, session: Session, items: Sequence[tuple[ResultEnvelope, int]]) -> list[str]:
+def record_results(*, session: Session, items: Sequence[tuple[ResultEnvelope, int]], plant_timezone: str = "UTC") -> list[str]:
     """Insert results (envelope, device row id); already stored result_ids are skipped.
 
     Returns the result_ids that were new. Does not commit.
@@ -33,7 +33,7 @@ def record_results(*, session: Session, items: Sequence[tuple[ResultEnvelope, in
         return []
     now = utcnow()
     barcodes = sorted({env.barcode for env, _ in items})
-    calendar = load_calendar(session)
+    calendar = load_calendar(session, plant_timezone)
     module_ids = repo.ensure_modules(session, barcodes, created_at=now)
     # The first copy of a result_id in a batch is the one stored (its row and its cells); later copies are duplicates.
     first: dict[str, tuple[ResultEnvelope, int]] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -24,7 +25,8 @@ class Shift:
     end_minute: int  # may be <= start: the shift runs past midnight
 
 
-# Used until an admin configures the plant's own calendar: three 8-hour shifts, plant time = UTC.
+# Used until an admin configures the plant's own calendar: three 8-hour shifts on the plant's clock
+# (ELTRACE_PLANT_TIMEZONE).
 DEFAULT_SHIFTS = (Shift("A", 6 * 60, 14 * 60), Shift("B", 14 * 60, 22 * 60), Shift("C", 22 * 60, 6 * 60))
 
 
@@ -34,6 +36,7 @@ class ShiftCalendar:
 
     shifts: tuple[Shift, ...] = DEFAULT_SHIFTS
     utc_offset_minutes: int = 0
+    zone: str | None = None  # an IANA zone instead of the fixed offset (the default calendar: the plant's zone)
 
     def __post_init__(self) -> None:
         covered = [0] * 1440
@@ -49,7 +52,7 @@ class ShiftCalendar:
 
     def shift_of(self, at: datetime) -> str:
         """The shift key of an aware timestamp: local date the shift started on, '/', shift name."""
-        local = at + timedelta(minutes=self.utc_offset_minutes)
+        local = at.astimezone(ZoneInfo(self.zone)) if self.zone else at + timedelta(minutes=self.utc_offset_minutes)
         minute = local.hour * 60 + local.minute
         for s in self.shifts:
             if s.start_minute < s.end_minute and s.start_minute <= minute < s.end_minute:
@@ -60,11 +63,11 @@ class ShiftCalendar:
         raise AssertionError("unreachable: the calendar covers every minute")  # checked in __post_init__
 
 
-def load_calendar(session: Session) -> ShiftCalendar:
-    """The configured calendar, or the default one when none is configured."""
+def load_calendar(session: Session, default_zone: str = "UTC") -> ShiftCalendar:
+    """The configured calendar, or the default one on the plant's clock (`default_zone`) when none is configured."""
     rows = repo.shift_patterns(session)
     if not rows:
-        return ShiftCalendar()
+        return ShiftCalendar(zone=default_zone)
     return ShiftCalendar(
         tuple(Shift(r.name, r.start_minute, r.end_minute) for r in rows), utc_offset_minutes=rows[0].utc_offset_minutes
     )
@@ -96,11 +99,15 @@ def _minutes(t: str) -> int:
     return int(h) * 60 + int(m)
 
 
-def calendar_io(session: Session) -> ShiftCalendarIO:
-    """The calendar in hours and minutes."""
-    cal = load_calendar(session)
+def calendar_io(session: Session, default_zone: str = "UTC") -> ShiftCalendarIO:
+    """The calendar in hours and minutes (the default one with the plant zone's offset today)."""
+    cal = load_calendar(session, default_zone)
     shifts = [ShiftIn(name=s.name, start=_hhmm(s.start_minute), end=_hhmm(s.end_minute)) for s in cal.shifts]
-    return ShiftCalendarIO(utc_offset_minutes=cal.utc_offset_minutes, shifts=shifts)
+    offset = cal.utc_offset_minutes
+    if cal.zone:
+        delta = datetime.now(ZoneInfo(cal.zone)).utcoffset() or timedelta(0)
+        offset = int(delta.total_seconds() // 60)
+    return ShiftCalendarIO(utc_offset_minutes=offset, shifts=shifts)
 
 
 def set_calendar(*, session: Session, calendar: ShiftCalendarIO, actor: str) -> ShiftCalendarIO:

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.core.i18n import Note
+
 STATION_CODE = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,39}$"
 LOT_CODE = r"^[A-Za-z0-9][A-Za-z0-9._/\-]{0,59}$"
 
@@ -59,14 +61,6 @@ class HoldOutcome(StrEnum):
     RELEASE = "release"
 
 
-HOLD_OUTCOME_WORDS: dict[HoldOutcome, str] = {
-    HoldOutcome.SCRAP: "scrap",
-    HoldOutcome.DOWNGRADE: "downgrade",
-    HoldOutcome.USE_AS_IS: "use as is (deviation)",
-    HoldOutcome.RELEASE: "release",
-}
-
-
 class StationState(StrEnum):
     """What the rework station's state banner says for a scanned module."""
 
@@ -78,19 +72,6 @@ class StationState(StrEnum):
     ERROR = "ERROR"
     NONE = "NONE"
     SCRAPPED = "SCRAPPED"
-
-
-# The banner's word per state (read from across the station).
-STATION_WORDS: dict[StationState, str] = {
-    StationState.NG: "NG - REWORK",
-    StationState.RETEST: "BACK TO EL",
-    StationState.REVIEW: "EL REVIEW",
-    StationState.HOLD: "HOLD",
-    StationState.OK: "OK",
-    StationState.ERROR: "MANUAL CHECK",
-    StationState.NONE: "NO RESULT",
-    StationState.SCRAPPED: "SCRAPPED",
-}
 
 
 class EventKind(StrEnum):
@@ -180,7 +161,8 @@ class StationView(BaseModel):
     status: str
     grade: str
     state: StationState
-    message: str
+    message: str  # the notes in English (the API's JSON)
+    notes: list[Note] = Field(default_factory=list)  # the same, for the pages to say in the reader's language
     loop_limit: int
     max_loop_no: int
     strings: list[StringImage]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy.orm import Session
 
 from services.contracts import Verdict
 from services.core.errors import NotFound
+from services.core.i18n import N_, Note, note
 from services.core.reads import read
 from services.inspection.orm import Inspection, Module
 from services.inspection.repository import module_by_barcode, module_by_id
@@ -67,13 +68,14 @@ def station_view(*, session: Session, barcode: str, loop_limit: int, line: str |
             )
         )
     defects = _open_defects(session, active, loop_images)
-    state, message = _state(module, latest, active, defects)
+    state, notes = _state(module, latest, active, defects)
     return StationView(
         barcode=module.barcode,
         status=module.status,
         grade=module.grade,
         state=state,
-        message=message,
+        message=" ".join(n.english() for n in notes),
+        notes=notes,
         loop_limit=loop_limit,
         max_loop_no=max((lp.loop_no for lp in active.values()), default=max((lp.loop_no for lp in loops), default=0)),
         strings=strings,
@@ -113,32 +115,37 @@ def _open_defects(session: Session, active: dict[int, LoopRead], images: dict[st
 
 def _state(
     module: Module, latest: dict[int, Inspection], active: dict[int, LoopRead], defects: Sequence[LoopDefect]
-) -> tuple[StationState, str]:
+) -> tuple[StationState, list[Note]]:
     if module.status == ModuleStatus.SCRAPPED:
-        return StationState.SCRAPPED, "Module scrapped: do not rework."
+        return StationState.SCRAPPED, [note(N_("Module scrapped: do not rework."))]
     if module.status == ModuleStatus.HOLD:
-        return StationState.HOLD, "Module on HOLD for the quality engineer: do not rework, put it in the hold area."
+        return StationState.HOLD, [note(N_("Module on HOLD for the quality engineer: do not rework, put it in the hold area."))]
     errors = sorted(p for p, i in latest.items() if i.verdict == Verdict.ERROR)
     # An unreadable string is never hidden behind the module's NG strings: it needs its own re-image.
-    reimage = f"String {', '.join(map(str, errors))}: image could not be judged. Re-image it at string EL." if errors else ""
+    reimage = (
+        [note(N_("String %(strings)s: image could not be judged. Re-image it at string EL."), strings=_list(errors))]
+        if errors
+        else []
+    )
     pending = sum(1 for d in defects if d.disposition is None)
     if pending:
-        return StationState.NG, " ".join(x for x in (f"{pending} defect(s) to disposition.", reimage) if x)
+        return StationState.NG, [note(N_("%(n)s defect(s) to disposition."), n=pending), *reimage]
     if active:
-        strings = ", ".join(str(p) for p in sorted(active))
-        retest = f"Repair recorded. Send string {strings} back to EL for re-inspection."
-        return StationState.RETEST, " ".join(x for x in (retest, reimage) if x)
+        retest = note(N_("Repair recorded. Send string %(strings)s back to EL for re-inspection."), strings=_list(active))
+        return StationState.RETEST, [retest, *reimage]
     if not latest:
-        return StationState.NONE, "No string EL result for this module yet."
+        return StationState.NONE, [note(N_("No string EL result for this module yet."))]
     if errors:
         return StationState.ERROR, reimage
     review = sorted(p for p, i in latest.items() if i.verdict == Verdict.REVIEW)
     if review:
-        return (
-            StationState.REVIEW,
-            f"String {', '.join(map(str, review))}: cells wait for EL review. No rework until the review confirms a defect.",
-        )
-    return StationState.OK, "OK: no open rework for this module."
+        text = N_("String %(strings)s: cells wait for EL review. No rework until the review confirms a defect.")
+        return StationState.REVIEW, [note(text, strings=_list(review))]
+    return StationState.OK, [note(N_("OK: no open rework for this module."))]
+
+
+def _list(positions: Iterable[int]) -> str:
+    return ", ".join(str(p) for p in sorted(positions))
 
 
 def holds(session: Session, *, module_id: int | None = None, open_only: bool = False, limit: int = 200) -> list[HoldRead]:

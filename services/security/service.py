@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from services.audit.service import record
 from services.core.errors import Conflict, DomainError, InvalidInput, NotFound
+from services.core.i18n import N_
 from services.core.time import utcnow
 from services.security.orm import User
 from services.security.repository import add_failure, failures_from, is_revoked, revoke, user_by_name
@@ -28,7 +29,7 @@ FIRST_WAIT = timedelta(seconds=30)  # after the fifth; doubled with each further
 LOCKOUT = timedelta(minutes=15)  # ... up to this
 # Every refused sign-in says the same, and takes the same time (one argon2 verify), whether the account
 # does not exist, the password is wrong or the account must wait: nothing to enumerate.
-SIGN_IN_REFUSED = "sign-in refused: wrong username or password, or too many attempts (wait a few minutes)"
+SIGN_IN_REFUSED = N_("sign-in refused: wrong username or password, or too many attempts (wait a few minutes)")
 FAILS_PER_WINDOW = 20  # per client address, across every API process (the database holds the count)
 WINDOW = timedelta(minutes=5)
 
@@ -86,6 +87,7 @@ class Principal:
     username: str
     role: Role
     line: str | None
+    locale: str | None = None  # the pages' language the person chose (None: the browser's)
 
     @property
     def is_quality_engineer(self) -> bool:
@@ -176,10 +178,17 @@ def login(*, session: Session, username: str, password: str) -> Principal:
             )
         raise AuthFailed(SIGN_IN_REFUSED)
     if not user.active:
-        raise AuthFailed("account disabled")
+        raise AuthFailed(N_("account disabled"))
     user.failed_logins = 0
     user.locked_until = None
-    return Principal(user.id, user.username, Role(user.role), user.line)
+    return Principal(user.id, user.username, Role(user.role), user.line, user.locale)
+
+
+def set_locale(*, session: Session, username: str, locale: str) -> None:
+    """Remember the language a person chose for the pages (the caller checks it is one we have)."""
+    user = user_by_name(session, username)
+    if user is not None:
+        user.locale = locale
 
 
 def issue_token(principal: Principal, *, secret: str, ttl: timedelta) -> str:
@@ -211,7 +220,7 @@ def principal_from_token(*, session: Session, token: str, secret: str) -> Princi
         raise AuthFailed("token ended by a password reset or a sign-out everywhere")
     if is_revoked(session, str(claims["jti"])):
         raise AuthFailed("token signed out")
-    return Principal(user.id, user.username, Role(user.role), user.line)
+    return Principal(user.id, user.username, Role(user.role), user.line, user.locale)
 
 
 def _claims(token: str, secret: str) -> dict[str, Any]:

@@ -1,0 +1,251 @@
+"""The words people read for the codes the system stores: defect classes, dispositions, states, reasons.
+
+A raw code (`dead_cell`, `use_as_is`, `in_transit`) never reaches a page: templates write
+`{{ value|word("defect") }}`, which looks the code up here and translates the English word in the
+vocabulary's own gettext context (so one English word may read differently in two vocabularies).
+`tests/unit/test_i18n.py` checks that every value of every vocabulary has a word and a translation.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+from api.i18n import pgettext
+from services.complaints.schemas import CaseStatus, Channel, DisciplineStatus, Severity, Symptom
+from services.contracts import CellDecision, Verdict
+from services.contracts.result import Stage
+from services.core.i18n import NC_
+from services.gate.schemas import Check, Operation
+from services.inspection.schemas import ModuleStatus
+from services.metrics.schemas import Attribution, DenominatorWindow, NumeratorStatus, PpmGroup
+from services.rework.schemas import DispositionKind, EventKind, HoldOutcome, HoldSource, LoopState, RepairCode, StationState
+from services.security.service import Role
+from services.traceability.schemas import LotKind
+
+_DEFECTS = {
+    "ok": NC_("defect", "OK"),
+    "crack": NC_("defect", "crack"),
+    "star_crack": NC_("defect", "star crack"),
+    "broken_cell": NC_("defect", "broken cell / inactive fragment"),
+    "finger_interruption": NC_("defect", "finger interruption"),
+    "pseudo_soldering": NC_("defect", "pseudo-soldering (cold joint)"),
+    "black_core": NC_("defect", "black core"),
+    "dark_spot": NC_("defect", "dark spot / contamination"),
+    "dark_cell": NC_("defect", "dark (low-efficiency) cell"),
+    "dead_cell": NC_("defect", "short-circuit / dead cell"),
+    "scratch": NC_("defect", "scratch"),
+    "edge_chip": NC_("defect", "corner / edge chip"),
+    "black_edge": NC_("defect", "black edge"),
+}
+
+VOCABULARIES: dict[str, dict[str, str]] = {
+    "defect": _DEFECTS,
+    "verdict": {
+        Verdict.OK: NC_("verdict", "OK"),
+        Verdict.REVIEW: NC_("verdict", "review"),
+        Verdict.NG: NC_("verdict", "NG"),
+        Verdict.ERROR: NC_("verdict", "unreadable"),
+    },
+    "decision": {
+        CellDecision.OK: NC_("decision", "OK"),
+        CellDecision.REVIEW: NC_("decision", "review"),
+        CellDecision.NG: NC_("decision", "NG"),
+    },
+    "stage": {
+        Stage.STRING_EL: NC_("stage", "string EL"),
+        Stage.POST_LAMINATION_EL: NC_("stage", "post-lamination EL"),
+        "final_el": NC_("stage", "final EL"),
+    },
+    "module_status": {
+        ModuleStatus.WIP: NC_("module_status", "in production"),
+        ModuleStatus.STOCK: NC_("module_status", "in stock"),
+        ModuleStatus.HOLD: NC_("module_status", "on hold"),
+        ModuleStatus.SHIPPED: NC_("module_status", "shipped"),
+        ModuleStatus.SCRAPPED: NC_("module_status", "scrapped"),
+    },
+    "station_state": {
+        StationState.NG: NC_("station_state", "NG - REWORK"),
+        StationState.RETEST: NC_("station_state", "BACK TO EL"),
+        StationState.REVIEW: NC_("station_state", "EL REVIEW"),
+        StationState.HOLD: NC_("station_state", "HOLD"),
+        StationState.OK: NC_("station_state", "OK"),
+        StationState.ERROR: NC_("station_state", "MANUAL CHECK"),
+        StationState.NONE: NC_("station_state", "NO RESULT"),
+        StationState.SCRAPPED: NC_("station_state", "SCRAPPED"),
+    },
+    "loop_state": {
+        LoopState.OPEN: NC_("loop_state", "open"),
+        LoopState.REPAIRED: NC_("loop_state", "repaired, back to EL"),
+        LoopState.CLOSED: NC_("loop_state", "closed"),
+        LoopState.FAILED: NC_("loop_state", "failed"),
+        LoopState.HELD: NC_("loop_state", "held"),
+    },
+    "disposition": {
+        DispositionKind.REPAIRED: NC_("disposition", "repaired"),
+        DispositionKind.FALSE_CALL: NC_("disposition", "false call"),
+        DispositionKind.NOT_REPAIRABLE: NC_("disposition", "not repairable"),
+    },
+    "repair": {
+        RepairCode.RESOLDER: NC_("repair", "re-soldered"),
+        RepairCode.REPLACE_CELL: NC_("repair", "cell replaced"),
+        RepairCode.CLEAN: NC_("repair", "cleaned"),
+    },
+    "hold_source": {
+        HoldSource.MANUAL: NC_("hold_source", "placed by hand"),
+        HoldSource.CONTAINMENT: NC_("hold_source", "containment"),
+        HoldSource.LOOP_LIMIT: NC_("hold_source", "rework loop limit reached"),
+        HoldSource.NOT_REPAIRABLE: NC_("hold_source", "cell not repairable"),
+    },
+    "hold_outcome": {
+        HoldOutcome.SCRAP: NC_("hold_outcome", "scrap"),
+        HoldOutcome.DOWNGRADE: NC_("hold_outcome", "downgrade"),
+        HoldOutcome.USE_AS_IS: NC_("hold_outcome", "use as is (deviation)"),
+        HoldOutcome.RELEASE: NC_("hold_outcome", "release"),
+    },
+    "channel": {
+        Channel.EMAIL: NC_("channel", "e-mail"),
+        Channel.PHONE: NC_("channel", "phone"),
+        Channel.PORTAL: NC_("channel", "customer portal"),
+        Channel.VISIT: NC_("channel", "site visit"),
+        Channel.DISTRIBUTOR: NC_("channel", "distributor"),
+    },
+    "symptom": {
+        Symptom.POWER_LOSS: NC_("symptom", "power loss"),
+        Symptom.HOT_SPOT: NC_("symptom", "hot spot"),
+        Symptom.CELL_CRACK: NC_("symptom", "cell crack"),
+        Symptom.SNAIL_TRAIL: NC_("symptom", "snail trail"),
+        Symptom.DELAMINATION: NC_("symptom", "delamination"),
+        Symptom.PID: NC_("symptom", "PID (potential-induced degradation)"),
+        Symptom.BROKEN_GLASS: NC_("symptom", "broken glass"),
+        Symptom.JUNCTION_BOX: NC_("symptom", "junction box"),
+        Symptom.FRAME: NC_("symptom", "frame"),
+        Symptom.VISUAL: NC_("symptom", "visual defect"),
+        Symptom.OTHER: NC_("symptom", "other"),
+    },
+    "severity": {
+        Severity.CRITICAL: NC_("severity", "critical"),
+        Severity.MAJOR: NC_("severity", "major"),
+        Severity.MINOR: NC_("severity", "minor"),
+    },
+    "case_status": {CaseStatus.OPEN: NC_("case_status", "open"), CaseStatus.CLOSED: NC_("case_status", "closed")},
+    "discipline_status": {
+        DisciplineStatus.OPEN: NC_("discipline_status", "open"),
+        DisciplineStatus.COMPLETED: NC_("discipline_status", "completed"),
+    },
+    "role": {
+        Role.OPERATOR: NC_("role", "operator"),
+        Role.QUALITY_ENGINEER: NC_("role", "quality engineer"),
+        Role.CUSTOMER_SERVICE: NC_("role", "customer service"),
+        Role.ADMIN: NC_("role", "administrator"),
+    },
+    "ppm_group": {
+        PpmGroup.CUSTOMER: NC_("ppm_group", "customer"),
+        PpmGroup.PRODUCT: NC_("ppm_group", "product"),
+        PpmGroup.FACTORY: NC_("ppm_group", "factory"),
+    },
+    "numerator": {
+        NumeratorStatus.JUSTIFIED: NC_("numerator", "justified"),
+        NumeratorStatus.JUSTIFIED_OR_OPEN: NC_("numerator", "justified or not yet judged"),
+    },
+    "denominator": {
+        DenominatorWindow.SAME_PERIOD: NC_("denominator", "in the same month"),
+        DenominatorWindow.TRAILING_12_MONTHS: NC_("denominator", "in the trailing 12 months"),
+    },
+    "attribution": {
+        Attribution.COMPLAINT_DATE: NC_("attribution", "the month the complaint came in"),
+        Attribution.SHIPMENT_COHORT: NC_("attribution", "the modules' shipment month"),
+    },
+    "lot_kind": {
+        LotKind.CELL: NC_("lot_kind", "cell"),
+        LotKind.GLASS: NC_("lot_kind", "glass"),
+        LotKind.EVA: NC_("lot_kind", "EVA"),
+        LotKind.POE: NC_("lot_kind", "POE"),
+        LotKind.RIBBON: NC_("lot_kind", "ribbon"),
+        LotKind.BACKSHEET: NC_("lot_kind", "backsheet"),
+        LotKind.FRAME: NC_("lot_kind", "frame"),
+        LotKind.JUNCTION_BOX: NC_("lot_kind", "junction box"),
+    },
+    "operation": {
+        Operation.LAYUP: NC_("operation", "layup"),
+        Operation.LAMINATION: NC_("operation", "lamination"),
+        Operation.FRAMING: NC_("operation", "framing"),
+        Operation.FINAL_EL: NC_("operation", "final EL"),
+        Operation.PACKING: NC_("operation", "packing"),
+        Operation.SHIPPING: NC_("operation", "shipping"),
+    },
+    "event_kind": {
+        EventKind.LOOP_OPENED: NC_("event_kind", "rework loop opened"),
+        EventKind.RETEST_REFUSED: NC_("event_kind", "re-test refused"),
+        EventKind.RETEST_ERROR: NC_("event_kind", "re-test image unreadable"),
+        EventKind.RETEST_REVIEW: NC_("event_kind", "re-test needs EL review"),
+        EventKind.RETEST_NG: NC_("event_kind", "re-test NG"),
+        EventKind.LOOP_CLOSED: NC_("event_kind", "rework loop closed"),
+        EventKind.LOOP_HELD: NC_("event_kind", "rework loop put on hold"),
+        EventKind.REPAIR_RECORDED: NC_("event_kind", "repair recorded"),
+        EventKind.DISPOSITION: NC_("event_kind", "cell dispositioned"),
+        EventKind.DISPOSITION_UNDONE: NC_("event_kind", "disposition undone"),
+        EventKind.HOLD_PLACED: NC_("event_kind", "hold placed"),
+        EventKind.HOLD_DECIDED: NC_("event_kind", "hold decided"),
+        EventKind.LATER_STAGE_FLAG: NC_("event_kind", "later EL stage flagged"),
+        EventKind.ESCAPE: NC_("event_kind", "escape found at a later stage"),
+    },
+    "location": {
+        "customer": NC_("location", "at the customer"),
+        "in_transit": NC_("location", "in transit"),
+        "warehouse": NC_("location", "warehouse"),
+        "wip": NC_("location", "in production (WIP)"),
+        "raw_material": NC_("location", "raw material"),
+    },
+    "check": {
+        Check.UNKNOWN_MODULE: NC_("check", "unknown module"),
+        Check.SCRAPPED: NC_("check", "scrapped"),
+        Check.SHIPPED: NC_("check", "already shipped"),
+        Check.HOLD: NC_("check", "on hold"),
+        Check.STRING_EL_MISSING: NC_("check", "string EL missing"),
+        Check.REVIEW_PENDING: NC_("check", "EL review pending"),
+        Check.ERROR_NOT_REIMAGED: NC_("check", "unreadable image not re-imaged"),
+        Check.OPEN_REWORK: NC_("check", "rework loop open"),
+        Check.LATER_STAGE_NG: NC_("check", "later EL stage NG"),
+    },
+}
+# Vocabularies that are whole enums: every member must have a word (checked by the tests).
+ENUMS: dict[str, type[StrEnum]] = {
+    "verdict": Verdict,
+    "decision": CellDecision,
+    "module_status": ModuleStatus,
+    "station_state": StationState,
+    "loop_state": LoopState,
+    "disposition": DispositionKind,
+    "repair": RepairCode,
+    "hold_source": HoldSource,
+    "hold_outcome": HoldOutcome,
+    "channel": Channel,
+    "symptom": Symptom,
+    "severity": Severity,
+    "case_status": CaseStatus,
+    "discipline_status": DisciplineStatus,
+    "role": Role,
+    "ppm_group": PpmGroup,
+    "numerator": NumeratorStatus,
+    "denominator": DenominatorWindow,
+    "attribution": Attribution,
+    "lot_kind": LotKind,
+    "operation": Operation,
+    "check": Check,
+    "event_kind": EventKind,
+}
+
+
+_CODE = re.compile(r"[a-z0-9_]+")
+
+
+def word(value: object, vocabulary: str) -> str:
+    """The word for a stored code, in the reader's language (an unknown code: itself, made readable)."""
+    if value is None or value == "":
+        return ""
+    key = str(value)
+    english = VOCABULARIES[vocabulary].get(key)
+    if english is None:  # a code this version does not know: readable if it is a code, else exactly as sent
+        return key.replace("_", " ") if _CODE.fullmatch(key) else key
+    return pgettext(vocabulary, english)

@@ -1,0 +1,104 @@
+"""The catalogue covers every text a page shows, every code has a word, and times are the plant's."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+
+from api import plant
+from api.i18n import LOCALE_DIR, from_accept_language, pick_locale, use_locale
+from api.words import ENUMS, VOCABULARIES, word
+from edge.training.classes import CLASSES
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYWORDS = {"_": None, "gettext": None, "N_": None, "NC_": ((1, "c"), 2), "pgettext": ((1, "c"), 2)}
+PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
+
+
+def _extracted() -> set[tuple[str | None, str]]:
+    found: set[tuple[str | None, str]] = set()
+    method_map = [("api/**.py", "python"), ("services/**.py", "python"), ("api/templates/**.html", "jinja2")]
+    options = {"api/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
+    for _file, _line, message, _comments, context in extract_from_dir(
+        str(ROOT), method_map, options_map=options, keywords=KEYWORDS
+    ):
+        found.add((context, message if isinstance(message, str) else message[0]))
+    return found
+
+
+def _catalogue() -> dict[tuple[str | None, str], str]:
+    with (LOCALE_DIR / "zh_CN" / "LC_MESSAGES" / "messages.po").open("rb") as f:
+        cat = read_po(f)
+    return {(m.context, m.id): m.string for m in cat if m.id}
+
+
+def test_every_text_on_a_page_has_a_chinese_translation() -> None:
+    found, cat = _extracted(), _catalogue()
+    assert len(found) > 400  # the extraction itself works (a broken keyword list would find nothing)
+    missing = sorted(f"{c or ''}|{m}" for c, m in found if not cat.get((c, m)))
+    assert not missing, f"untranslated (run the commands in docs/i18n.md): {missing[:20]}"
+
+
+def test_translations_keep_their_placeholders() -> None:
+    for (context, msgid), msgstr in _catalogue().items():
+        assert sorted(PLACEHOLDER.findall(msgid)) == sorted(PLACEHOLDER.findall(msgstr)), (context, msgid, msgstr)
+
+
+def test_every_code_has_a_word_in_both_languages() -> None:
+    assert set(VOCABULARIES["defect"]) == set(CLASSES)
+    for name, enum in ENUMS.items():
+        assert {m.value for m in enum} <= set(VOCABULARIES[name]), name
+    cat = _catalogue()
+    for name, words in VOCABULARIES.items():
+        for code, english in words.items():
+            assert cat.get((name, english)), (name, code)
+    with use_locale("zh_CN"):
+        assert word("dead_cell", "defect") == "短路 / 死片" and word("use_as_is", "hold_outcome") == "让步接收（偏差）"
+        assert word("in_transit", "location") == "运输中"
+    with use_locale("en"):
+        assert word("dead_cell", "defect") == "short-circuit / dead cell"
+        assert word("something_new", "defect") == "something new"  # an unknown code still reads as words
+
+
+@pytest.mark.parametrize(
+    ("header", "want"),
+    [
+        ("zh-CN,zh;q=0.9,en;q=0.8", "zh_CN"),
+        ("en-US,en;q=0.9", "en"),
+        ("de-DE,en;q=0.5,zh;q=0.7", "zh_CN"),  # q-values, not order
+        ("zh-TW", "zh_CN"),
+        ("fr-FR", None),
+        ("zh;q=0, en", "en"),  # q=0 means "not this"
+        ("", None),
+        ("garbage;;q=x,,", None),
+    ],
+)
+def test_the_browser_language_is_read_with_its_weights(header: str, want: str | None) -> None:
+    assert from_accept_language(header) == want
+
+
+def test_the_persons_choice_beats_the_browser_and_the_default() -> None:
+    assert pick_locale("en", "zh-CN", "zh_CN") == "en"
+    assert pick_locale(None, "zh-CN", "en") == "zh_CN"
+    assert pick_locale(None, "fr", "zh_CN") == "zh_CN"
+    assert pick_locale("xx", None, "bogus") == "en"
+
+
+def test_plant_time_is_shown_and_read_in_the_plant_zone() -> None:
+    stored = datetime(2026, 11, 30, 20, 15, tzinfo=UTC)
+    with plant.use_zone("Asia/Shanghai"):
+        assert plant.plant_time(stored) == "2026-12-01 04:15"  # the next day in Shanghai
+        assert plant.to_input(stored) == "2026-12-01T04:15"
+        assert plant.from_input("2026-12-01T04:15") == stored  # what was shown comes back as the same instant
+        assert plant.day_start_utc(date(2026, 12, 1)) == datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
+        assert plant.plant_zone_label(stored) == "Asia/Shanghai, UTC+08:00"
+        assert plant.plant_time(None) == ""
+    with plant.use_zone("UTC"):
+        assert plant.plant_time(stored) == "2026-11-30 20:15"
+    with pytest.raises(ValueError):
+        plant.from_input("yesterday")
