@@ -7,16 +7,20 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
+from api.csrf import csrf_token
 from api.deps import Engineer, ReworkPerson, SessionDep, get_settings, line_scope
+from api.i18n import N_, current_locale
 from api.i18n import gettext as _
-from api.render import PageBack, back_on_error, render
+from api.render import PageBack, back_on_error, render, templates
 from services.contracts.result import BARCODE_PATTERN, normalise_barcode
-from services.core.errors import NotFound
+from services.core.errors import DomainError, NotFound
 from services.rework import service as rework
 from services.rework import views
 from services.rework.schemas import DispositionKind, RepairCode
+from services.security.service import Principal
 
 router = APIRouter(include_in_schema=False)
 STATION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,39}$")
@@ -27,6 +31,7 @@ KEYS: dict[str, tuple[DispositionKind, RepairCode | None]] = {
     "L": (DispositionKind.REPAIRED, RepairCode.CLEAN),
     "F": (DispositionKind.FALSE_CALL, None),
     "N": (DispositionKind.NOT_REPAIRABLE, None),
+    "R": (DispositionKind.FALSE_CALL, None),  # the rest of the current string, after a visual check (confirmed twice)
 }
 
 
@@ -84,22 +89,101 @@ def rework_dispose(
     if key != "U" and key not in KEYS:
         raise PageBack(back, _("unknown key %(key)s") % {"key": key})
     with back_on_error(back):  # nothing of a refused disposition stays
-        if key == "U":
-            rework.undo_last(
-                session=session,
-                loop_id=loop_id,
-                actor=user.username,
-                station=station,
-                line=line_scope(user),
-                may_undo_others=user.is_quality_engineer,
-            )
-        else:
-            disposition, code = KEYS[key]
-            item = rework.DispositionInput(defect_id, disposition, code, (new_cell_lot or "").strip() or None if code else None)
-            rework.dispose(
-                session=session, loop_id=loop_id, item=item, actor=user.username, station=station, line=line_scope(user)
-            )
+        _apply_key(
+            session, user, barcode, station, loop_id, defect_id, key, new_cell_lot, get_settings(request).rework_loop_limit
+        )
     return RedirectResponse(back, status_code=303)
+
+
+def _apply_key(
+    session: Session,
+    user: Principal,
+    barcode: str,
+    station: str,
+    loop_id: int,
+    defect_id: int,
+    key: str,
+    new_cell_lot: str | None,
+    loop_limit: int,
+) -> int:
+    """Record what one key means; returns how many cells it dispositioned (R: every open one of the string)."""
+    if key == "U":
+        rework.undo_last(
+            session=session,
+            loop_id=loop_id,
+            actor=user.username,
+            station=station,
+            line=line_scope(user),
+            may_undo_others=user.is_quality_engineer,
+        )
+        return 0
+    disposition, code = KEYS[key]
+    if key == "R":
+        view = views.station_view(
+            session=session, barcode=normalise_barcode(barcode), loop_limit=loop_limit, line=line_scope(user)
+        )
+        targets = [d.defect_id for d in view.defects if d.loop_id == loop_id and d.disposition is None]
+    else:
+        targets = [defect_id]
+    for target in targets:
+        lot = (new_cell_lot or "").strip() or None if code else None
+        rework.dispose(
+            session=session,
+            loop_id=loop_id,
+            item=rework.DispositionInput(target, disposition, code, lot),
+            actor=user.username,
+            station=station,
+            line=line_scope(user),
+        )
+    return len(targets)
+
+
+@router.post("/rework/key")
+def rework_key(
+    request: Request,
+    session: SessionDep,
+    user: ReworkPerson,
+    barcode: Annotated[str, Form(max_length=64)],
+    station: Annotated[str, Form(max_length=40)],
+    loop_id: Annotated[int, Form(ge=1, le=2**31 - 1)],
+    defect_id: Annotated[int, Form(ge=1, le=2**31 - 1)],
+    key: Annotated[str, Form(max_length=1)],
+    new_cell_lot: Annotated[str | None, Form(max_length=60)] = None,
+) -> Response:
+    """One key from the station's script: recorded or refused, answered with the station's new state (no reload)."""
+    station = _station(station)
+    settings = get_settings(request)
+    code = normalise_barcode(barcode)
+    ok, status = True, 200
+    if key != "U" and key not in KEYS:
+        ok, status, detail = False, 400, _("unknown key %(key)s") % {"key": key}
+    else:
+        try:
+            n = _apply_key(session, user, code, station, loop_id, defect_id, key, new_cell_lot, settings.rework_loop_limit)
+            detail = _("%(n)s cells recorded as false calls.") % {"n": n} if key == "R" else _(_KEY_DONE[key])
+        except DomainError as exc:
+            session.rollback()  # the route owns the transaction: nothing of a refused key stays
+            ok, status, detail = False, exc.status, _("Not recorded: %(reason)s") % {"reason": _(exc.detail)}
+    session.flush()
+    session.expire_all()  # the answer shows the station as the database now has it, not the key's loaded objects
+    try:
+        view = views.station_view(session=session, barcode=code, loop_limit=settings.rework_loop_limit, line=line_scope(user))
+    except NotFound:
+        view = None
+    html = templates.get_template("rework_station.html").render(
+        request=request, view=view, station=station, keys=KEYS, csrf=csrf_token(request), locale=current_locale()
+    )
+    return JSONResponse({"ok": ok, "detail": detail, "html": html, "state": view.state if view else None}, status_code=status)
+
+
+_KEY_DONE = {
+    "S": N_("Recorded: re-soldered."),
+    "C": N_("Recorded: cell replaced."),
+    "L": N_("Recorded: cleaned."),
+    "F": N_("Recorded: false call."),
+    "N": N_("Recorded: not repairable."),
+    "U": N_("Taken back: the last disposition."),
+}
 
 
 @router.get("/holds", response_class=HTMLResponse)

@@ -1,84 +1,199 @@
-// Rework station: keyboard only. A keyboard-wedge scanner types a burst of characters + Enter, so a
-// disposition key counts only when it arrives alone (no next key within BURST_MS) and the scan field is empty.
+// Rework station: keyboard only, no page reload per key. Every key is queued and sent in order; each
+// answer replaces the station's state and is acknowledged by colour, a toast and a sound, accepted or not.
+// A keyboard-wedge scanner types a burst of characters + Enter: characters that arrive while the scan field is
+// empty wait QUIET_MS; an Enter makes them a scan, otherwise a short run of key letters is that many keys
+// (two F within 40 ms are two false calls, never a lost key), and anything else is typing in the scan field.
 (function () {
   "use strict";
-  var BURST_MS = 80;
+  var QUIET_MS = 90;
+  var KEYS = "SCLFNRU";
   var scan = document.getElementById("scan");
-  var form = document.getElementById("dispose-form");
-  var lotBox = document.getElementById("lot-box");
-  var lot = document.getElementById("lot");
-  var undo = document.getElementById("undo-form");
-  var pending = null, timer = null;
+  var station = document.getElementById("station");
+  var toast = document.getElementById("toast");
+  var texts = document.getElementById("texts").dataset;
+  var buffer = "", timer = null, toastTimer = null, audio = null, confirmRest = false;
+  var queue = Promise.resolve();
 
+  function $(sel) { return station.querySelector(sel); }
+
+  // Scan-to-overlay time: from the Enter of the scan to the image with its outlines on screen.
   document.getElementById("scan-form").addEventListener("submit", function () {
     try { sessionStorage.setItem("eltraceScanAt", String(Date.now())); } catch (e) { /* private mode */ }
   });
-
-  // Scan-to-overlay time: from the Enter of the scan to the image with its outlines on screen.
-  var img = document.querySelector(".img-wrap img");
   var started = Number(sessionStorage.getItem("eltraceScanAt") || 0);
   function shown() {
-    if (started) { document.body.dataset.scanToOverlayMs = String(Date.now() - started); sessionStorage.removeItem("eltraceScanAt"); }
+    if (started) { document.body.dataset.scanToOverlayMs = String(Date.now() - started); sessionStorage.removeItem("eltraceScanAt"); started = 0; }
     document.body.dataset.overlayReady = "1";
   }
+  var img = station.querySelector(".img-wrap img");
   if (img) { if (img.complete && img.naturalWidth) { shown(); } else { img.addEventListener("load", shown); } }
-  else if (started) { document.body.dataset.scanToOverlayMs = String(Date.now() - started); sessionStorage.removeItem("eltraceScanAt"); }
+  else if (started) { shown(); }
 
-  function rows() { return Array.prototype.slice.call(document.querySelectorAll("#defects tbody tr:not(.done)")); }
+  function beep(ok) {
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      var o = audio.createOscillator(), g = audio.createGain();
+      o.type = ok ? "sine" : "square";
+      o.frequency.value = ok ? 880 : 196;
+      g.gain.value = 0.08;
+      o.connect(g); g.connect(audio.destination);
+      o.start(); o.stop(audio.currentTime + (ok ? 0.09 : 0.35));
+    } catch (e) { /* no audio device: colour and toast still say it */ }
+  }
+  function say(ok, text) {
+    toast.textContent = text;
+    toast.className = "toast show " + (ok ? "toast-ok" : "toast-bad");
+    document.body.dataset.lastKey = ok ? "ok" : "refused";
+    document.body.classList.remove("flash-ok", "flash-bad");
+    void document.body.offsetWidth;  // restart the flash animation
+    document.body.classList.add(ok ? "flash-ok" : "flash-bad");
+    beep(ok);
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(function () { toast.classList.remove("show"); }, ok ? 1800 : 4000);
+  }
+
+  function rows() { return Array.prototype.slice.call(station.querySelectorAll("#defects tbody tr:not(.done)")); }
+  function current() { return station.querySelector("#defects tbody tr.current"); }
+  function zoomTo(row) {
+    var zoom = $("#zoom"), box = (row.dataset.box || "").split(",").map(Number);
+    if (!zoom || box.length !== 4 || zoom.dataset.string !== row.dataset.string) { return; }
+    var pad = Math.max(box[2], box[3]) * 0.6;
+    zoom.setAttribute("viewBox", [box[0] - pad, box[1] - pad / 3, box[2] + 2 * pad, box[3] + 2 * pad / 3].join(" "));
+    var r = $("#zoom-box");
+    r.setAttribute("x", box[0]); r.setAttribute("y", box[1]); r.setAttribute("width", box[2]); r.setAttribute("height", box[3]);
+  }
   function select(row) {
     rows().forEach(function (r) { r.classList.remove("current"); });
-    document.querySelectorAll(".overlay g.current").forEach(function (g) { g.classList.remove("current"); });
+    station.querySelectorAll(".overlay g.current").forEach(function (g) { g.classList.remove("current"); });
     row.classList.add("current");
+    row.scrollIntoView({ block: "nearest" });
     var g = document.getElementById("ov-" + row.dataset.defect);
     if (g) { g.classList.add("current"); }
-    document.getElementById("f-loop").value = row.dataset.loop;
-    document.getElementById("f-defect").value = row.dataset.defect;
-    var cells = row.querySelectorAll("td");
-    var now = document.querySelector(".now");
+    var cells = row.querySelectorAll("td"), now = $(".now");
     if (now) {  // DOM nodes, never markup from data: the class name came from a device
       var cls = document.createElement("strong");
       cls.textContent = cells[3].textContent;
-      var words = (now.dataset.template || "String %(s)s, cell %(c)s: ")  // the page's language
+      var words = (now.dataset.template || "String %(s)s, cell %(c)s: ")
         .replace("%(s)s", cells[1].textContent).replace("%(c)s", cells[2].textContent);
       now.replaceChildren(document.createTextNode(words), cls);
     }
+    zoomTo(row);
   }
-  function act(key) {
-    if (key === "U") { if (undo) { undo.requestSubmit(undo.querySelector("button")); } return; }
-    if (!form) { return; }
-    if (key === "C") { lotBox.hidden = false; lot.value = ""; lot.focus(); return; }
-    var btn = form.querySelector('button[data-key="' + key + '"]');
-    if (btn) { form.requestSubmit(btn); }
+  function keep() {  // after an answer: the current cell stays in view, the scan field keeps the focus
+    var row = current();
+    if (row) { row.scrollIntoView({ block: "nearest" }); }
+    scan.focus();
   }
+
+  function send(key, lot) {
+    queue = queue.then(function () {
+      var state = $("#state"), form = $("#dispose-form"), undo = $("#undo-form"), row = current();
+      if (!state) { say(false, texts.nothing); return null; }
+      if (state.dataset.locked) { say(false, texts.locked); return null; }
+      var loop, defect;
+      if (key === "U") {
+        if (!undo) { say(false, texts.noUndo); return null; }
+        loop = undo.dataset.loop; defect = undo.dataset.defect;
+      } else {
+        if (!form || !row) { say(false, texts.nothing); return null; }
+        loop = row.dataset.loop; defect = row.dataset.defect;
+      }
+      var body = new URLSearchParams({
+        csrf_token: station.querySelector("input[name=csrf_token]").value,
+        barcode: state.dataset.barcode, station: station.dataset.station,
+        loop_id: loop, defect_id: defect, key: key, new_cell_lot: lot || ""
+      });
+      return fetch("/rework/key", { method: "POST", body: body, credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) {
+          if (r.status === 401) {
+            say(false, texts.expired);
+            var back = "/rework?" + new URLSearchParams({ barcode: state.dataset.barcode, station: station.dataset.station });
+            setTimeout(function () { location.href = "/login?" + new URLSearchParams({ next: back, why: "expired_post" }); }, 2500);
+            throw new Error("signed out");
+          }
+          return r.json().then(function (j) { return { ok: r.ok && j.ok, answer: j }; });
+        })
+        .then(function (res) {
+          if (res.answer.html !== undefined) { station.innerHTML = res.answer.html; }
+          say(res.ok, res.answer.detail);
+          keep();
+        });
+    }).catch(function (e) {
+      if (!e || e.message !== "signed out") { say(false, texts.offline); }
+    });
+  }
+
+  function act(k) {
+    var lotBox = $("#lot-box");
+    if (k === "R") {
+      var row = current();
+      if (!row) { say(false, texts.nothing); return; }
+      if (confirmRest) { confirmRest = false; send("R"); return; }
+      confirmRest = true;
+      say(true, texts.rest.replace("%(s)s", row.dataset.string));
+      return;
+    }
+    if (confirmRest) { confirmRest = false; say(false, texts.cancelled); return; }
+    if (k === "C" && lotBox) { lotBox.hidden = false; var lot = $("#lot"); lot.value = ""; lot.focus(); return; }
+    send(k);
+  }
+
+  function flush() {  // the quiet time passed without an Enter
+    var chars = buffer; buffer = ""; timer = null;
+    var upper = chars.toUpperCase();
+    if (chars.length <= 3 && upper.split("").every(function (c) { return KEYS.indexOf(c) >= 0; })) {
+      upper.split("").forEach(act);
+    } else {
+      scan.value += chars;  // typing a code by hand: it stays in the field
+    }
+  }
+
+  // A touch or a click on a key button is the same key (no page load either).
+  station.addEventListener("click", function (ev) {
+    var btn = ev.target.closest ? ev.target.closest("button[data-key]") : null;
+    if (!btn) { return; }
+    ev.preventDefault();
+    act(btn.dataset.key);
+  });
 
   document.addEventListener("keydown", function (ev) {
     if (ev.ctrlKey || ev.altKey || ev.metaKey) { return; }
+    var lotBox = $("#lot-box");
     if (lotBox && !lotBox.hidden) {
-      if (ev.key === "Escape") { lotBox.hidden = true; scan.focus(); ev.preventDefault(); }
-      else if (ev.key === "Enter") { ev.preventDefault(); if (lot.value.trim()) { form.requestSubmit(form.querySelector('button[data-key="C"]')); } }
+      if (ev.key === "Escape") { lotBox.hidden = true; scan.focus(); say(false, texts.cancelled); ev.preventDefault(); }
+      else if (ev.key === "Enter") {
+        ev.preventDefault();
+        var lot = $("#lot").value.trim();
+        if (!lot) { say(false, texts.lotFirst); return; }
+        lotBox.hidden = true;
+        send("C", lot);
+      }
       return;
     }
-    if (ev.key === "Escape") { scan.value = ""; scan.focus(); ev.preventDefault(); return; }
-    if (form && (ev.key === "ArrowDown" || ev.key === "ArrowUp")) {
+    if (ev.key === "Escape") {
+      clearTimeout(timer); buffer = ""; confirmRest = false;
+      scan.value = ""; scan.focus(); ev.preventDefault(); return;
+    }
+    if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
       var rs = rows(), cur = rs.findIndex(function (r) { return r.classList.contains("current"); });
       var next = rs[(cur + (ev.key === "ArrowDown" ? 1 : rs.length - 1)) % rs.length];
       if (next) { select(next); }
       ev.preventDefault();
       return;
     }
+    if (ev.key === "Enter") {
+      if (buffer) {  // a scanner's burst: it is a scan
+        clearTimeout(timer); timer = null;
+        scan.value += buffer; buffer = "";
+      }
+      return;  // the scan form submits (a new module: the one page load per scan)
+    }
     if (ev.key.length !== 1) { return; }
     if (document.activeElement !== scan) { scan.focus(); }
-    if (pending !== null) {  // a second key within the burst window: it is a scan, keep the first character
-      clearTimeout(timer);
-      scan.value += pending;
-      pending = null;
-      return;
-    }
-    var k = ev.key.toUpperCase();
-    if (scan.value === "" && ((form && "SCLFN".indexOf(k) >= 0) || (undo && k === "U"))) {
-      ev.preventDefault();
-      pending = ev.key;
-      timer = setTimeout(function () { pending = null; act(k); }, BURST_MS);
-    }
+    if (scan.value !== "") { return; }  // the field has text: the person is typing a code
+    ev.preventDefault();
+    buffer += ev.key;
+    clearTimeout(timer);
+    timer = setTimeout(flush, QUIET_MS);
   });
 })();

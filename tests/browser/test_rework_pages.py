@@ -177,3 +177,70 @@ def test_the_pages_run_under_the_content_security_policy_without_a_violation(sit
     scan(page, BARCODE)
     page.wait_for_selector("body[data-overlay-ready='1']")
     assert blocked == []
+
+
+def _inside(page, selector: str) -> bool:  # type: ignore[no-untyped-def]
+    box = page.locator(selector).first.bounding_box()
+    vp = page.viewport_size
+    return bool(
+        box
+        and vp
+        and box["y"] >= 0
+        and box["x"] >= 0
+        and box["y"] + box["height"] <= vp["height"]
+        and box["x"] + box["width"] <= vp["width"]
+    )
+
+
+def _wait_count(site: Site, page, want: int) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(100):
+        if dispositions(site) == want:
+            return
+        page.wait_for_timeout(50)
+    assert dispositions(site) == want
+
+
+def test_the_station_fits_one_screen_and_no_key_is_lost_or_silent(site: Site, browser) -> None:  # type: ignore[no-untyped-def]
+    page = sign_in(browser, site.url, "op1")  # 1366 x 768, the station's screen
+    page.goto(f"{site.url}/rework?station=RW-01")
+    scan(page, BARCODE)
+    page.wait_for_selector("body[data-overlay-ready='1']")
+    for part in ("#keybar", "#defects tbody tr.current", "#zoom", "#state"):
+        assert _inside(page, part), f"{part} is outside the 1366 x 768 screen after a scan"
+    page.screenshot(path=str(ARTIFACTS / "station-1366.png"))
+    page.evaluate("window.__noReload = 1")
+
+    page.keyboard.press("F")  # two keys within a few ms (faster than the page): two false calls, in order
+    page.keyboard.press("F")
+    _wait_count(site, page, 2)
+    page.wait_for_selector("#state[data-state='RETEST']")
+    assert page.evaluate("document.body.dataset.lastKey") == "ok" and page.locator("#toast.toast-ok").count() == 1
+    for _ in range(2):
+        page.keyboard.press("U")
+        page.wait_for_timeout(250)
+    _wait_count(site, page, 0)
+
+    page.keyboard.press("C")  # C, then Enter with no lot scanned: refused out loud, nothing recorded
+    page.wait_for_selector("#lot", state="visible")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#toast.toast-bad")
+    assert dispositions(site) == 0 and page.evaluate("document.body.dataset.lastKey") == "refused"
+    page.keyboard.press("Escape")
+
+    page.wait_for_timeout(200)
+    page.keyboard.press("R")  # the rest of the string: asked once more, then recorded for every open cell
+    page.wait_for_timeout(200)
+    assert dispositions(site) == 0 and "R" in page.locator("#toast").inner_text()
+    page.keyboard.press("R")
+    _wait_count(site, page, 2)
+    assert page.evaluate("window.__noReload") == 1  # every key answered without loading the page again
+    page.screenshot(path=str(ARTIFACTS / "station-after-keys.png"))
+
+    # The session ends while the operator works: the key is not recorded, the page says so and signs in again.
+    page.context.clear_cookies(name="eltrace_token")  # the browser drops the cookie when the session's time is up
+    page.keyboard.press("U")
+    page.wait_for_selector("#toast.toast-bad")
+    assert "NOT" in page.locator("#toast").inner_text()
+    page.wait_for_url("**/login?**", timeout=10_000)
+    assert "NOT recorded" in page.locator("#signin-notice").inner_text()
+    assert dispositions(site) == 2

@@ -14,6 +14,7 @@ PUBLIC = {
     "/api/v1/auth/token",
     "/login",
     "/logout",
+    "/language",  # the language switch: also on the sign-in page; CSRF-checked, saves to the user only when signed in
     "/static",
     "/openapi.json",
     "/docs",
