@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import signal
 import threading
 import time
 from pathlib import Path
@@ -99,6 +100,10 @@ def _production_context(sessions: sessionmaker[Session]) -> None:
                 raise RuntimeError(f"demo {kind} import refused: {report.errors[:3]}")
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_demo(*, images: int, serve: bool, port: int, data_dir: Path, console: Console) -> int:
     """Run the demo; returns the process exit code."""
     configure_logging()
@@ -114,7 +119,11 @@ def run_demo(*, images: int, serve: bool, port: int, data_dir: Path, console: Co
     db_url = f"sqlite:///{(data_dir / 'eltrace.db').resolve()}"
     console.rule("[bold]eltrace demo")
     upgrade(db_url)
-    redis_srv = RedisServer(data_dir / "redis", port=free_port(), appendonly=True).start()
+    # A service manager or a shell without a terminal stops the demo with SIGTERM (or SIGHUP): the same clean
+    # stop as Ctrl-C, and the Redis server dies with the demo however the demo ends.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
+    redis_srv = RedisServer(data_dir / "redis", port=free_port(), appendonly=True, die_with_parent=True).start()
     console.print(f"Redis (embedded, AOF on) at {redis_srv.url}; database {db_url}")
     sessions = make_sessionmaker(make_engine(db_url))
     passwords = {u: secrets.token_urlsafe(9) for u in DEMO_USERS}

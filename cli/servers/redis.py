@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -32,6 +34,7 @@ class RedisServer:
         maxmemory: str = "512mb",
         executable: str | None = None,
         extra_args: list[str] | None = None,
+        die_with_parent: bool = False,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
@@ -39,6 +42,7 @@ class RedisServer:
         self.maxmemory = maxmemory
         self.executable = executable or redis_executable()
         self.extra_args = extra_args or []
+        self.die_with_parent = die_with_parent
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -75,7 +79,13 @@ class RedisServer:
             *self.extra_args,
         ]
         log = open(self.data_dir / "redis.log", "ab")  # noqa: SIM115 - owned by the child
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if self.die_with_parent else None,  # noqa: PLW1509 - one prctl, no locks
+        )
         deadline = time.monotonic() + timeout_s
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5)
         while time.monotonic() < deadline:
@@ -120,3 +130,10 @@ class RedisServer:
                 p.unlink()
         for p in self.data_dir.glob("*.rdb"):
             p.unlink()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: the kernel sends it SIGTERM when the process that started it ends, however it
+    ends (SIGTERM, SIGKILL, a crash), so a stopped demo never leaves its Redis server running."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1

@@ -128,3 +128,61 @@ def test_a_device_is_registered_on_a_station_of_one_line(sqlite_url: str) -> Non
         from sqlalchemy import select
 
         assert s.scalar(select(Station.line).where(Station.code == "STR-EL-31")) == "L1"
+
+
+def _redis_of(port: int) -> list[int]:
+    """PIDs of redis-server processes on `port` (read from /proc: what is really running; redis sets its title)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if proc.name.isdigit() and "redis-server" in cmd and f":{port}" in cmd:
+            pids.append(int(proc.name))
+    return pids
+
+
+def _serving_demo(data_dir: Path) -> tuple[subprocess.Popen[str], int]:
+    from cli.servers.http import free_port
+
+    cmd = [sys.executable, "-m", "cli.main", "demo", "--images", "4", "--port", str(free_port()), "--data-dir", str(data_dir)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    port = 0
+    for line in proc.stdout:
+        if "Redis (embedded" in line:
+            port = int(line.split("redis://127.0.0.1:", 1)[1].split("/", 1)[0])
+        if "Serving until" in line:
+            return proc, port
+    raise AssertionError(f"the demo stopped before serving (exit {proc.wait()})")
+
+
+def _gone(port: int, within_s: float = 15.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if not _redis_of(port):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_a_stopped_demo_leaves_no_redis_server_running(tmp_path: Path, how: str) -> None:
+    import signal
+
+    data_dir = tmp_path / "demo"
+    proc, port = _serving_demo(data_dir)
+    try:
+        assert len(_redis_of(port)) == 1  # the check sees the server while the demo runs
+        proc.send_signal(getattr(signal, how))
+        code = proc.wait(timeout=60)
+        if how == "SIGTERM":
+            assert code == 0  # the same clean stop as Ctrl-C
+        assert _gone(port), f"redis-server still running after the demo got {how}"
+    finally:
+        proc.kill()
+        for pid in _redis_of(port):
+            os.kill(pid, 9)
