@@ -15,6 +15,7 @@ from api.deps import Engineer, ReworkPerson, SessionDep, get_settings, line_scop
 from api.i18n import N_, current_locale
 from api.i18n import gettext as _
 from api.render import PageBack, back_on_error, render, templates
+from api.words import word
 from services.contracts.result import BARCODE_PATTERN, normalise_barcode
 from services.core.errors import DomainError, NotFound
 from services.rework import service as rework
@@ -188,10 +189,20 @@ _KEY_DONE = {
 
 @router.get("/holds", response_class=HTMLResponse)
 def holds_page(request: Request, session: SessionDep, user: Engineer) -> Response:
-    """Held modules waiting for a quality engineer's decision."""
+    """Held modules waiting for a quality engineer's decision (one at a time, or many with one decision)."""
     return render(
-        request, "holds.html", user=user, holds=views.holds(session, open_only=True), error=request.query_params.get("error")
+        request,
+        "holds.html",
+        user=user,
+        holds=views.holds(session, open_only=True),
+        error=request.query_params.get("error"),
+        done=request.query_params.get("done"),
     )
+
+
+def _decided(n: int, decision: str) -> str:
+    text = _("%(n)s hold(s) decided: %(decision)s.") % {"n": n, "decision": word(decision, "hold_outcome")}
+    return f"/holds?{urlencode({'done': text})}"
 
 
 @router.post("/holds/{hold_id}/decision")
@@ -204,8 +215,26 @@ def hold_decision_page(
     deviation_no: Annotated[str | None, Form(max_length=40)] = None,
 ) -> Response:
     """Scrap / downgrade / use as is / release, from the holds page."""
-    with back_on_error("/holds"):
+    with back_on_error("/holds", f"hold-{hold_id}"):
         rework.decide_hold(
             session=session, hold_id=hold_id, decision=decision, reason=reason, actor=user.username, deviation_no=deviation_no
         )
-    return RedirectResponse("/holds", status_code=303)
+    return RedirectResponse(_decided(1, decision), status_code=303)
+
+
+@router.post("/holds/decision")
+def holds_bulk_decision(
+    session: SessionDep,
+    user: Engineer,
+    hold_ids: Annotated[list[int], Form(max_length=500)],
+    decision: Annotated[str, Form(max_length=12)],
+    reason: Annotated[str, Form(max_length=500)],
+    deviation_no: Annotated[str | None, Form(max_length=40)] = None,
+) -> Response:
+    """One decision for every ticked hold: all of them are recorded, or none (the first refusal says why)."""
+    with back_on_error("/holds"):
+        for hold_id in hold_ids:
+            rework.decide_hold(
+                session=session, hold_id=hold_id, decision=decision, reason=reason, actor=user.username, deviation_no=deviation_no
+            )
+    return RedirectResponse(_decided(len(hold_ids), decision), status_code=303)

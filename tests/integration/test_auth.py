@@ -90,6 +90,7 @@ ROLE_MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/containment/hold"): QE,
     ("GET", "/holds"): QE,
     ("POST", "/holds/{hold_id}/decision"): QE,
+    ("POST", "/holds/decision"): QE,
     ("GET", "/dashboard"): QE,
     ("POST", "/api/v1/complaints"): STAFF,
     ("GET", "/api/v1/complaints"): STAFF,
