@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, Header, Path, Request
+from fastapi import Depends, Header, Path, Request, Response
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import AfterValidator, BaseModel, BeforeValidator
 from sqlalchemy.orm import Session
@@ -19,7 +19,7 @@ from services.core.errors import Forbidden
 from services.core.settings import ApiSettings
 from services.devices.service import AuthenticatedDevice, authenticate
 from services.imagestore.store import BlobStore
-from services.security.service import AuthFailed, Principal, Role, principal_from_token
+from services.security.service import AuthFailed, Principal, Role, principal_from_token, renewed_token
 
 T = TypeVar("T")
 # A barcode in a URL, by the one rule (services.contracts.result.normalise_barcode): a Caps Lock scan finds the module.
@@ -91,7 +91,15 @@ def current_principal(
             check_csrf(request, submitted_csrf)
     if not raw:
         raise AuthFailed("authentication required")
-    principal = principal_from_token(session=session, token=raw, secret=get_settings(request).secret_key.get_secret_value())
+    settings = get_settings(request)
+    principal = principal_from_token(session=session, token=raw, secret=settings.secret_key.get_secret_value())
+    if not token:  # a page session (cookie): it slides while the person works, up to a shift
+        request.state.renewed_token = renewed_token(
+            token=raw,
+            secret=settings.secret_key.get_secret_value(),
+            ttl=settings.token_ttl,
+            max_session=timedelta(hours=settings.session_max_hours),
+        )
     request.state.principal = principal
     request.state.token = raw  # sign-out ends exactly this token  # an error page rendered later still shows who is signed in
     return principal
@@ -175,3 +183,16 @@ def _instant(t: datetime) -> datetime:
 
 # A time in a query: naive is read as UTC, and outside 2000-2100 it is a 422 with that reason, never a 500.
 Instant = Annotated[datetime, AfterValidator(_instant)]
+
+
+def set_session_cookie(response: Response, token: str, settings: ApiSettings) -> None:
+    """The page session's cookie (sign-in and every renewal set it the same way)."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=settings.profile == "production",
+        max_age=int(settings.token_ttl.total_seconds()),
+        path="/",
+    )

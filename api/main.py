@@ -27,6 +27,8 @@ from api import (
     stations,
     traceability,
 )
+from api.csrf import SESSION_COOKIE
+from api.deps import set_session_cookie
 from api.headers import hardened, install_docs
 from api.i18n import LocaleMiddleware
 from api.limits import BodyCap
@@ -86,6 +88,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         finally:
             structlog.contextvars.unbind_contextvars("request_id")
         response.headers["X-Request-ID"] = rid
+        renewed = getattr(request.state, "renewed_token", None)
+        if renewed and SESSION_COOKIE not in response.headers.get("set-cookie", ""):  # not over a sign-in / out
+            set_session_cookie(response, renewed, settings)
         hardened(response, https=request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https")
         return response
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.csrf import check_csrf
-from api.deps import SESSION_COOKIE, SessionDep, get_settings
+from api.deps import SESSION_COOKIE, SessionDep, get_settings, set_session_cookie
 from api.errors import safe_next
 from api.i18n import LANG_COOKIE, LOCALES, N_
 from api.i18n import gettext as _
@@ -64,14 +64,8 @@ def login_submit(
         return render(request, "login.html", status=401, error=_(exc.detail), next=safe_next(next))
     settings = get_settings(request)
     response = RedirectResponse(safe_next(next), status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        issue_token(principal, secret=settings.secret_key.get_secret_value(), ttl=settings.token_ttl),
-        httponly=True,
-        samesite="lax",
-        secure=settings.profile == "production",
-        max_age=int(settings.token_ttl.total_seconds()),
-        path="/",
+    set_session_cookie(
+        response, issue_token(principal, secret=settings.secret_key.get_secret_value(), ttl=settings.token_ttl), settings
     )
     if principal.locale in LOCALES:  # the person's own language, whatever the terminal showed before
         response.set_cookie(LANG_COOKIE, principal.locale, max_age=LANG_COOKIE_AGE, samesite="lax", path="/")

@@ -36,6 +36,9 @@ KEYS: dict[str, tuple[DispositionKind, RepairCode | None]] = {
 }
 
 
+STATION_COOKIE = "eltrace_station"  # the terminal keeps its station: set once by opening /rework?station=RW-01
+
+
 def _station(value: str | None) -> str:
     return value if value and STATION_RE.match(value) else "REWORK"
 
@@ -50,7 +53,17 @@ def rework_page(
 ) -> Response:
     """The rework station: scan (typed + Enter), see the NG cells on the image, disposition them by key."""
     settings = get_settings(request)
-    ctx: dict[str, object] = {"user": user, "station": _station(station), "keys": KEYS, "view": None, "scan_error": None}
+    named = station if station and STATION_RE.match(station) else None
+    kept = request.cookies.get(STATION_COOKIE)
+    terminal = named or (kept if kept and STATION_RE.match(kept) else None)
+    ctx: dict[str, object] = {
+        "user": user,
+        "station": _station(terminal),
+        "no_station": terminal is None,
+        "keys": KEYS,
+        "view": None,
+        "scan_error": None,
+    }
     status = 200
     if barcode is not None:
         code = normalise_barcode(barcode)
@@ -69,7 +82,10 @@ def rework_page(
                 msg = _("Unknown barcode %(code)s: no EL result for this module. Nothing was changed.")
                 ctx["scan_error"], status = msg % {"code": code}, 404
     ctx["error"] = request.query_params.get("error")
-    return render(request, "rework.html", status=status, **ctx)
+    response = render(request, "rework.html", status=status, **ctx)
+    if named and named != kept:
+        response.set_cookie(STATION_COOKIE, named, max_age=400 * 24 * 3600, samesite="lax", path="/")
+    return response
 
 
 @router.post("/rework/dispose")

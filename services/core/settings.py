@@ -99,6 +99,9 @@ class ApiSettings(CoreSettings):
     default_locale: Literal["zh_CN", "en"] = "en"
     # Lifetime of a sign-in (bearer token and page cookie alike).
     token_minutes: int = Field(default=30, ge=5, le=12 * 60)
+    # A page session slides while the person works (renewed past half its life), up to this long after
+    # signing in: one shift, then a badge scan signs in again.
+    session_max_hours: float = Field(default=12, gt=0, le=24)
 
     @property
     def token_ttl(self) -> timedelta:

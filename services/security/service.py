@@ -191,10 +191,11 @@ def set_locale(*, session: Session, username: str, locale: str) -> None:
         user.locale = locale
 
 
-def issue_token(principal: Principal, *, secret: str, ttl: timedelta) -> str:
-    """A signed access token for the API."""
+def issue_token(principal: Principal, *, secret: str, ttl: timedelta, signed_in_at: datetime | None = None) -> str:
+    """A signed access token for the API (`signed_in_at`: when the person signed in, kept across renewals)."""
     now = utcnow()
     claims = {
+        "auth": (signed_in_at or now).timestamp(),
         "sub": principal.username,
         "uid": principal.user_id,
         "role": principal.role.value,
@@ -221,6 +222,22 @@ def principal_from_token(*, session: Session, token: str, secret: str) -> Princi
     if is_revoked(session, str(claims["jti"])):
         raise AuthFailed("token signed out")
     return Principal(user.id, user.username, Role(user.role), user.line, user.locale)
+
+
+def renewed_token(*, token: str, secret: str, ttl: timedelta, max_session: timedelta) -> str | None:
+    """A fresh token for a page session past half its life, while the person signed in less than `max_session` ago.
+
+    The session slides while the person works, up to a shift; then they sign in again (a badge scan).
+    The caller has verified `token` already. None: no renewal due (or the session reached its limit).
+    """
+    claims = _claims(token, secret)
+    now = utcnow()
+    issued = datetime.fromtimestamp(float(claims["iat"]), UTC)
+    signed_in = datetime.fromtimestamp(float(claims.get("auth", claims["iat"])), UTC)
+    if now - issued < ttl / 2 or now - signed_in >= max_session:
+        return None
+    principal = Principal(int(claims["uid"]), str(claims["sub"]), Role(str(claims["role"])), claims.get("line"))
+    return issue_token(principal, secret=secret, ttl=min(ttl, signed_in + max_session - now), signed_in_at=signed_in)
 
 
 def _claims(token: str, secret: str) -> dict[str, Any]:

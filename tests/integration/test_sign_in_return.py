@@ -53,3 +53,46 @@ def test_no_open_redirect() -> None:
     for bad in ("https://evil.example/", "//evil.example/x", "/\\evil.example", "evil", "", None, "/ok\r\nSet-Cookie: x=1"):
         assert safe_next(bad) == "/", bad
     assert safe_next("/modules/M000000001") == "/modules/M000000001"
+
+
+def _claims(cookie: str) -> dict[str, object]:
+    import jwt
+
+    return dict(jwt.decode(cookie, options={"verify_signature": False}))
+
+
+def test_a_page_session_slides_while_the_person_works_up_to_a_shift(client: TestClient) -> None:
+    """Renewed past half its 30 minutes, keeping the sign-in time; no renewal 12 h after signing in."""
+    from datetime import timedelta
+
+    from services.core.time import set_clock, utcnow
+
+    t0 = utcnow()
+    set_clock(t0)
+    try:
+        form = {"username": "operator", "password": PASSWORD, "csrf_token": _csrf(client, "/login"), "next": "/"}
+        client.post("/login", data=form, headers=HTML, follow_redirects=False)
+        first = client.cookies.get("eltrace_token")
+        assert first
+        set_clock(t0 + timedelta(minutes=10))  # before half its life: the same cookie
+        r = client.get("/rework", headers=HTML)
+        assert r.status_code == 200 and "eltrace_token" not in r.headers.get("set-cookie", "")
+        set_clock(t0 + timedelta(minutes=20))  # past half: a fresh token, same sign-in time
+        r = client.get("/rework", headers=HTML)
+        renewed = client.cookies.get("eltrace_token")
+        assert "eltrace_token" in r.headers.get("set-cookie", "") and renewed != first
+        assert _claims(renewed)["auth"] == _claims(first)["auth"] and _claims(renewed)["iat"] > _claims(first)["iat"]
+        set_clock(t0 + timedelta(hours=12, minutes=1))  # a shift later: no more renewal, the person signs in again
+        r = client.get("/rework", headers=HTML)
+        assert "eltrace_token" not in r.headers.get("set-cookie", "")
+    finally:
+        set_clock(None)
+
+
+def test_the_terminal_keeps_its_station(client: TestClient) -> None:
+    form = {"username": "operator", "password": PASSWORD, "csrf_token": _csrf(client, "/login"), "next": "/"}
+    client.post("/login", data=form, headers=HTML, follow_redirects=False)
+    assert 'id="no-station"' in client.get("/rework", headers=HTML).text  # never "REWORK" without saying so
+    client.get("/rework", params={"station": "RW-07"}, headers=HTML)
+    page = client.get("/rework", headers=HTML)  # the nav's Rework link: the terminal's own station
+    assert 'data-station="RW-07"' in page.text and 'id="no-station"' not in page.text
