@@ -66,4 +66,5 @@ def picture_valid(master_secret: bytes, sha256: str, expires: int, sig: str, *, 
     """A picture link that is signed by this server and not expired."""
     if expires < (time.time() if now is None else now):
         return False
-    return hmac.compare_digest(sig, picture_signature(master_secret, sha256, expires))
+    # As bytes: compare_digest raises TypeError on a non-ASCII str, and a link's sig is whatever a client sent.
+    return hmac.compare_digest(sig.encode(), picture_signature(master_secret, sha256, expires).encode())

@@ -39,3 +39,10 @@ def test_picture_links_expire_and_cannot_be_moved_to_another_picture() -> None:
     assert not picture_valid(b"m", "b" * 64, exp, sig)
     assert not picture_valid(b"m", "a" * 64, exp + 1, sig)
     assert not picture_valid(b"m", "a" * 64, exp, sig, now=exp + 1)
+
+
+def test_a_non_ascii_signature_is_refused_not_a_crash() -> None:
+    """The fuzzer's case: sig=%C2%80 made compare_digest raise TypeError (a 500) instead of refusing the link."""
+    exp = int(time.time()) + 60
+    assert not picture_valid(b"m", "a" * 64, exp, "\x80")
+    assert not picture_valid(b"m", "a" * 64, exp, "签名")
