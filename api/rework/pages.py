@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from api.csrf import csrf_token
@@ -88,42 +89,37 @@ def rework_page(
     return response
 
 
+class KeyPress(BaseModel):
+    """One key at the station, as its form (or its script) sends it."""
+
+    barcode: str = Field(max_length=64)
+    station: str = Field(max_length=40)
+    loop_id: int = Field(ge=1, le=2**31 - 1)
+    defect_id: int = Field(ge=1, le=2**31 - 1)
+    key: str = Field(max_length=1)
+    new_cell_lot: str | None = Field(default=None, max_length=60)
+
+
 @router.post("/rework/dispose")
 def rework_dispose(
     request: Request,
     session: SessionDep,
     user: ReworkPerson,
-    barcode: Annotated[str, Form(max_length=64)],
-    station: Annotated[str, Form(max_length=40)],
-    loop_id: Annotated[int, Form(ge=1, le=2**31 - 1)],
-    defect_id: Annotated[int, Form(ge=1, le=2**31 - 1)],
-    key: Annotated[str, Form(max_length=1)],
-    new_cell_lot: Annotated[str | None, Form(max_length=60)] = None,
+    press: Annotated[KeyPress, Form()],
 ) -> Response:
     """One key = one disposition; back to the station view (post / redirect / get)."""
-    station = _station(station)
-    back = f"/rework?{urlencode({'barcode': barcode, 'station': station})}"
-    if key != "U" and key not in KEYS:
-        raise PageBack(back, _("unknown key %(key)s") % {"key": key})
+    station = _station(press.station)
+    back = f"/rework?{urlencode({'barcode': press.barcode, 'station': station})}"
+    if press.key != "U" and press.key not in KEYS:
+        raise PageBack(back, _("unknown key %(key)s") % {"key": press.key})
     with back_on_error(back):  # nothing of a refused disposition stays
-        _apply_key(
-            session, user, barcode, station, loop_id, defect_id, key, new_cell_lot, get_settings(request).rework_loop_limit
-        )
+        _apply_key(session, user, press, station, get_settings(request).rework_loop_limit)
     return RedirectResponse(back, status_code=303)
 
 
-def _apply_key(
-    session: Session,
-    user: Principal,
-    barcode: str,
-    station: str,
-    loop_id: int,
-    defect_id: int,
-    key: str,
-    new_cell_lot: str | None,
-    loop_limit: int,
-) -> int:
+def _apply_key(session: Session, user: Principal, press: KeyPress, station: str, loop_limit: int) -> int:
     """Record what one key means; returns how many cells it dispositioned (R: every open one of the string)."""
+    key, loop_id = press.key, press.loop_id
     if key == "U":
         rework.undo_last(
             session=session,
@@ -137,13 +133,13 @@ def _apply_key(
     disposition, code = KEYS[key]
     if key == "R":
         view = views.station_view(
-            session=session, barcode=normalise_barcode(barcode), loop_limit=loop_limit, line=line_scope(user)
+            session=session, barcode=normalise_barcode(press.barcode), loop_limit=loop_limit, line=line_scope(user)
         )
         targets = [d.defect_id for d in view.defects if d.loop_id == loop_id and d.disposition is None]
     else:
-        targets = [defect_id]
+        targets = [press.defect_id]
+    lot = (press.new_cell_lot or "").strip() or None if code else None
     for target in targets:
-        lot = (new_cell_lot or "").strip() or None if code else None
         rework.dispose(
             session=session,
             loop_id=loop_id,
@@ -160,23 +156,18 @@ def rework_key(
     request: Request,
     session: SessionDep,
     user: ReworkPerson,
-    barcode: Annotated[str, Form(max_length=64)],
-    station: Annotated[str, Form(max_length=40)],
-    loop_id: Annotated[int, Form(ge=1, le=2**31 - 1)],
-    defect_id: Annotated[int, Form(ge=1, le=2**31 - 1)],
-    key: Annotated[str, Form(max_length=1)],
-    new_cell_lot: Annotated[str | None, Form(max_length=60)] = None,
+    press: Annotated[KeyPress, Form()],
 ) -> Response:
     """One key from the station's script: recorded or refused, answered with the station's new state (no reload)."""
-    station = _station(station)
+    station, key = _station(press.station), press.key
     settings = get_settings(request)
-    code = normalise_barcode(barcode)
+    code = normalise_barcode(press.barcode)
     ok, status = True, 200
     if key != "U" and key not in KEYS:
         ok, status, detail = False, 400, _("unknown key %(key)s") % {"key": key}
     else:
         try:
-            n = _apply_key(session, user, code, station, loop_id, defect_id, key, new_cell_lot, settings.rework_loop_limit)
+            n = _apply_key(session, user, press, station, settings.rework_loop_limit)
             detail = _("%(n)s cells recorded as false calls.") % {"n": n} if key == "R" else _(_KEY_DONE[key])
         except DomainError as exc:
             session.rollback()  # the route owns the transaction: nothing of a refused key stays
