@@ -108,9 +108,17 @@ def _open_defects(session: Session, active: dict[int, LoopRead], images: dict[st
                 disposition=done.get(d.id),
             )
         )
-    # Largest defect first (area of its heat-map box), then the most certain: what to look at first.
-    out.sort(key=lambda x: (-x.area, -x.score, x.string_position, x.row, x.col))
-    return out
+    return order_for_station(out)
+
+
+SURE_SCORE = 0.9  # the classifier's class score from which a defect counts as sure at the station
+
+
+def order_for_station(defects: list[LoopDefect]) -> list[LoopDefect]:
+    """The operator's walking order: string by string; in each, sure defects first, then by cell."""
+    # One string is reworked at a time on the table, so the list never jumps between strings;
+    # the sure ones first so a string that must be re-soldered anyway is seen as such at once.
+    return sorted(defects, key=lambda x: (x.string_position, x.score < SURE_SCORE, x.row, x.col))
 
 
 def _state(
