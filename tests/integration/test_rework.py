@@ -92,8 +92,8 @@ def test_ng_opens_a_loop_repair_and_ok_retest_close_it(line: Line) -> None:
     assert line.loops("MOD0000001") == [(3, 1, "open")]
     v = line.view("MOD0000001")
     assert v.state == "NG" and v.max_loop_no == 1 and len(v.defects) == 2
-    # Largest defect first (the synthetic defect box grows with the column).
-    assert [(d.string_position, d.col, d.cls) for d in v.defects] == [(3, 7, "crack"), (3, 2, "black_core")]
+    # The operator's walking order: by string, sure defects first, then by cell.
+    assert [(d.string_position, d.col, d.cls) for d in v.defects] == [(3, 2, "black_core"), (3, 7, "crack")]
     first = v.defects[0]
     with transaction(line.sessions) as s:
         rw.dispose(
