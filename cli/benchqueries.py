@@ -20,6 +20,7 @@ from rich.table import Table
 
 WO_SIZE = 2000
 STATIONS = 9
+PLANT_ZONE = "Asia/Shanghai"  # the API below runs with this plant time zone
 NG_PER_MILLE = 8  # per string at string EL: ~4.7 % of 6-string modules need rework (the factory's < 5 %)
 CLASSES = [
     "crack",
@@ -104,12 +105,12 @@ def _generate(url: str, n: int, console: Console) -> dict[str, float]:
             f"""INSERT INTO inspection (result_id, module_id, device_id, station_code,
               string_position, stage, captured_at, shift, received_at, recipe, grid_rows, grid_cols, model_name, model_version,
               model_sha256, verdict, error, ng_cells, image_sha256, image_uploaded, overlay_sha256, image_width, image_height,
-              timings_ms, schema_version)
+              timings_ms, schema_version, first_pass, first_of_module)
             SELECT md5(m.id || '-' || p)::uuid::text, m.id, d.id, st.code, p, 'string_el', x.at, {shift}, x.at, 'half-2x12', 2, 12,
                    'el-cell-classifier', '1.1.0', repeat('a', 64),
                    CASE WHEN x.ng THEN 'NG' ELSE 'OK' END, NULL, CASE WHEN x.ng THEN 1 ELSE 0 END,
                    md5('img' || m.id || '-' || p) || md5('sha' || m.id || '-' || p), true, NULL, 2400, 1800,
-                   '{{"total": 98.0}}'::json, 1
+                   '{{"total": 98.0}}'::json, 1, true, p = 1
             FROM module m CROSS JOIN generate_series(1, 6) p
             CROSS JOIN LATERAL (SELECT m.created_at + p * interval '20 seconds' AS at,
                                        abs(hashtext(m.id || ':' || p)) % 1000 < {NG_PER_MILLE} AS ng) x
@@ -164,6 +165,14 @@ def _generate(url: str, n: int, console: Console) -> dict[str, float]:
             SELECT m.id, 'Customer-' || lpad((m.work_order_id % 20)::text, 2, '0'), 'DN-' || (m.id / 600), 'Site ' || (m.id % 50),
                    m.created_at + interval '10 days', m.created_at + interval '10 days'
             FROM module m WHERE m.status = 'SHIPPED'""",
+        ),
+        (
+            # What ingest keeps per batch (services.inspection.firstpass), set-based for a generated year.
+            "first-pass roll-up",
+            f"""INSERT INTO first_pass_day (day, station_code, shift, verdict, strings, modules)
+            SELECT to_char(captured_at AT TIME ZONE '{PLANT_ZONE}', 'YYYY-MM-DD'), station_code, coalesce(shift, '?'), verdict,
+                   count(*), count(*) FILTER (WHERE first_of_module)
+            FROM inspection WHERE first_pass GROUP BY 1, 2, 3, 4""",
         ),
         ("ANALYZE", "ANALYZE"),
     ]
@@ -228,7 +237,13 @@ def bench_queries(*, modules: int, samples: int, browser: bool, console: Console
         password = "bench-password-0123"
         with transaction(sessions) as s:
             create_user(session=s, username="qe", password=password, role="quality_engineer")
-        settings = ApiSettings(profile="test", database_url=url, secret_key="bench-secret-" + "x" * 32, data_dir=tmp / "api")
+        settings = ApiSettings(
+            profile="test",
+            database_url=url,
+            secret_key="bench-secret-" + "x" * 32,
+            data_dir=tmp / "api",
+            plant_timezone=PLANT_ZONE,
+        )
         port = free_port()
         server = ServerThread(create_app(settings), "127.0.0.1", port)
         server.start_and_wait()
@@ -267,6 +282,15 @@ def bench_queries(*, modules: int, samples: int, browser: bool, console: Console
                 (wo,),
             ).fetchall()
 
+        def raw_first_pass() -> None:
+            # The dashboard's query before the roll-up: the first-pass population derived per request.
+            raw.execute(
+                "SELECT to_char(i.captured_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') d, i.station_code, i.shift, i.verdict, count(*) "
+                "FROM inspection i JOIN (SELECT min(id) id FROM inspection WHERE stage = 'string_el' "
+                "AND captured_at >= now() - interval '14 days' GROUP BY module_id, string_position) f ON f.id = i.id "
+                "GROUP BY 1, 2, 3, 4"
+            ).fetchall()
+
         def contain_suspect(b: str) -> None:
             r = http.post("/api/v1/containment", json={"barcodes": [b]})
             assert r.status_code == 200, r.text
@@ -283,7 +307,8 @@ def bench_queries(*, modules: int, samples: int, browser: bool, console: Console
             "containment, one suspect barcode, all shared context (~40k modules), API": _time(
                 lambda: contain_suspect(next(it_b)), max(5, samples // 30)
             ),
-            "dashboard, last 14 days, all stations, API": _time(lambda: http.get("/api/v1/dashboard").raise_for_status(), 5),
+            "dashboard, last 14 days, all stations, API": _time(lambda: http.get("/api/v1/dashboard").raise_for_status(), 20),
+            "  baseline: first-pass population derived per request (raw SQL, no roll-up)": _time(raw_first_pass, 5),
         }
         sizes = {
             "history": len(http.get(f"/api/v1/modules/{ng_modules[0]}").content),
@@ -292,7 +317,7 @@ def bench_queries(*, modules: int, samples: int, browser: bool, console: Console
         table = Table(title=f"queries on PostgreSQL, {modules:,} modules ({modules * 6:,}+ string EL images)")
         for c in ("query", "n", "p50 ms", "p95 ms", "max ms", "target"):
             table.add_column(c, justify="right" if c != "query" else "left")
-        targets = {0: "p95 < 50 ms", 2: "p95 < 500 ms"}
+        targets = {0: "p95 < 50 ms", 2: "p95 < 500 ms", 5: "p95 < 150 ms"}
         for k, (name, xs) in enumerate(results.items()):
             p50, p95, mx = _pct(xs)
             table.add_row(name, str(len(xs)), f"{p50:.1f}", f"{p95:.1f}", f"{mx:.1f}", targets.get(k, ""))

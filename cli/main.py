@@ -107,6 +107,18 @@ def db_check() -> None:
     console.print("[green]migrations match the ORM[/]")
 
 
+@db_app.command("rebuild-rollup")
+def db_rebuild_rollup() -> None:
+    """Recount the dashboard's daily first-pass roll-up in the plant time zone (after changing ELTRACE_PLANT_TIMEZONE)."""
+    from services.core.db import transaction
+    from services.inspection.firstpass import rebuild_first_pass_days
+
+    s = _core()
+    with transaction(_sessions(s.resolved_database_url())) as session:
+        n = rebuild_first_pass_days(session, s.plant_timezone)
+    console.print(f"[green]first-pass roll-up recounted[/]: {n} images, plant days in {s.plant_timezone}")
+
+
 @devices_app.command("add")
 def devices_add(
     device_id: str,

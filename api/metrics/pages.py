@@ -48,7 +48,7 @@ def dashboard_page(
         error = _("The first day (%(first)s) is after the last day (%(last)s).") % {"first": first_day, "last": last_day}
         first_day = last_day
     start, end = plant.day_start_utc(first_day), plant.day_start_utc(last_day + timedelta(days=1))
-    d = dashboard(session=session, since=start, until=end, station=station or None)
+    d = dashboard(session=session, since=start, until=end, station=station or None, plant_timezone=plant.zone().key)
     days = [r.key for r in d.by_day]
     field_days = [r.day for r in d.field]
     figs = {

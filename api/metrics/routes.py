@@ -20,15 +20,20 @@ Month = Annotated[str, Query(pattern=r"^(19|20)\d{2}-(0[1-9]|1[0-2])$")]
 
 @router.get("/dashboard")
 def get_dashboard(
+    request: Request,
     session: SessionDep,
     p: Engineer,
     since: Instant | None = None,
     until: Instant | None = None,
     station: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Dashboard:
-    """Yield, rework rate, Pareto, loops, repair time, false calls and escapes, p-charts (default: last 14 days)."""
+    """Yield, rework rate, Pareto, loops, repair time, false calls and escapes, p-charts (default: last 14 days).
+
+    Figures per day are per plant-calendar day (ELTRACE_PLANT_TIMEZONE).
+    """
     since, until = window(since, until)
-    return dashboard(session=session, since=since, until=until, station=station or None)
+    zone = get_settings(request).plant_timezone
+    return dashboard(session=session, since=since, until=until, station=station or None, plant_timezone=zone)
 
 
 def window(since: datetime | None, until: datetime | None, days: int = 14) -> tuple[datetime, datetime]:

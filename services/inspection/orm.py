@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, SmallInteger, String
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, SmallInteger, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from services.core.db import Base
@@ -70,6 +70,10 @@ class Inspection(Base):
     image_height: Mapped[int | None] = mapped_column(Integer, nullable=True)
     timings_ms: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     schema_version: Mapped[int] = mapped_column(SmallInteger)
+    # The first image of this module string at string EL (a retest after rework is not): the first-pass
+    # population of yield and rework rate, decided once at ingest; first_of_module: the module's first.
+    first_pass: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    first_of_module: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # When the rework loop took this result into account (NULL: not yet). Makes the loop step idempotent
     # on its own: a redelivered result, or the same ids passed twice, moves no loop a second time.
     rework_applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -130,3 +134,21 @@ class RefusedResult(Base):
     key_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the kid it was signed with (unverified)
     reason: Mapped[str] = mapped_column(String(500))
     refused_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FirstPassDay(Base):
+    """First-pass strings (and modules first seen) per plant day x station x shift x verdict, kept by ingest.
+
+    The dashboard reads whole days from here instead of deriving the first-pass population per
+    request (2 s over a 1 M-module history). Days are plant-calendar days of the plant time zone
+    at ingest; after changing the zone, `eltrace db rebuild-rollup` recounts them.
+    """
+
+    __tablename__ = "first_pass_day"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, plant calendar
+    station_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    shift: Mapped[str] = mapped_column(String(20), primary_key=True)  # "?" when the image had no shift
+    verdict: Mapped[str] = mapped_column(String(6), primary_key=True)
+    strings: Mapped[int] = mapped_column(Integer, default=0)
+    modules: Mapped[int] = mapped_column(Integer, default=0)

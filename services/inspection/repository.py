@@ -6,15 +6,15 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from services.core.errors import NotFound
 from services.core.time import utcnow
-from services.core.upsert import insert_ignore
+from services.core.upsert import insert_add, insert_ignore
 from services.devices.orm import Device, Station
 from services.imagestore.orm import StoredImage
-from services.inspection.orm import CellDefect, Inspection, Module, RefusedResult, ShiftPattern
+from services.inspection.orm import CellDefect, FirstPassDay, Inspection, Module, RefusedResult, ShiftPattern
 
 
 def _line_stations(line: str) -> Select:  # type: ignore[type-arg]
@@ -251,3 +251,75 @@ def stored_summaries(session: Session, result_ids: Sequence[str]) -> dict[str, t
         Inspection.result_id, Inspection.verdict, Inspection.model_sha256, Inspection.ng_cells, Inspection.captured_at
     ).where(Inspection.result_id.in_(result_ids))
     return {rid: (v, m, int(n), at) for rid, v, m, n, at in session.execute(stmt)}
+
+
+FirstLook = tuple[int, datetime, str, str | None, str]  # id, captured_at, station, shift, verdict
+
+
+def first_looks(session: Session, module_ids: Sequence[int]) -> tuple[dict[tuple[int, int], FirstLook], dict[int, FirstLook]]:
+    """The stored first-pass image of each string of these modules, and each module's first image."""
+    strings: dict[tuple[int, int], FirstLook] = {}
+    modules: dict[int, FirstLook] = {}
+    if not module_ids:
+        return strings, modules
+    stmt = select(
+        Inspection.id,
+        Inspection.module_id,
+        Inspection.string_position,
+        Inspection.captured_at,
+        Inspection.station_code,
+        Inspection.shift,
+        Inspection.verdict,
+        Inspection.first_of_module,
+    ).where(Inspection.module_id.in_(module_ids), Inspection.first_pass.is_(True))
+    for i, m, p, at, st, sh, v, first_of_module in session.execute(stmt):
+        look = (int(i), at, st, sh, v)
+        strings[(int(m), int(p))] = look
+        if first_of_module:
+            modules[int(m)] = look
+    return strings, modules
+
+
+def demote_first_looks(session: Session, *, strings: Sequence[int], modules: Sequence[int]) -> None:
+    """Images that an earlier capture, arriving later, replaced as their string's (module's) first."""
+    if strings:
+        session.execute(update(Inspection).where(Inspection.id.in_(strings)).values(first_pass=False))
+    if modules:
+        session.execute(update(Inspection).where(Inspection.id.in_(modules)).values(first_of_module=False))
+
+
+def add_first_pass(session: Session, counts: Sequence[dict[str, object]]) -> None:
+    """Add first-pass strings / modules to the daily roll-up (day, station_code, shift, verdict, strings, modules)."""
+    if counts:
+        t = FirstPassDay.__table__
+        session.execute(insert_add(session, t, ["day", "station_code", "shift", "verdict"], ["strings", "modules"]), counts)
+
+
+def first_pass_images(
+    session: Session, *, after_id: int, limit: int
+) -> Sequence[tuple[int, datetime, str, str | None, str, bool]]:
+    """(id, captured_at, station, shift, verdict, first_of_module) of first-pass images, in id order from after_id."""
+    stmt = (
+        select(
+            Inspection.id,
+            Inspection.captured_at,
+            Inspection.station_code,
+            Inspection.shift,
+            Inspection.verdict,
+            Inspection.first_of_module,
+        )
+        .where(Inspection.first_pass.is_(True), Inspection.id > after_id)
+        .order_by(Inspection.id)
+        .limit(limit)
+    )
+    return [(int(i), at, st, sh, v, bool(f)) for i, at, st, sh, v, f in session.execute(stmt)]
+
+
+def prune_first_pass_days(session: Session) -> None:
+    """Drop roll-up rows a moved first look left at zero."""
+    session.execute(delete(FirstPassDay).where(FirstPassDay.strings == 0, FirstPassDay.modules == 0))
+
+
+def clear_first_pass_days(session: Session) -> None:
+    """Empty the daily roll-up (before recounting it)."""
+    session.execute(delete(FirstPassDay))

@@ -17,6 +17,7 @@ from services.events.schemas import EventType
 from services.events.service import emit_many
 from services.imagestore.store import BlobStore
 from services.inspection import repository as repo
+from services.inspection.firstpass import record_first_pass
 from services.inspection.orm import CellDefect, Inspection
 from services.inspection.schemas import DefectRead, InspectionRead, ModuleRead
 from services.inspection.shifts import load_calendar
@@ -74,6 +75,7 @@ def record_results(*, session: Session, items: Sequence[tuple[ResultEnvelope, in
         }
         for env, device_row_id in {e.result_id: (e, d) for e, d in items}.values()
     ]
+    record_first_pass(session, rows, plant_timezone)
     inserted = repo.insert_inspections(session, rows)
     defect_rows = []
     for inspection_id, result_id in inserted:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from statistics import median
-from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 from sqlalchemy import and_, func, select
@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from services.contracts import Stage, Verdict
 from services.core.errors import InvalidInput
-from services.inspection.orm import CellDefect, Inspection
+from services.inspection.firstpass import plant_day
+from services.inspection.orm import CellDefect, FirstPassDay, Inspection
 from services.rework.orm import Disposition, Escape, ReworkLoop
 
 MISS_TARGET = 0.003  # <= 0.3 % missed defects (the factory's target for the classifier)
@@ -75,39 +76,54 @@ class Dashboard(BaseModel):
     p_charts: list[PChart]
 
 
-def _day(session: Session, col: Any) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", col), "YYYY-MM-DD")
-    return func.substr(col, 1, 10)  # SQLite stores UTC as 'YYYY-MM-DD HH:MM:SS.ffffff'
+def _plant_days(since: datetime, until: datetime, zone: ZoneInfo) -> tuple[list[date], list[tuple[datetime, datetime]]]:
+    """The plant days wholly inside [since, until), and the pieces of days at its edges."""
+    whole, pieces = [], []
+    day = since.astimezone(zone).date()
+    while True:
+        start = datetime.combine(day, time(), zone).astimezone(UTC)
+        end = datetime.combine(day + timedelta(days=1), time(), zone).astimezone(UTC)
+        if start >= until:
+            break
+        if start >= since and end <= until:
+            whole.append(day)
+        else:
+            pieces.append((max(since, start), min(until, end)))
+        day += timedelta(days=1)
+    return whole, pieces
 
 
-def _first_pass(session: Session, since: datetime, until: datetime, station: str | None) -> Any:
-    """First string EL image of each (module, string) taken in the window: the first-pass population."""
-    first = (
-        select(func.min(Inspection.id).label("id"))
-        .where(Inspection.stage == Stage.STRING_EL, Inspection.captured_at >= since, Inspection.captured_at < until)
-        .group_by(Inspection.module_id, Inspection.string_position)
-    )
-    if station:
-        first = first.where(Inspection.station_code == station)
-    return first.subquery()
+def _first_pass_counts(
+    session: Session, since: datetime, until: datetime, station: str | None, zone: ZoneInfo
+) -> tuple[list[tuple[str, str, str, str, int]], int]:
+    """(day, station, shift, verdict, strings) of the first-pass population, and the modules first seen.
 
-
-def _first_pass_counts(session: Session, first: Any) -> list[tuple[str, str, str, str, int]]:
-    """(day, station, shift, verdict, strings) of the first-pass population: one scan, every breakdown comes from it."""
-    day = _day(session, Inspection.captured_at)
-    rows = session.execute(
-        select(
-            day.label("d"),
-            Inspection.station_code,
-            func.coalesce(Inspection.shift, "?").label("s"),
-            Inspection.verdict,
-            func.count(Inspection.id),
-        )
-        .join(first, first.c.id == Inspection.id)
-        .group_by("d", Inspection.station_code, "s", Inspection.verdict)
-    ).all()
-    return [(str(d), str(st), str(sh), str(v), int(n)) for d, st, sh, v, n in rows]
+    Whole plant days come from the roll-up ingest keeps; the pieces of days at the window's edges
+    from the flagged images themselves, so any window answers exactly and a long one stays fast.
+    """
+    whole, pieces = _plant_days(since, until, zone)
+    strings: Counter[tuple[str, str, str, str]] = Counter()
+    modules = 0
+    if whole:
+        stmt = select(
+            FirstPassDay.day, FirstPassDay.station_code, FirstPassDay.shift, FirstPassDay.verdict,
+            FirstPassDay.strings, FirstPassDay.modules,
+        ).where(FirstPassDay.day >= whole[0].isoformat(), FirstPassDay.day <= whole[-1].isoformat())  # fmt: skip
+        if station:
+            stmt = stmt.where(FirstPassDay.station_code == station)
+        for d, st, sh, v, n, m in session.execute(stmt):
+            strings[(d, st, sh, v)] += int(n)
+            modules += int(m)
+    for a, b in pieces:
+        piece = select(
+            Inspection.captured_at, Inspection.station_code, Inspection.shift, Inspection.verdict, Inspection.first_of_module
+        ).where(Inspection.first_pass.is_(True), Inspection.captured_at >= a, Inspection.captured_at < b)
+        if station:
+            piece = piece.where(Inspection.station_code == station)
+        for at, st, sh, v, first_of_module in session.execute(piece):
+            strings[(plant_day(at, zone), st, sh or "?", v)] += 1
+            modules += int(first_of_module)
+    return [(*k, n) for k, n in sorted(strings.items())], modules
 
 
 def _rates(counts: list[tuple[str, str, str, str, int]], key: int) -> list[RateRow]:
@@ -156,11 +172,10 @@ def _p_charts(counts: list[tuple[str, str, str, str, int]]) -> list[PChart]:
     return charts
 
 
-def _field(session: Session, since: datetime, until: datetime, station: str | None) -> tuple[list[FieldRow], FieldRow]:
-    dday = _day(session, Disposition.at)
-    dstmt = select(dday.label("d"), Disposition.disposition, func.count(Disposition.id)).where(
-        Disposition.at >= since, Disposition.at < until
-    )
+def _field(
+    session: Session, since: datetime, until: datetime, station: str | None, zone: ZoneInfo
+) -> tuple[list[FieldRow], FieldRow]:
+    dstmt = select(Disposition.at, Disposition.disposition).where(Disposition.at >= since, Disposition.at < until)
     if station:
         dstmt = (
             dstmt.join(ReworkLoop, ReworkLoop.id == Disposition.loop_id)
@@ -168,13 +183,12 @@ def _field(session: Session, since: datetime, until: datetime, station: str | No
             .where(Inspection.station_code == station)
         )
     disp: dict[str, Counter[str]] = defaultdict(Counter)
-    for d, kind, n in session.execute(dstmt.group_by("d", Disposition.disposition)).all():
-        disp[str(d)][kind] += int(n)
-    eday = _day(session, Escape.found_at)
-    estmt = select(eday.label("d"), func.count(Escape.id)).where(Escape.found_at >= since, Escape.found_at < until)
+    for at, kind in session.execute(dstmt).all():
+        disp[plant_day(at, zone)][kind] += 1
+    estmt = select(Escape.found_at).where(Escape.found_at >= since, Escape.found_at < until)
     if station:
         estmt = estmt.join(Inspection, Inspection.id == Escape.string_inspection_id).where(Inspection.station_code == station)
-    esc = {str(d): int(n) for d, n in session.execute(estmt.group_by("d")).all()}
+    esc: Counter[str] = Counter(plant_day(at, zone) for at in session.scalars(estmt))
 
     def row(day: str, c: Counter[str], e: int) -> FieldRow:
         total = sum(c.values())
@@ -197,14 +211,16 @@ def _field(session: Session, since: datetime, until: datetime, station: str | No
     return rows, row("all", total, sum(esc.values()))
 
 
-def dashboard(*, session: Session, since: datetime, until: datetime, station: str | None = None) -> Dashboard:
-    """Every dashboard figure for [since, until), optionally one station."""
+def dashboard(
+    *, session: Session, since: datetime, until: datetime, station: str | None = None, plant_timezone: str = "UTC"
+) -> Dashboard:
+    """Every dashboard figure for [since, until), optionally one station; days are plant-calendar days."""
     if until <= since:
         raise InvalidInput("until must be after since")
     if until - since > timedelta(days=366):
         raise InvalidInput("a dashboard covers at most 366 days")
-    first = _first_pass(session, since, until, station)
-    counts = _first_pass_counts(session, first)
+    zone = ZoneInfo(plant_timezone)
+    counts, modules_inspected = _first_pass_counts(session, since, until, station, zone)
     by_day, by_station, by_shift = _rates(counts, 0), _rates(counts, 1), _rates(counts, 2)
     pareto_stmt = (
         select(CellDefect.cls, func.count(CellDefect.id))
@@ -229,14 +245,8 @@ def dashboard(*, session: Session, since: datetime, until: datetime, station: st
             Inspection, and_(Inspection.id == ReworkLoop.ng_inspection_id, Inspection.station_code == station)
         )
     loops = Counter(int(n) for _, n in session.execute(loop_stmt.group_by(ReworkLoop.module_id)).all())
-    # Modules with a string EL image in the window: one range scan, not another pass over the first-pass population.
-    inspected = select(func.count(func.distinct(Inspection.module_id))).where(
-        Inspection.stage == Stage.STRING_EL, Inspection.captured_at >= since, Inspection.captured_at < until
-    )
-    if station:
-        inspected = inspected.where(Inspection.station_code == station)
-    modules_inspected = session.scalar(inspected) or 0
-    loops_per_module = {"0": int(modules_inspected) - sum(loops.values())} | {str(k): loops[k] for k in sorted(loops)}
+    # Modules first imaged in the window that opened no loop in it.
+    loops_per_module = {"0": max(0, modules_inspected - sum(loops.values()))} | {str(k): loops[k] for k in sorted(loops)}
     rep_stmt = select(ReworkLoop.opened_at, ReworkLoop.repaired_at).where(
         ReworkLoop.repaired_at >= since, ReworkLoop.repaired_at < until
     )
@@ -249,9 +259,9 @@ def dashboard(*, session: Session, since: datetime, until: datetime, station: st
     for opened, repaired in session.execute(rep_stmt).all():
         h = (repaired - opened).total_seconds() / 3600
         hours.append(h)
-        hours_by_day[repaired.date().isoformat()].append(h)
+        hours_by_day[plant_day(repaired, zone)].append(h)
     hours.sort()
-    field_rows, field_total = _field(session, since, until, station)
+    field_rows, field_total = _field(session, since, until, station, zone)
     return Dashboard(
         since=since,
         until=until,
