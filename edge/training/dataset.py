@@ -152,7 +152,7 @@ def pasted_defects(split: str, *, per_cell: float = 0.7, seed: int = 11) -> Cell
     classifier learns defect types without learning "synthetic-looking" as "defective".
     """
     from edge.training.classes import DEFECT_CLASSES
-    from edge.training.synthetic import defect_mult
+    from edge.training.synthetic import visible_defect
 
     images, p, _types = elpv_raw(split)
     ok_idx = np.nonzero(p == 0)[0]
@@ -163,7 +163,7 @@ def pasted_defects(split: str, *, per_cell: float = 0.7, seed: int = 11) -> Cell
         cell = to_unit_float(images[i])
         h, w = cell.shape
         cls = str(rng.choice(DEFECT_CLASSES))
-        mult, _box = defect_mult(rng, h, w, cls, busbars=int(rng.choice([2, 3, 4])))
+        mult, _box = visible_defect(rng, cell, cls, busbars=int(rng.choice([2, 3, 4])))
         xs.append(to_cell_u8(np.clip(cell * mult, 0, 1)))
         ys.append(CLASSES.index(cls))
     y = np.array(ys, dtype=np.int64)

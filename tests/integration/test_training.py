@@ -125,3 +125,9 @@ def test_int8_quantization_keeps_the_metadata_and_the_scores(tmp_path: Path) -> 
     assert any(n.op_type == "QuantizeLinear" for n in graph.node)
     pf, pq = predict(f, data), predict(q, data)
     assert np.abs(pf[:, 0] - pq[:, 0]).max() < 0.1
+    # The head stays float: a quantised softmax would hand out p(defect) in steps of 1/255, coarser
+    # than the gap the OK threshold has to split.
+    (producer,) = [n for n in graph.node if "probs" in n.output]
+    assert producer.op_type == "Softmax"
+    steps = (1 - pq[:, 0]) * 255
+    assert np.abs(steps - np.round(steps)).max() > 0.01
