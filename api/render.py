@@ -18,6 +18,7 @@ from api.words import word
 from services.complaints.schemas import CaseStatus, DisciplineStatus, Severity
 from services.contracts import CellDecision, Verdict
 from services.core.errors import DomainError
+from services.core.time import utcnow
 from services.inspection.schemas import ModuleStatus
 from services.metrics.schemas import PPM_GROUPS
 from services.rework.schemas import HoldOutcome, HoldSource, StationState
@@ -56,6 +57,7 @@ def render(request: Request, name: str, status: int = 200, **ctx: object) -> Res
     ctx.setdefault("user", getattr(request.state, "principal", None))
     ctx.setdefault("locale", i18n.current_locale())
     ctx.setdefault("plant_zone", plant_zone_label())
+    ctx.setdefault("printed_at", plant_time(utcnow()))
     response = templates.TemplateResponse(request, name, {"csrf": csrf_token(request), **ctx}, status_code=status)
     set_csrf_cookie(request, response, secure=request.app.state.settings.profile == "production")
     return response

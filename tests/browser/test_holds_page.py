@@ -64,3 +64,20 @@ def test_a_decision_is_chosen_confirmed_and_acknowledged_one_or_many(site: Site,
     assert "2" in page.locator("#holds-done").inner_text() and decided(site) == 3
     assert page.locator("#holds tbody tr").count() == 1  # the "no module is on hold" row
     page.screenshot(path=str(ARTIFACTS / "holds-decided.png"))
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
+def test_the_hold_list_prints_as_a_list_with_who_and_when(site: Site, browser, locale: str) -> None:  # type: ignore[no-untyped-def]
+    page = sign_in(browser, site.url, "qe1", locale=locale)
+    page.goto(f"{site.url}/holds")
+    assert page.locator("p.printed").is_hidden()  # on screen: the page as usual
+    page.emulate_media(media="print")
+    assert page.locator("header.bar").is_hidden() and page.locator("#holds select").first.is_hidden()
+    assert page.locator("#bulk").is_hidden() and page.locator("[data-print]").is_hidden()
+    printed = page.locator("p.printed")
+    assert printed.is_visible() and "qe1" in printed.inner_text()
+    rows = page.locator("#holds tbody tr")
+    assert rows.count() == len(CODES) and all(c in page.locator("#holds").inner_text() for c in CODES)
+    page.screenshot(path=str(ARTIFACTS / f"holds-print-{locale}.png"), full_page=True)
+    page.pdf(path=str(ARTIFACTS / f"holds-print-{locale}.pdf"), format="A4", landscape=True)
+    assert (ARTIFACTS / f"holds-print-{locale}.pdf").stat().st_size > 5_000
