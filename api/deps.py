@@ -17,7 +17,7 @@ from services.contracts.result import BARCODE_PATTERN, normalise_barcode
 from services.core.db import transaction
 from services.core.errors import Forbidden
 from services.core.settings import ApiSettings
-from services.devices.service import AuthenticatedDevice, authenticate
+from services.devices.service import AuthenticatedDevice, authenticate, station_line
 from services.imagestore.store import BlobStore
 from services.security.service import AuthFailed, Principal, Role, principal_from_token, renewed_token
 
@@ -158,6 +158,14 @@ MesDep = Annotated[AuthenticatedDevice, Depends(current_mes_client)]
 def line_scope(principal: Principal) -> str | None:
     """An operator bound to a line sees that line's modules only; everyone else sees all."""
     return principal.line if principal.role is Role.OPERATOR and principal.line else None
+
+
+def station_scope(session: Session, principal: Principal, station: str | None) -> str | None:
+    """An operator works the line of the station they stand at (its registered line), else their own line."""
+    if principal.role is not Role.OPERATOR:
+        return None
+    registered = station_line(session=session, code=station) if station else None
+    return registered or line_scope(principal)
 
 
 class ErrorRead(BaseModel):

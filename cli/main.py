@@ -21,11 +21,13 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 devices_app = typer.Typer(help="Edge devices and their keys.", no_args_is_help=True)
 users_app = typer.Typer(help="People and roles.", no_args_is_help=True)
 images_app = typer.Typer(help="Image store.", no_args_is_help=True)
+stations_app = typer.Typer(help="Stations and the lines they work.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(devices_app, name="devices")
 app.add_typer(users_app, name="users")
 app.add_typer(images_app, name="images")
+app.add_typer(stations_app, name="stations")
 app.add_typer(bench_app, name="bench")
 from cli.model import inspect_cmd, model_app  # noqa: E402
 
@@ -117,6 +119,22 @@ def db_rebuild_rollup() -> None:
     with transaction(_sessions(s.resolved_database_url())) as session:
         n = rebuild_first_pass_days(session, s.plant_timezone)
     console.print(f"[green]first-pass roll-up recounted[/]: {n} images, plant days in {s.plant_timezone}")
+
+
+@stations_app.command("add")
+def stations_add(
+    code: Annotated[str, typer.Argument(help="Station code, e.g. RW-01 (a rework station) or STR-EL-01")],
+    line: Annotated[str, typer.Option(help="The production line it works: operators there see that line's modules")],
+    name: str = "",
+) -> None:
+    """Register a station on a line, or move it there (audited)."""
+    from services.core.db import transaction
+    from services.devices.service import register_station
+
+    s = _core()
+    with transaction(_sessions(s.resolved_database_url())) as session:
+        st = register_station(session=session, code=code, line=line, name=name, actor="cli")
+    console.print(f"[green]{st.code}[/] works line {st.line}")
 
 
 @devices_app.command("add")

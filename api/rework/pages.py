@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from api.csrf import csrf_token
-from api.deps import Engineer, ReworkPerson, SessionDep, get_settings, line_scope
+from api.deps import Engineer, ReworkPerson, SessionDep, get_settings, station_scope
 from api.i18n import N_, current_locale
 from api.i18n import gettext as _
 from api.render import PageBack, back_on_error, render, templates
@@ -76,12 +76,10 @@ def rework_page(
             ctx["scan_error"], status = msg % {"code": code[:64]}, 400
         else:
             try:
-                ctx["view"] = views.station_view(
-                    session=session, barcode=code, loop_limit=settings.rework_loop_limit, line=line_scope(user)
-                )
+                scope = station_scope(session, user, terminal)
+                ctx["view"] = views.station_view(session=session, barcode=code, loop_limit=settings.rework_loop_limit, line=scope)
             except NotFound:  # the scan's answer, shown in the station's state banner; other errors are errors
-                msg = _("Unknown barcode %(code)s: no EL result for this module. Nothing was changed.")
-                ctx["scan_error"], status = msg % {"code": code}, 404
+                ctx["scan_error"], status = _not_here(session, code, scope, terminal), 404
     ctx["error"] = request.query_params.get("error")
     response = render(request, "rework.html", status=status, **ctx)
     if named and named != kept:
@@ -117,24 +115,31 @@ def rework_dispose(
     return RedirectResponse(back, status_code=303)
 
 
+def _not_here(session: Session, code: str, scope: str | None, station: str | None) -> str:
+    """Why a scan shows nothing: no EL result at all, or a module of another line than this station's."""
+    if scope and views.module_exists(session=session, barcode=code):
+        msg = _("%(code)s is not a module of line %(line)s, the line station %(station)s works. Nothing was changed.")
+        return msg % {"code": code, "line": scope, "station": station or "-"}
+    return _("Unknown barcode %(code)s: no EL result for this module. Nothing was changed.") % {"code": code}
+
+
 def _apply_key(session: Session, user: Principal, press: KeyPress, station: str, loop_limit: int) -> int:
     """Record what one key means; returns how many cells it dispositioned (R: every open one of the string)."""
     key, loop_id = press.key, press.loop_id
+    scope = station_scope(session, user, station)
     if key == "U":
         rework.undo_last(
             session=session,
             loop_id=loop_id,
             actor=user.username,
             station=station,
-            line=line_scope(user),
+            line=scope,
             may_undo_others=user.is_quality_engineer,
         )
         return 0
     disposition, code = KEYS[key]
     if key == "R":
-        view = views.station_view(
-            session=session, barcode=normalise_barcode(press.barcode), loop_limit=loop_limit, line=line_scope(user)
-        )
+        view = views.station_view(session=session, barcode=normalise_barcode(press.barcode), loop_limit=loop_limit, line=scope)
         targets = [d.defect_id for d in view.defects if d.loop_id == loop_id and d.disposition is None]
     else:
         targets = [press.defect_id]
@@ -146,7 +151,7 @@ def _apply_key(session: Session, user: Principal, press: KeyPress, station: str,
             item=rework.DispositionInput(target, disposition, code, lot),
             actor=user.username,
             station=station,
-            line=line_scope(user),
+            line=scope,
         )
     return len(targets)
 
@@ -175,7 +180,8 @@ def rework_key(
     session.flush()
     session.expire_all()  # the answer shows the station as the database now has it, not the key's loaded objects
     try:
-        view = views.station_view(session=session, barcode=code, loop_limit=settings.rework_loop_limit, line=line_scope(user))
+        scope = station_scope(session, user, station)
+        view = views.station_view(session=session, barcode=code, loop_limit=settings.rework_loop_limit, line=scope)
     except NotFound:
         view = None
     html = templates.get_template("rework_station.html").render(

@@ -155,6 +155,18 @@ def device_ids_by_code(*, session: Session) -> dict[str, tuple[int, str]]:
     return {code: (did, st) for code, did, st in rows}
 
 
+def station_line(*, session: Session, code: str) -> str | None:
+    """The line a station is registered on (None when it is unknown or on no line)."""
+    station = repo.station_by_code(session, code)
+    return station.line if station is not None and station.line else None
+
+
+def register_station(*, session: Session, code: str, line: str, name: str = "", actor: str) -> StationRead:
+    """Register a station (a rework or EL station) on a line, or move it there (audited)."""
+    ensure_station(session=session, code=code, name=name, line=line)
+    return update_station(session=session, code=code, change=StationUpdate(line=line, name=name or None), actor=actor)
+
+
 def stations(*, session: Session) -> list[StationRead]:
     """Every station with its line and devices."""
     return [

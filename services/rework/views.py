@@ -40,8 +40,13 @@ def loops_of_module(session: Session, module_id: int) -> list[LoopRead]:
     ]
 
 
+def module_exists(*, session: Session, barcode: str) -> bool:
+    """Whether any line has this module (to tell "another line's module" from "unknown")."""
+    return module_by_barcode(session, barcode) is not None
+
+
 def station_view(*, session: Session, barcode: str, loop_limit: int, line: str | None = None) -> StationView:
-    """What a rework station shows after a scan: images, NG cells largest first, loop counter, state."""
+    """What a rework station shows after a scan: images, NG cells string by string, loop counter, state."""
     module = module_by_barcode(session, barcode, line=line)
     if module is None:
         raise NotFound(f"unknown barcode {barcode}: no EL result for it")
