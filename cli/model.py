@@ -63,6 +63,7 @@ def train_cmd(
     """Data -> train (resumable) -> ONNX -> calibrate -> evaluate -> model card, in one command."""
     from edge.training.dataset import set_cell_size
     from edge.training.recipe import DataSpec, load_training_data
+    from edge.training.synthetic import GENERATOR_VERSION
     from edge.training.train import TrainConfig, export_onnx, train
 
     set_cell_size(input_size)
@@ -117,7 +118,8 @@ def train_cmd(
         work_dir=work_dir,
         command=command,
         data_info={
-            "synthetic": f"{strings} strings (seeds 0..{strings - 1}, all four recipes, 1.2 MP, {defect_rate:.0%} defective cells)",
+            "synthetic": f"{strings} strings (seeds 0..{strings - 1}, all four recipes, 1.2 MP, {defect_rate:.0%} defective cells,"
+            f" generator v{GENERATOR_VERSION}: every defect visible)",
             "elpv": f"{elpv_split} split" if elpv else "not used",
             "pasted": f"{pasted:.0%} of the functional ELPV {elpv_split} cells, one random defect type each"
             if pasted
