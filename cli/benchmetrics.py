@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.benchqueries import _pct, _time
+from cli.figures import wide
 
 CUSTOMERS = 40
 WO_SIZE = 5000
@@ -94,7 +95,7 @@ def bench_metrics(*, modules: int, complaints: int, samples: int, console: Conso
     from services.migrations.runner import upgrade
     from services.security.service import create_user
 
-    console = Console(width=max(console.width, 150))
+    console = wide(console)  # type: ignore[assignment]
     tmp = Path(tempfile.mkdtemp(prefix="eltrace-benchm-"))
     console.print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; PostgreSQL from the pgserver wheel"

@@ -18,6 +18,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from cli.figures import wide
+
 WO_SIZE = 2000
 STATIONS = 9
 PLANT_ZONE = "Asia/Shanghai"  # the API below runs with this plant time zone
@@ -222,7 +224,7 @@ def bench_queries(*, modules: int, samples: int, browser: bool, console: Console
     from services.security.service import create_user
 
     tmp = Path(tempfile.mkdtemp(prefix="eltrace-benchq-"))
-    console = Console(width=max(console.width, 150))  # the table is for a log file, not an 80-column terminal
+    console = wide(console)  # type: ignore[assignment]
     console.print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; PostgreSQL from the pgserver wheel"
     )

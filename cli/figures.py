@@ -52,6 +52,18 @@ class FigureConsole:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._console, name)
 
+    def widen(self, width: int) -> None:
+        """Print at least `width` columns wide (a table for a log file), still keeping every figure."""
+        self._console.width = max(self._console.width, width)
+
     def emit(self, bench: str) -> None:
         """The JSON object, alone on the last line of stdout."""
         print(json.dumps({"bench": bench, "tables": self.tables, "figures": self.figures, "notes": self.notes}, default=str))
+
+
+def wide(console: Console | FigureConsole, width: int = 150) -> Console | FigureConsole:
+    """The same console, at least `width` columns wide (the table is for a log file, not an 80-column terminal)."""
+    if isinstance(console, FigureConsole):
+        console.widen(width)
+        return console
+    return Console(width=max(console.width, width))

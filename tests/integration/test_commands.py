@@ -186,3 +186,20 @@ def test_a_stopped_demo_leaves_no_redis_server_running(tmp_path: Path, how: str)
         proc.kill()
         for pid in _redis_of(port):
             os.kill(pid, 9)
+
+
+def test_bench_queries_json_holds_every_figure_of_its_table() -> None:
+    # A tiny history on a real PostgreSQL: the point is that --json carries the table, not the speed.
+    r = subprocess.run(
+        [sys.executable, "-m", "cli.main", "bench", "queries", "--modules", "2000", "--samples", "5", "--no-browser", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    last = json.loads(r.stdout.strip().splitlines()[-1])
+    rows = {row["query"]: row for t in last["tables"] for row in t["rows"]}
+    dash = next(v for k, v in rows.items() if k.startswith("dashboard"))
+    assert dash["n"] > 0 and 0 < dash["p50 ms"] <= dash["p95 ms"]
+    assert any(k.startswith("module history") for k in rows) and any("baseline" in k for k in rows)
