@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-from api.i18n import pgettext
+from api.i18n import gettext, pgettext
 from services.complaints.schemas import CaseStatus, Channel, DisciplineStatus, Severity, Symptom
 from services.contracts import CellDecision, Verdict
 from services.contracts.result import Stage
@@ -237,6 +237,126 @@ ENUMS: dict[str, type[StrEnum]] = {
 }
 
 
+# The audit trail's actions and the fields its entries record, as people read them.
+AUDIT_ACTIONS: dict[str, str] = {
+    "8d.complete": NC_("audit_action", "8D discipline completed"),
+    "8d.open": NC_("audit_action", "8D report opened"),
+    "8d.reopen": NC_("audit_action", "8D discipline reopened"),
+    "8d.save": NC_("audit_action", "8D discipline saved"),
+    "complaint.attach": NC_("audit_action", "file attached to a complaint"),
+    "complaint.create": NC_("audit_action", "complaint registered"),
+    "complaint.judge": NC_("audit_action", "complaint judged"),
+    "complaint.link": NC_("audit_action", "modules linked to a complaint"),
+    "device.key_rotated": NC_("audit_action", "device key rotated"),
+    "device.provisioned": NC_("audit_action", "device registered"),
+    "hold.place": NC_("audit_action", "put on hold"),
+    "hold.scrap": NC_("audit_action", "hold ended: scrapped"),
+    "hold.downgrade": NC_("audit_action", "hold ended: downgraded"),
+    "hold.use_as_is": NC_("audit_action", "hold ended: use as is (deviation)"),
+    "hold.release": NC_("audit_action", "hold ended: released"),
+    "import.products": NC_("audit_action", "products imported"),
+    "import.work_orders": NC_("audit_action", "work orders imported"),
+    "import.material_lots": NC_("audit_action", "material lots imported"),
+    "import.module_builds": NC_("audit_action", "module builds imported"),
+    "import.shipments": NC_("audit_action", "shipments imported"),
+    "ppm.definition": NC_("audit_action", "PPM definition changed"),
+    "rework.disposition": NC_("audit_action", "rework disposition"),
+    "rework.undo": NC_("audit_action", "disposition taken back"),
+    "shifts.replace": NC_("audit_action", "shift calendar replaced"),
+    "station.updated": NC_("audit_action", "station changed"),
+    "subscriber.create": NC_("audit_action", "event subscriber added"),
+    "subscriber.delete": NC_("audit_action", "event subscriber removed"),
+    "subscriber.pause": NC_("audit_action", "event subscriber paused"),
+    "subscriber.replay": NC_("audit_action", "events replayed to a subscriber"),
+    "subscriber.rotate": NC_("audit_action", "subscriber secret rotated"),
+    "subscriber.update": NC_("audit_action", "event subscriber changed"),
+    "user.created": NC_("audit_action", "user added"),
+    "user.disabled": NC_("audit_action", "user disabled"),
+    "user.enabled": NC_("audit_action", "user enabled"),
+    "user.locked": NC_("audit_action", "user locked"),
+    "user.password_reset": NC_("audit_action", "password reset"),
+}
+AUDIT_ENTITIES: dict[str, str] = {
+    "module": NC_("audit_entity", "module"),
+    "complaint": NC_("audit_entity", "complaint"),
+    "8d": NC_("audit_entity", "8D report"),
+    "import": NC_("audit_entity", "import"),
+    "ppm_definition": NC_("audit_entity", "PPM definition"),
+    "shift_calendar": NC_("audit_entity", "shift calendar"),
+    "event_subscriber": NC_("audit_entity", "event subscriber"),
+    "station": NC_("audit_entity", "station"),
+    "device": NC_("audit_entity", "edge device"),
+    "user": NC_("audit_entity", "user"),
+}
+AUDIT_FIELDS: dict[str, str] = {
+    "status": NC_("audit_field", "status"),
+    "source": NC_("audit_field", "source"),
+    "grade": NC_("audit_field", "grade"),
+    "deviation_no": NC_("audit_field", "deviation no."),
+    "string": NC_("audit_field", "string"),
+    "cell": NC_("audit_field", "cell"),
+    "class": NC_("audit_field", "defect"),
+    "disposition": NC_("audit_field", "disposition"),
+    "repair_code": NC_("audit_field", "repair"),
+    "new_cell_lot": NC_("audit_field", "new cell lot"),
+    "station": NC_("audit_field", "station"),
+    "model": NC_("audit_field", "model"),
+    "loop": NC_("audit_field", "rework loop"),
+    "state": NC_("audit_field", "state"),
+    "line": NC_("audit_field", "line"),
+    "name": NC_("audit_field", "name"),
+    "factory": NC_("audit_field", "factory"),
+    "rows": NC_("audit_field", "rows"),
+    "imported": NC_("audit_field", "imported"),
+    "unchanged": NC_("audit_field", "unchanged"),
+    "role": NC_("audit_field", "role"),
+    "key_id": NC_("audit_field", "key id"),
+    "active": NC_("audit_field", "active"),
+    "attribution": NC_("audit_field", "attribution"),
+    "barcodes": NC_("audit_field", "barcodes"),
+    "bytes": NC_("audit_field", "bytes"),
+    "case": NC_("audit_field", "case"),
+    "case_id": NC_("audit_field", "case id"),
+    "customer": NC_("audit_field", "customer"),
+    "data": NC_("audit_field", "content"),
+    "dead_letters": NC_("audit_field", "dead letters"),
+    "due_at": NC_("audit_field", "due"),
+    "failures": NC_("audit_field", "failures"),
+    "file": NC_("audit_field", "file"),
+    "justified": NC_("audit_field", "justified"),
+    "locked_until": NC_("audit_field", "locked until"),
+    "new_key_id": NC_("audit_field", "new key id"),
+    "numerator": NC_("audit_field", "numerator"),
+    "owner": NC_("audit_field", "owner"),
+    "reopened": NC_("audit_field", "reopened"),
+    "revoked": NC_("audit_field", "revoked"),
+    "title": NC_("audit_field", "title"),
+    "types": NC_("audit_field", "event types"),
+    "unknown": NC_("audit_field", "unknown barcodes"),
+    "url": NC_("audit_field", "address"),
+    "window": NC_("audit_field", "window"),
+    "batch_size": NC_("audit_field", "batch size"),
+    "timeout_s": NC_("audit_field", "timeout (s)"),
+    "shifts": NC_("audit_field", "shifts"),
+    "utc_offset_minutes": NC_("audit_field", "UTC offset (min)"),
+    "row": NC_("audit_field", "row"),
+    "col": NC_("audit_field", "column"),
+    "cls": NC_("audit_field", "defect"),
+    "by": NC_("audit_field", "by"),
+}
+# Fields whose values are codes of a vocabulary above (the rest are shown as recorded).
+AUDIT_FIELD_VOCABULARY = {
+    "status": "module_status",
+    "class": "defect",
+    "cls": "defect",
+    "disposition": "disposition",
+    "repair_code": "repair",
+    "state": "loop_state",
+    "source": "hold_source",
+    "role": "role",
+}
+
+
 _CODE = re.compile(r"[a-z0-9_]+")
 
 
@@ -249,3 +369,16 @@ def word(value: object, vocabulary: str) -> str:
     if english is None:  # a code this version does not know: readable if it is a code, else exactly as sent
         return key.replace("_", " ") if _CODE.fullmatch(key) else key
     return pgettext(vocabulary, english)
+
+
+VOCABULARIES["audit_action"] = AUDIT_ACTIONS
+VOCABULARIES["audit_field"] = AUDIT_FIELDS
+VOCABULARIES["audit_entity"] = AUDIT_ENTITIES
+
+
+def audit_value(value: str, field: str) -> str:
+    """An audit entry's recorded value as a person reads it (codes of a known vocabulary become words)."""
+    if value in ("yes", "no"):  # how the trail's text spells a recorded true / false
+        return gettext(value)
+    vocabulary = AUDIT_FIELD_VOCABULARY.get(field)
+    return word(value, vocabulary) if vocabulary and value else value

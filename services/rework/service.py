@@ -419,6 +419,23 @@ def dispose(
         repair_code=item.repair_code,
         new_cell_lot=lot,
     )
+    audit(
+        session=session,
+        actor=actor,
+        action="rework.disposition",
+        entity="module",
+        entity_id=inspection_repo.module_by_id(session, loop.module_id).barcode,
+        after={
+            "string": loop.string_position,
+            "cell": f"{defect.row}-{defect.col}",
+            "class": defect.cls,
+            "disposition": item.disposition,
+            "repair_code": item.repair_code,
+            "new_cell_lot": lot,
+            "station": station,
+            "model": model_version,
+        },
+    )
     session.flush()
     _maybe_complete(session, loop, actor=actor, station=station, now=now)
     return loop

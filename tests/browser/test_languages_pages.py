@@ -11,6 +11,8 @@ import pytest
 
 from services.core.db import transaction
 from services.imagestore.store import store_image
+from services.rework import service as rework
+from services.rework import views
 from tests.browser.test_rework_pages import el_image
 from tests.conftest import ARTIFACTS
 from tests.support.browser import Site, live_site, sign_in
@@ -41,6 +43,10 @@ def site(tmp_path: Path) -> Iterator[Site]:
             env, _ = result(BARCODE, 1, ng=[(1, 3, "crack"), (1, 8, "dead_cell")], png=png, size=(1200, 200))
             store_image(session=s, blobs=st.blobs, data=png, expected_sha256=env.image.sha256)
             ingest(s, [env], st.device_row)
+        with transaction(st.sessions) as s:  # a disposition, so the audit trail has a change to show
+            d = views.station_view(session=s, barcode=BARCODE, loop_limit=2).defects[0]
+            item = rework.DispositionInput(d.defect_id, "repaired", "RESOLDER", None)
+            rework.dispose(session=s, loop_id=d.loop_id, item=item, actor="op1", station="RW-01")
         yield st
 
 

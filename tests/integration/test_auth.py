@@ -63,6 +63,7 @@ ROLE_MATRIX: dict[tuple[str, str], set[str]] = {
     ("PUT", "/api/v1/stations/{code}"): {"admin"},
     ("GET", "/"): set(ROLES),
     ("GET", "/audit"): {"quality_engineer", "admin"},
+    ("GET", "/audit.csv"): {"quality_engineer", "admin"},
     ("PUT", "/api/v1/edge/images/{sha256}"): {"device"},
     ("POST", "/api/v1/edge/confirmations"): {"device"},
     ("GET", "/api/v1/edge/whoami"): {"device"},
