@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, SmallInteger, String, false
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, SmallInteger, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from services.core.db import Base
@@ -38,6 +38,10 @@ class Inspection(Base):
     __table_args__ = (
         Index("ix_inspection_module_captured", "module_id", "captured_at"),
         Index("ix_inspection_station_shift", "station_code", "shift"),
+        # The dashboard's Pareto reads a window's NG images only (about 1 in 100).
+        Index(
+            "ix_inspection_ng_captured", "captured_at", postgresql_where=text("ng_cells > 0"), sqlite_where=text("ng_cells > 0")
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -9,7 +9,7 @@ from statistics import median
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from services.contracts import Stage, Verdict
@@ -114,15 +114,24 @@ def _first_pass_counts(
         for d, st, sh, v, n, m in session.execute(stmt):
             strings[(d, st, sh, v)] += int(n)
             modules += int(m)
-    for a, b in pieces:
-        piece = select(
-            Inspection.captured_at, Inspection.station_code, Inspection.shift, Inspection.verdict, Inspection.first_of_module
-        ).where(Inspection.first_pass.is_(True), Inspection.captured_at >= a, Inspection.captured_at < b)
+    for a, b in pieces:  # each piece lies inside one plant day: count in the database, not row by row here
+        piece = (
+            select(
+                Inspection.station_code,
+                Inspection.shift,
+                Inspection.verdict,
+                func.count(Inspection.id),
+                func.sum(case((Inspection.first_of_module.is_(True), 1), else_=0)),
+            )
+            .where(Inspection.first_pass.is_(True), Inspection.captured_at >= a, Inspection.captured_at < b)
+            .group_by(Inspection.station_code, Inspection.shift, Inspection.verdict)
+        )
         if station:
             piece = piece.where(Inspection.station_code == station)
-        for at, st, sh, v, first_of_module in session.execute(piece):
-            strings[(plant_day(at, zone), st, sh or "?", v)] += 1
-            modules += int(first_of_module)
+        day = plant_day(a, zone)
+        for st, sh, v, n, m in session.execute(piece):
+            strings[(day, st, sh or "?", v)] += int(n)
+            modules += int(m or 0)
     return [(*k, n) for k, n in sorted(strings.items())], modules
 
 
@@ -227,6 +236,7 @@ def dashboard(
         .join(Inspection, Inspection.id == CellDefect.inspection_id)
         .where(
             Inspection.stage == Stage.STRING_EL,
+            Inspection.ng_cells > 0,  # the partial index ix_inspection_ng_captured: a few images, not the window's all
             Inspection.captured_at >= since,
             Inspection.captured_at < until,
             CellDefect.ng.is_(True),

@@ -24,6 +24,8 @@ class ReworkLoop(Base):
     __table_args__ = (
         UniqueConstraint("module_id", "string_position", "loop_no", name="uq_rework_loop_module_string_loop"),
         Index("ix_rework_loop_state", "state"),
+        Index("ix_rework_loop_opened_at", "opened_at"),
+        Index("ix_rework_loop_repaired_at", "repaired_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
