@@ -44,10 +44,18 @@ def get_inspections(
     verdict: Verdict | None = None,
     station: Annotated[str | None, Query(max_length=40)] = None,
     since: Instant | None = None,
+    until: Instant | None = None,
 ) -> Page[InspectionRead]:
-    """Inspections, newest first, filtered by verdict / station / time."""
+    """Inspections, newest first, filtered by verdict / station / time [since, until)."""
     return service.list_inspections(
-        session=session, offset=offset, limit=limit, verdict=verdict, station=station, since=since, line=line_scope(p)
+        session=session,
+        offset=offset,
+        limit=limit,
+        verdict=verdict,
+        station=station,
+        since=since,
+        until=until,
+        line=line_scope(p),
     )
 
 

@@ -72,7 +72,13 @@ def defects_of(session: Session, inspection_ids: Sequence[int]) -> Sequence[Cell
 
 
 def _filtered(
-    stmt: Select, *, verdict: str | None, station: str | None, since: datetime | None, line: str | None = None
+    stmt: Select,
+    *,
+    verdict: str | None,
+    station: str | None,
+    since: datetime | None,
+    line: str | None = None,
+    until: datetime | None = None,
 ) -> Select:  # type: ignore[type-arg]
     if line is not None:
         stmt = stmt.where(Inspection.station_code.in_(_line_stations(line)))
@@ -82,6 +88,8 @@ def _filtered(
         stmt = stmt.where(Inspection.station_code == station)
     if since:
         stmt = stmt.where(Inspection.captured_at >= since)
+    if until:
+        stmt = stmt.where(Inspection.captured_at < until)
     return stmt
 
 
@@ -94,6 +102,7 @@ def list_inspections(
     station: str | None,
     since: datetime | None,
     line: str | None = None,
+    until: datetime | None = None,
 ) -> tuple[Sequence[tuple[Inspection, str, str]], int]:
     """Newest inspections first, with barcode and device code, and the total count."""
     base = (
@@ -101,10 +110,17 @@ def list_inspections(
         .join(Module, Module.id == Inspection.module_id)
         .join(Device, Device.id == Inspection.device_id)
     )
-    stmt = _filtered(base, verdict=verdict, station=station, since=since, line=line)
+    f = {"verdict": verdict, "station": station, "since": since, "line": line, "until": until}
+    stmt = _filtered(base, **f)  # type: ignore[arg-type]
     rows = session.execute(stmt.order_by(Inspection.captured_at.desc(), Inspection.id.desc()).offset(offset).limit(limit)).all()
-    total = session.scalar(_filtered(select(func.count(Inspection.id)), verdict=verdict, station=station, since=since, line=line))
+    total = session.scalar(_filtered(select(func.count(Inspection.id)), **f))  # type: ignore[arg-type]
     return [(i, b, d) for i, b, d in rows], int(total or 0)
+
+
+def latest_capture(session: Session, *, line: str | None = None) -> datetime | None:
+    """When the newest inspection was captured (of `line`'s stations when given)."""
+    stmt = _filtered(select(func.max(Inspection.captured_at)), verdict=None, station=None, since=None, line=line)
+    return session.scalar(stmt)
 
 
 def list_modules(session: Session, *, offset: int, limit: int, line: str | None = None) -> tuple[Sequence[Module], int]:

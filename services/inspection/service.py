@@ -179,13 +179,19 @@ def list_inspections(
     station: str | None = None,
     since: datetime | None = None,
     line: str | None = None,
+    until: datetime | None = None,
 ) -> Page[InspectionRead]:
-    """A page of inspections, newest first (only the caller's line when `line` is given)."""
+    """A page of inspections in [since, until), newest first (only the caller's line when `line` is given)."""
     rows, total = repo.list_inspections(
-        session, offset=offset, limit=limit, verdict=verdict, station=station, since=since, line=line
+        session, offset=offset, limit=limit, verdict=verdict, station=station, since=since, line=line, until=until
     )
     items = [_inspection_read(i, barcode=b, device=d, defects=None) for i, b, d in rows]
     return Page[InspectionRead](items=items, total=total, offset=offset, limit=limit)
+
+
+def latest_capture(*, session: Session, line: str | None = None) -> datetime | None:
+    """When the newest result was captured (None before the first)."""
+    return repo.latest_capture(session, line=line)
 
 
 def confirm_results(*, session: Session, blobs: BlobStore, device_id: int, result_ids: Sequence[str]) -> ConfirmationRead:
