@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile as StarletteUpload
@@ -15,7 +15,9 @@ from api import plant
 from api.deps import Engineer, SessionDep, Staff, get_blobs, get_settings, in_transaction
 from api.i18n import gettext as _
 from api.limits import takes_upload
+from api.lists import CSV_LIMIT, ListFilters, csv_download
 from api.render import PageBack, back_on_error, render
+from api.words import word
 from services.complaints import eight_d, service, views
 from services.complaints.schemas import CaseStatus
 from services.core.time import utcnow
@@ -24,12 +26,45 @@ from services.security.service import Principal
 router = APIRouter(include_in_schema=False)
 
 
+Text = Annotated[str | None, Query(max_length=80)]
+Day = Annotated[str | None, Query(max_length=10)]
+PAGE = 30
+
+
+def _complaint_filters(customer: str | None, symptom: str | None, justified: str | None, since: str | None, until: str | None) -> ListFilters:  # fmt: skip
+    f = ListFilters(customer=customer, symptom=symptom, justified=justified, since=since, until=until)
+    if f.get("symptom") and f.get("symptom") not in service.SYMPTOMS:
+        f.error, f.values["symptom"] = _("Choose a symptom from the list."), ""
+    if f.get("justified") not in (None, "yes", "no", "open"):
+        f.values["justified"] = ""
+    return f
+
+
+def _complaints(session: Session, f: ListFilters, offset: int, limit: int) -> tuple[list[Any], int]:
+    since, until = f.window()
+    return views.list_complaints(
+        session, offset=offset, limit=limit, customer=f.get("customer"), symptom=f.get("symptom"),
+        justified=f.get("justified"), since=since, until=until,
+    )  # fmt: skip
+
+
 @router.get("/complaints", response_class=HTMLResponse)
-def complaints_page(request: Request, session: SessionDep, user: Staff) -> Response:
-    """My open 8Ds, what is overdue, recent complaints, and the new-complaint form."""
+def complaints_page(
+    request: Request,
+    session: SessionDep,
+    user: Staff,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    customer: Text = None,
+    symptom: Text = None,
+    justified: Annotated[str | None, Query(max_length=4)] = None,
+    since: Day = None,
+    until: Day = None,
+) -> Response:
+    """My open 8Ds, what is overdue, the complaints (filtered, paged), and the new-complaint form."""
     mine = views.list_cases(session, status=CaseStatus.OPEN, owner=user.username)
     open_cases = views.list_cases(session, status=CaseStatus.OPEN)
-    recent, total = views.list_complaints(session, limit=30)
+    f = _complaint_filters(customer, symptom, justified, since, until)
+    recent, total = _complaints(session, f, offset, PAGE)
     return render(
         request,
         "complaints.html",
@@ -38,6 +73,9 @@ def complaints_page(request: Request, session: SessionDep, user: Staff) -> Respo
         open_cases=open_cases,
         recent=recent,
         total=total,
+        offset=offset,
+        page=PAGE,
+        f=f,
         today=plant.to_input(utcnow()),
         channels=service.CHANNELS,
         symptoms=service.SYMPTOMS,
@@ -45,6 +83,33 @@ def complaints_page(request: Request, session: SessionDep, user: Staff) -> Respo
         error=request.query_params.get("error"),
         form={},
     )
+
+
+@router.get("/complaints.csv")
+def complaints_csv(
+    session: SessionDep,
+    user: Staff,
+    customer: Text = None,
+    symptom: Text = None,
+    justified: Annotated[str | None, Query(max_length=4)] = None,
+    since: Day = None,
+    until: Day = None,
+) -> Response:
+    """The filtered complaints as CSV (newest first), codes as words."""
+    f = _complaint_filters(customer, symptom, justified, since, until)
+    rows, _total = _complaints(session, f, 0, CSV_LIMIT)
+    yes_no = {True: _("yes"), False: _("no"), None: _("open")}
+    return csv_download(
+        "complaints",
+        [_("number"), _("customer"), _("project"), _("site"), _("received"), _("channel"), _("symptom"), _("severity"),
+         _("modules"), _("justified"), "8D", _("description")],
+        (
+            (c.number, c.customer, c.project, c.site, plant.plant_time(c.received_at), word(c.channel, "channel"),
+             word(c.symptom, "symptom"), word(c.severity, "severity"), " ".join(c.barcodes), yes_no[c.justified], c.case,
+             c.description)
+            for c in rows
+        ),
+    )  # fmt: skip
 
 
 @router.post("/complaints")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, Select, func, select
@@ -55,11 +56,33 @@ def complaints_by_number(session: Session, numbers: Collection[str]) -> Sequence
     return session.scalars(select(Complaint).where(Complaint.number.in_(numbers)).order_by(Complaint.id)).all()
 
 
-def complaints_page(session: Session, *, offset: int, limit: int, customer: str | None) -> tuple[Sequence[Complaint], int]:
-    """Complaints newest first, and how many there are."""
-    stmt, count = select(Complaint), select(func.count(Complaint.id))
+def complaints_page(
+    session: Session,
+    *,
+    offset: int,
+    limit: int,
+    customer: str | None,
+    symptom: str | None = None,
+    justified: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> tuple[Sequence[Complaint], int]:
+    """Complaints newest first, and how many there are: by customer (part of the name), symptom,
+    judgement ("yes", "no", "open") and received in [since, until)."""
+    conds = []
     if customer:
-        stmt, count = stmt.where(Complaint.customer == customer), count.where(Complaint.customer == customer)
+        conds.append(func.lower(Complaint.customer).contains(customer.lower(), autoescape=True))
+    if symptom:
+        conds.append(Complaint.symptom == symptom)
+    if justified == "open":
+        conds.append(Complaint.justified.is_(None))
+    elif justified in ("yes", "no"):
+        conds.append(Complaint.justified.is_(justified == "yes"))
+    if since:
+        conds.append(Complaint.received_at >= since)
+    if until:
+        conds.append(Complaint.received_at < until)
+    stmt, count = select(Complaint).where(*conds), select(func.count(Complaint.id)).where(*conds)
     rows = session.scalars(stmt.order_by(Complaint.received_at.desc(), Complaint.id.desc()).offset(offset).limit(limit)).all()
     return rows, int(session.scalar(count) or 0)
 

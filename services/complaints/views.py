@@ -66,10 +66,20 @@ def get_complaint(session: Session, number: str) -> ComplaintRead:
 
 
 def list_complaints(
-    session: Session, *, offset: int = 0, limit: int = 50, customer: str | None = None
+    session: Session,
+    *,
+    offset: int = 0,
+    limit: int = 50,
+    customer: str | None = None,
+    symptom: str | None = None,
+    justified: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> tuple[list[ComplaintRead], int]:
-    """Newest first."""
-    rows, total = repo.complaints_page(session, offset=offset, limit=limit, customer=customer)
+    """Newest first, filtered (see the repository's complaints_page)."""
+    rows, total = repo.complaints_page(
+        session, offset=offset, limit=limit, customer=customer, symptom=symptom, justified=justified, since=since, until=until
+    )
     return complaint_reads(session, rows), total
 
 

@@ -114,6 +114,7 @@ ROLE_MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/metrics/ppm-definitions"): STAFF,
     ("POST", "/api/v1/metrics/ppm-definitions"): QE,
     ("GET", "/complaints"): STAFF,
+    ("GET", "/complaints.csv"): STAFF,
     ("POST", "/complaints"): STAFF,
     ("GET", "/complaints/{number}"): STAFF,
     ("POST", "/complaints/{number}/judgement"): QE,
