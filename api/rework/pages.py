@@ -11,10 +11,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
+from api import plant
 from api.csrf import csrf_token
 from api.deps import Engineer, ReworkPerson, SessionDep, get_settings, station_scope
 from api.i18n import N_, current_locale
 from api.i18n import gettext as _
+from api.lists import csv_download
 from api.render import PageBack, back_on_error, render, templates
 from api.words import word
 from services.contracts.result import BARCODE_PATTERN, normalise_barcode
@@ -211,6 +213,25 @@ def holds_page(request: Request, session: SessionDep, user: Engineer) -> Respons
         error=request.query_params.get("error"),
         done=request.query_params.get("done"),
     )
+
+
+@router.get("/holds.csv")
+def holds_csv(
+    session: SessionDep, user: Engineer, decided: Annotated[bool, Query(description="also the decided ones")] = False
+) -> Response:
+    """The open holds as CSV (with decided=true: the last 5,000 holds, decisions included), codes as words."""
+    rows = views.holds(session, open_only=not decided, limit=5000)
+    return csv_download(
+        "holds",
+        [_("module"), _("placed"), _("source"), _("why"), _("by"), _("decision"), _("decision reason"), _("deviation no."),
+         _("decided by"), _("decided")],
+        (
+            (h.barcode, plant.plant_time(h.placed_at), word(h.source, "hold_source"), h.reason, h.placed_by,
+             word(h.decision, "hold_outcome") if h.decision else "", h.decision_reason, h.deviation_no, h.decided_by,
+             plant.plant_time(h.decided_at))
+            for h in rows
+        ),
+    )  # fmt: skip
 
 
 def _decided(n: int, decision: str) -> str:

@@ -64,3 +64,19 @@ def test_dispositions_are_in_the_trail_as_readable_rows_filtered_and_exported(cl
     lines = csv_.text.lstrip("\ufeff").strip().splitlines()
     assert len(lines) == 2 and "disposition: repaired" in lines[1] and "operator" in lines[1]
     assert client.get("/audit.csv", headers=token(client, "operator")).status_code == 403
+
+
+def test_the_hold_list_downloads_as_csv_open_ones_or_with_decisions(client: TestClient) -> None:
+    qe = token(client, "quality_engineer")
+    for b in ("M000000001", "M000000002"):
+        r = client.post(f"/api/v1/modules/{b}/hold", headers=qe, json={"reason": "suspect cell lot"})
+        assert r.status_code == 201, r.text
+    first = client.post("/api/v1/modules/M000000001/hold", headers=qe, json={"reason": "again"}).json()[0]["id"]
+    r = client.post(f"/api/v1/holds/{first}/decision", headers=qe, json={"decision": "release", "reason": "lot cleared"})
+    assert r.status_code == 200, r.text
+    open_ = client.get("/holds.csv", headers=qe).text.lstrip("\ufeff").strip().splitlines()
+    assert len(open_) == 2 and "M000000002" in open_[1] and "suspect cell lot" in open_[1]
+    every = client.get("/holds.csv", headers=qe, params={"decided": "true"}).text.lstrip("\ufeff").strip().splitlines()
+    released = [r for r in every if "M000000001" in r]
+    assert len(every) == 3 and ",release,lot cleared," in released[0]
+    assert ",placed by hand," in open_[1]  # the source in words, not its code

@@ -91,6 +91,7 @@ ROLE_MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/containment.csv"): INVESTIGATORS,
     ("POST", "/containment/hold"): QE,
     ("GET", "/holds"): QE,
+    ("GET", "/holds.csv"): QE,
     ("POST", "/holds/{hold_id}/decision"): QE,
     ("POST", "/holds/decision"): QE,
     ("GET", "/dashboard"): QE,
