@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.csrf import SESSION_COOKIE
+from api.i18n import error_text
 from api.render import PageBack, render
 from services.core.errors import DomainError
 
@@ -53,7 +54,7 @@ def install(app: FastAPI) -> None:
         if wants_page(request):
             if exc.status == 401:  # to the sign-in page, and back here afterwards
                 return RedirectResponse(login_url(request), status_code=303)
-            return render(request, "error.html", status=exc.status, error=exc.detail)
+            return render(request, "error.html", status=exc.status, error=error_text(exc))
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return JSONResponse({"error": exc.code, "detail": exc.detail}, status_code=exc.status, headers=headers)
 

@@ -92,4 +92,4 @@ def back_on_error(path: str, anchor: str = "", prefix: str = "") -> Iterator[Non
     try:
         yield
     except DomainError as exc:
-        raise PageBack(path, f"{prefix}{exc.detail}", anchor) from exc
+        raise PageBack(path, f"{prefix}{i18n.error_text(exc)}", anchor) from exc

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -13,15 +13,17 @@ from starlette.datastructures import UploadFile as StarletteUpload
 
 from api import plant
 from api.deps import Engineer, SessionDep, Staff, get_blobs, get_settings, in_transaction
+from api.i18n import error_text
 from api.i18n import gettext as _
 from api.limits import takes_upload
 from api.lists import CSV_LIMIT, ListFilters, csv_download
 from api.render import PageBack, back_on_error, render
 from api.words import word
 from services.complaints import eight_d, service, views
-from services.complaints.schemas import CaseStatus
+from services.complaints.schemas import CaseStatus, DisciplineStatus
+from services.core.errors import DomainError
 from services.core.time import utcnow
-from services.security.service import Principal
+from services.security.service import Principal, case_owners
 
 router = APIRouter(include_in_schema=False)
 
@@ -188,6 +190,10 @@ def case_page(number: str, request: Request, session: SessionDep, user: Staff) -
     """Work the disciplines of a case: fields, owner, due date, save / complete; D3 suspects from traceability."""
     case = views.get_case(session, number[:20])
     suspects = views.d3_suspects(session, case.number)
+    q = request.query_params
+    step = q.get("step") if q.get("step") in eight_d.BY_CODE else None
+    if step is None:  # the first discipline still open, else the last one
+        step = next((d.code for d in case.disciplines if d.status != DisciplineStatus.COMPLETED), eight_d.CODES[-1])
     return render(
         request,
         "case.html",
@@ -195,7 +201,12 @@ def case_page(number: str, request: Request, session: SessionDep, user: Staff) -
         case=case,
         suspects=suspects,
         locations=eight_d.LOCATIONS,
-        error=request.query_params.get("error"),
+        step=step,
+        error=q.get("error"),
+        refused=q.get("refused"),
+        saved=bool(q.get("saved")),
+        completed=q.get("completed") if q.get("completed") in eight_d.BY_CODE else None,
+        owners=case_owners(session=session),
         now=utcnow(),
     )
 
@@ -248,9 +259,9 @@ async def discipline_submit(number: str, code: str, request: Request, user: Staf
     try:
         due_at = plant.from_input(due) if due else None  # typed in plant time
     except ValueError as exc:
-        raise PageBack(case_url, _("%(code)s: give the due date like 2026-11-25 14:30.") % {"code": code}, code) from exc
-    with back_on_error(case_url, code, prefix=f"{code}: "):
-        # Two transactions on purpose: what was typed is saved even when completing it is refused.
+        raise PageBack(f"{case_url}?step={quote(code)}", _("Give the due date like 2026-11-25 14:30."), code) from exc
+    step_url = f"{case_url}?step={quote(code)}"
+    with back_on_error(step_url, code):
         await in_transaction(
             request,
             lambda s: service.save_discipline(
@@ -264,15 +275,21 @@ async def discipline_submit(number: str, code: str, request: Request, user: Staf
                 may_move_due_dates=user.is_quality_engineer,
             ),
         )
-        if form.get("action") == "complete":
-            qe = user.is_quality_engineer
-            await in_transaction(
-                request,
-                lambda s: service.complete_discipline(
-                    session=s, number=number, code=code, actor=user.username, actor_is_quality_engineer=qe
-                ),
-            )
-    return RedirectResponse(f"{case_url}#{quote(code)}", status_code=303)
+    if form.get("action") != "complete":
+        return RedirectResponse(f"{step_url}&saved=1#{quote(code)}", status_code=303)
+    # A second transaction on purpose: what was typed stays saved when completing it is refused, and the
+    # page says so ("saved, not completed") instead of "not saved".
+    qe = user.is_quality_engineer
+    try:
+        await in_transaction(
+            request,
+            lambda s: service.complete_discipline(
+                session=s, number=number, code=code, actor=user.username, actor_is_quality_engineer=qe
+            ),
+        )
+    except DomainError as exc:
+        return RedirectResponse(f"{step_url}&{urlencode({'refused': error_text(exc)})}#{quote(code)}", status_code=303)
+    return RedirectResponse(f"{case_url}?{urlencode({'completed': code})}", status_code=303)
 
 
 @router.post("/8d/{number}/reopen")

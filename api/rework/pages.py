@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from api import plant
 from api.csrf import csrf_token
 from api.deps import Engineer, ReworkPerson, SessionDep, get_settings, station_scope
-from api.i18n import N_, current_locale
+from api.i18n import N_, current_locale, error_text
 from api.i18n import gettext as _
 from api.lists import csv_download
 from api.render import PageBack, back_on_error, render, templates
@@ -178,7 +178,7 @@ def rework_key(
             detail = _("%(n)s cells recorded as false calls.") % {"n": n} if key == "R" else _(_KEY_DONE[key])
         except DomainError as exc:
             session.rollback()  # the route owns the transaction: nothing of a refused key stays
-            ok, status, detail = False, exc.status, _("Not recorded: %(reason)s") % {"reason": _(exc.detail)}
+            ok, status, detail = False, exc.status, _("Not recorded: %(reason)s") % {"reason": error_text(exc)}
     session.flush()
     session.expire_all()  # the answer shows the station as the database now has it, not the key's loaded objects
     try:

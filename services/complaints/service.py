@@ -18,10 +18,12 @@ from services.complaints.orm import Sequence as NumberSequence
 from services.complaints.schemas import CaseStatus, Channel, DisciplineStatus, Severity, Symptom
 from services.contracts.result import BARCODE_PATTERN, normalise_barcode
 from services.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from services.core.i18n import N_
 from services.core.time import utcnow
 from services.events.schemas import EventType
 from services.events.service import emit
 from services.imagestore.store import BlobStore, sniff_content_type
+from services.security.service import owner_role
 
 CHANNELS = tuple(c.value for c in Channel)
 SEVERITIES = tuple(s.value for s in Severity)
@@ -76,33 +78,33 @@ def create_complaint(
     Returns the complaint and the barcodes traceability does not know (kept, listed, never dropped).
     """
     if channel not in CHANNELS:
-        raise InvalidInput(f"channel must be one of {', '.join(CHANNELS)}")
+        raise InvalidInput(N_("channel must be one of %(choices)s"), choices=", ".join(CHANNELS))
     if severity not in SEVERITIES:
-        raise InvalidInput(f"severity must be one of {', '.join(SEVERITIES)}")
+        raise InvalidInput(N_("severity must be one of %(choices)s"), choices=", ".join(SEVERITIES))
     if symptom not in SYMPTOMS:
-        raise InvalidInput(f"symptom must be one of {', '.join(SYMPTOMS)}")
+        raise InvalidInput(N_("symptom must be one of %(choices)s"), choices=", ".join(SYMPTOMS))
     if not customer.strip() or not description.strip():
-        raise InvalidInput("customer and description are required")
+        raise InvalidInput(N_("customer and description are required"))
     if received_at > utcnow() + timedelta(minutes=5):
-        raise InvalidInput("received date is in the future")
+        raise InvalidInput(N_("received date is in the future"))
     if received_at < utcnow() - timedelta(days=3660):
-        raise InvalidInput("received date is more than ten years ago")
+        raise InvalidInput(N_("received date is more than ten years ago"))
     typed = {normalise_barcode(b): b.strip() for b in reversed(barcodes)}  # normalised -> as typed (first wins)
     codes = list(dict.fromkeys(c for c in (normalise_barcode(b) for b in barcodes) if c))
     if not codes:
-        raise InvalidInput("a complaint names at least one module barcode")
+        raise InvalidInput(N_("a complaint names at least one module barcode"))
     if len(codes) > MAX_BARCODES:
-        raise InvalidInput(f"more than {MAX_BARCODES} barcodes: attach a list instead")
+        raise InvalidInput(N_("more than %(n)s barcodes: attach a list instead"), n=MAX_BARCODES)
     bad = [typed[b] for b in codes if not _BARCODE.match(b)]  # said as the person typed them
     if bad:
-        raise InvalidInput(f"not barcodes: {', '.join(bad[:10])}")
+        raise InvalidInput(N_("not barcodes: %(values)s"), values=", ".join(bad[:10]))
     case = None
     if case_number:
         case = repo.case_by_number(session, case_number)
         if case is None:
-            raise NotFound(f"no 8D case {case_number}")
+            raise NotFound(N_("no 8D case %(case)s"), case=case_number)
         if case.status == CaseStatus.CLOSED:
-            raise Conflict(f"8D case {case_number} is closed; reopen it first")
+            raise Conflict(N_("8D case %(case)s is closed; reopen it first"), case=case_number)
     complaint = Complaint(
         number=next_number(session, "C"),
         customer=customer.strip(),
@@ -184,7 +186,7 @@ def judge(*, session: Session, number: str, justified: bool, reason: str, actor:
     """After analysis: justified or not (only justified complaints count in PPM)."""
     c = _complaint(session, number)
     if not reason.strip():
-        raise InvalidInput("a judgement needs a reason")
+        raise InvalidInput(N_("a judgement needs a reason"))
     before = {"justified": c.justified}
     c.justified, c.judgement_reason, c.judged_by, c.judged_at = justified, reason.strip(), actor, utcnow()
     emit(
@@ -210,12 +212,12 @@ def add_attachment(*, session: Session, blobs: BlobStore, number: str, filename:
     """Store a photo / field EL image / PDF (type sniffed from the bytes, size capped)."""
     c = _complaint(session, number)
     if not data:
-        raise InvalidInput("empty file")
+        raise InvalidInput(N_("empty file"))
     if len(data) > MAX_ATTACHMENT_BYTES:
-        raise InvalidInput(f"attachment over {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MiB")
+        raise InvalidInput(N_("attachment over %(mib)s MiB"), mib=MAX_ATTACHMENT_BYTES // (1024 * 1024))
     ctype = "application/pdf" if data[:5] == b"%PDF-" else sniff_content_type(data)
     if ctype not in ATTACHMENT_TYPES:
-        raise InvalidInput("attachments must be PNG, JPEG, TIFF, BMP images or PDF documents")
+        raise InvalidInput(N_("attachments must be PNG, JPEG, TIFF, BMP images or PDF documents"))
     sha = hashlib.sha256(data).hexdigest()
     blobs.put(sha, data)
     name = re.sub(r"[^A-Za-z0-9._\- ]", "_", filename)[:200] or "attachment"
@@ -236,23 +238,23 @@ def add_attachment(*, session: Session, blobs: BlobStore, number: str, filename:
 def _complaint(session: Session, number: str) -> Complaint:
     c = repo.complaint_by_number(session, number)
     if c is None:
-        raise NotFound(f"no complaint {number}")
+        raise NotFound(N_("no complaint %(number)s"), number=number)
     return c
 
 
 def _case(session: Session, number: str, *, lock: bool = False) -> EightDCase:
     case = repo.case_by_number(session, number, for_update=lock)
     if case is None:
-        raise NotFound(f"no 8D case {number}")
+        raise NotFound(N_("no 8D case %(case)s"), case=number)
     return case
 
 
 def _discipline(session: Session, case: EightDCase, code: str) -> Discipline:
     if code not in eight_d.BY_CODE:
-        raise NotFound(f"no discipline {code} (D0..D8)")
+        raise NotFound(N_("no discipline %(code)s (D0..D8)"), code=code)
     d = repo.discipline(session, case.id, code)
     if d is None:  # every case is opened with all nine disciplines; a missing one is a data fault, said as such
-        raise NotFound(f"8D case {case.number} has no discipline {code}")
+        raise NotFound(N_("8D case %(case)s has no discipline %(code)s"), case=case.number, code=code)
     return d
 
 
@@ -275,9 +277,9 @@ def save_discipline(
     case = _case(session, number, lock=True)
     d = _discipline(session, case, code)
     if case.status == CaseStatus.CLOSED:
-        raise Conflict(f"8D case {number} is closed; reopen it to change it")
+        raise Conflict(N_("8D case %(case)s is closed; reopen it to change it"), case=number)
     if d.status == DisciplineStatus.COMPLETED:
-        raise Conflict(f"{code} is completed; it cannot change unless the case is reopened")
+        raise Conflict(N_("%(code)s is completed; it cannot change unless the case is reopened"), code=code)
     before = {"data": d.data, "owner": d.owner, "due_at": d.due_at.isoformat()}
     if data:
         try:
@@ -286,12 +288,19 @@ def save_discipline(
             raise InvalidInput(str(exc)) from exc
         d.data = {**d.data, **clean}
     if owner is not None:
-        d.owner = owner.strip() or None
+        name = owner.strip()
+        if name and owner_role(session=session, username=name) is None:
+            raise InvalidInput(
+                N_("%(name)s cannot own %(code)s: not an active quality engineer, customer service or admin account"),
+                name=name,
+                code=code,
+            )
+        d.owner = name or None
     if due_at is not None and due_at != d.due_at:
         if not may_move_due_dates:
-            raise Forbidden("only a quality engineer moves an 8D due date")
+            raise Forbidden(N_("only a quality engineer moves an 8D due date"))
         if due_at < case.opened_at or due_at > case.opened_at + timedelta(days=366):
-            raise InvalidInput("a due date lies between the case's opening and one year after it")
+            raise InvalidInput(N_("a due date lies between the case's opening and one year after it"))
         d.due_at = due_at
     audit(
         session=session,
@@ -306,24 +315,31 @@ def save_discipline(
 
 
 def complete_discipline(*, session: Session, number: str, code: str, actor: str, actor_is_quality_engineer: bool) -> Discipline:
-    """Complete a discipline: required fields filled, the earlier ones completed; D8 needs a quality engineer's approval."""
+    """Complete a discipline: required fields filled, the earlier ones completed, by its owner or a quality
+    engineer; D8 needs a quality engineer's approval."""
     case = _case(session, number, lock=True)
     d = _discipline(session, case, code)
     if case.status == CaseStatus.CLOSED:
-        raise Conflict(f"8D case {number} is closed")
+        raise Conflict(N_("8D case %(case)s is closed"), case=number)
     if d.status == DisciplineStatus.COMPLETED:
-        raise Conflict(f"{code} is already completed")
+        raise Conflict(N_("%(code)s is already completed"), code=code)
     earlier = [x for x in eight_d.CODES[: eight_d.CODES.index(code)]]
     open_earlier = repo.open_disciplines(session, case.id, earlier)
     if open_earlier:
-        raise Conflict(f"{code} comes after {', '.join(sorted(open_earlier))}: complete those first")
+        raise Conflict(
+            N_("%(code)s comes after %(earlier)s: complete those first"), code=code, earlier=", ".join(sorted(open_earlier))
+        )
     missing = eight_d.missing_fields(code, d.data)
     if missing:
-        raise InvalidInput(f"{code} cannot be completed; required: {'; '.join(missing)}")
+        raise InvalidInput(N_("%(code)s cannot be completed; required: %(missing)s"), code=code, missing="; ".join(missing))
     if not d.owner:
-        raise InvalidInput(f"{code} needs an owner")
+        raise InvalidInput(N_("%(code)s needs an owner"), code=code)
+    if d.owner != actor and not actor_is_quality_engineer:
+        raise Forbidden(
+            N_("%(code)s is owned by %(owner)s: only they or a quality engineer complete it"), code=code, owner=d.owner
+        )
     if code == "D8" and not actor_is_quality_engineer:
-        raise Forbidden("closing an 8D (D8) needs a quality engineer's approval")
+        raise Forbidden(N_("closing an 8D (D8) needs a quality engineer's approval"))
     now = utcnow()
     d.status, d.completed_at, d.completed_by = DisciplineStatus.COMPLETED, now, actor
     if code == "D8":
@@ -355,9 +371,9 @@ def reopen_case(*, session: Session, number: str, reason: str, actor: str, due_h
     """Recurrence: a closed case opens again; D4..D8 go back to work with new due dates from now."""
     case = _case(session, number, lock=True)
     if case.status != CaseStatus.CLOSED:
-        raise Conflict(f"8D case {number} is {case.status}; only a closed case is reopened")
+        raise Conflict(N_("8D case %(case)s is %(status)s; only a closed case is reopened"), case=number, status=case.status)
     if not reason.strip():
-        raise InvalidInput("reopening needs a reason (the recurrence)")
+        raise InvalidInput(N_("reopening needs a reason (the recurrence)"))
     now = utcnow()
     first = max(due_hours[c] for c in eight_d.FIRST_RESPONSE)
     for d in repo.disciplines_of(session, [case.id]).get(case.id, []):
@@ -391,7 +407,7 @@ def link_complaint(*, session: Session, number: str, case_number: str, actor: st
     c = _complaint(session, number)
     case = _case(session, case_number)
     if case.status == CaseStatus.CLOSED:
-        raise Conflict(f"8D case {case_number} is closed")
+        raise Conflict(N_("8D case %(case)s is closed"), case=case_number)
     before = c.case_id
     c.case_id = case.id
     audit(

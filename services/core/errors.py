@@ -9,9 +9,13 @@ class DomainError(Exception):
     code = "domain_error"
     status = 400
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
+    def __init__(self, detail: str, **params: object) -> None:
+        """`detail` in English; marked with N_() and with %(name)s placeholders filled from `params`, the
+        pages can say it in the reader's language (the API's JSON keeps the English text)."""
+        self.template = detail
+        self.params = params
+        self.detail = detail % params if params else detail
+        super().__init__(self.detail)
 
 
 class NotFound(DomainError):

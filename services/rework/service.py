@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from services.audit.service import record as audit
 from services.contracts import Stage, Verdict
 from services.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from services.core.i18n import N_
 from services.core.time import utcnow
 from services.events.schemas import EventType
 from services.events.service import emit
@@ -367,27 +368,33 @@ def dispose(
     """Record one disposition; completing the last one moves the loop to repaired (or held)."""
     loop = _loop_for_update(session, loop_id, line)
     if loop.state != LoopState.OPEN:
-        raise Conflict(f"rework loop {loop_id} is {loop.state}; dispositions are only taken while it is open")
+        raise Conflict(
+            N_("rework loop %(loop)s is %(state)s; dispositions are only taken while it is open"), loop=loop_id, state=loop.state
+        )
     _interlock(session, loop.module_id, (ModuleStatus.HOLD, ModuleStatus.SHIPPED, ModuleStatus.SCRAPPED))
     if item.disposition not in DISPOSITIONS:
-        raise InvalidInput(f"disposition must be one of {', '.join(DISPOSITIONS)}")
+        raise InvalidInput(N_("disposition must be one of %(choices)s"), choices=", ".join(DISPOSITIONS))
     defect = inspection_repo.defect_by_id(session, item.defect_id)
     if defect is None or defect.inspection_id != loop.ng_inspection_id or not defect.ng:
-        raise InvalidInput(f"defect {item.defect_id} is not an NG cell of this loop's image")
+        raise InvalidInput(N_("defect %(defect)s is not an NG cell of this loop's image"), defect=item.defect_id)
     if item.disposition == DispositionKind.REPAIRED:
         if item.repair_code not in REPAIR_CODES:
-            raise InvalidInput(f"a repair needs a repair code: one of {', '.join(REPAIR_CODES)}")
+            raise InvalidInput(N_("a repair needs a repair code: one of %(choices)s"), choices=", ".join(REPAIR_CODES))
         if item.repair_code == RepairCode.REPLACE_CELL and not (item.new_cell_lot or "").strip():
-            raise InvalidInput("a replaced cell needs the new cell's lot (scan it)")
+            raise InvalidInput(N_("a replaced cell needs the new cell's lot (scan it)"))
     elif item.repair_code or item.new_cell_lot:
-        raise InvalidInput("repair code and cell lot belong to a repair only")
+        raise InvalidInput(N_("repair code and cell lot belong to a repair only"))
     if repo.disposition_exists(session, loop.id, defect.id):
-        raise Conflict(f"string {loop.string_position} cell {defect.row}-{defect.col} is already dispositioned in this loop")
+        raise Conflict(
+            N_("string %(string)s cell %(cell)s is already dispositioned in this loop"),
+            string=loop.string_position,
+            cell=f"{defect.row}-{defect.col}",
+        )
     model_version = repo.model_version_of(session, loop.ng_inspection_id)
     now = utcnow()
     lot = (item.new_cell_lot or "").strip() or None
     if lot is not None and not re.fullmatch(LOT_CODE, lot):  # the rule lives here, not only in the API's model
-        raise InvalidInput(f"cell lot {lot[:60]!r} is not a lot code (letters, digits, . _ / -; up to 60)")
+        raise InvalidInput(N_('cell lot "%(lot)s" is not a lot code (letters, digits, . _ / -; up to 60)'), lot=lot[:60])
     session.add(
         Disposition(
             loop_id=loop.id,
@@ -451,18 +458,22 @@ def undo_last(
     loop = _loop_for_update(session, loop_id, line)
     if loop.state not in ACTIVE_LOOP_STATES:
         raise Conflict(
-            f"rework loop {loop_id} is {loop.state}: a disposition can only be taken back before re-inspection or hold"
+            N_("rework loop %(loop)s is %(state)s: a disposition can only be taken back before re-inspection or hold"),
+            loop=loop_id,
+            state=loop.state,
         )
     # A hold may come from the very key being taken back (not repairable): only shipped / scrapped lock the undo.
     _interlock(session, loop.module_id, (ModuleStatus.SHIPPED, ModuleStatus.SCRAPPED))
     last = repo.last_disposition(session, loop.id)
     if last is None:
-        raise Conflict("nothing to undo in this loop")
+        raise Conflict(N_("nothing to undo in this loop"))
     if last.actor != actor and not may_undo_others:
-        raise Forbidden(f"the last disposition was keyed by {last.actor}: only they or a quality engineer can take it back")
+        raise Forbidden(
+            N_("the last disposition was keyed by %(who)s: only they or a quality engineer can take it back"), who=last.actor
+        )
     defect = inspection_repo.defect_by_id(session, last.defect_id)
     if defect is None:
-        raise NotFound(f"defect {last.defect_id} of the disposition is gone")
+        raise NotFound(N_("defect %(defect)s of the disposition is gone"), defect=last.defect_id)
     if last.new_cell_lot:
         lot = traceability_repo.lot_by_code(session, last.new_cell_lot)
         if lot is not None and not repo.lot_used_elsewhere(session, loop.module_id, last.new_cell_lot, besides=last.id):
@@ -506,9 +517,9 @@ def undo_last(
 
 
 _LOCKED_WHY = {
-    ModuleStatus.HOLD: "is on HOLD: a quality engineer decides the hold first",
-    ModuleStatus.SHIPPED: "has shipped",
-    ModuleStatus.SCRAPPED: "is scrapped",
+    ModuleStatus.HOLD: N_("module %(barcode)s is on HOLD: a quality engineer decides the hold first; nothing was recorded"),
+    ModuleStatus.SHIPPED: N_("module %(barcode)s has shipped; nothing was recorded"),
+    ModuleStatus.SCRAPPED: N_("module %(barcode)s is scrapped; nothing was recorded"),
 }
 
 
@@ -516,14 +527,14 @@ def _interlock(session: Session, module_id: int, locked: tuple[ModuleStatus, ...
     """Refuse rework keys on a module whose status forbids them (nothing is recorded)."""
     module = inspection_repo.module_by_id(session, module_id)
     if module.status in locked:
-        raise Conflict(f"module {module.barcode} {_LOCKED_WHY[ModuleStatus(module.status)]}; nothing was recorded")
+        raise Conflict(_LOCKED_WHY[ModuleStatus(module.status)], barcode=module.barcode)
 
 
 def _loop_for_update(session: Session, loop_id: int, line: str | None) -> ReworkLoop:
     """The loop, row-locked; outside the caller's line it does not exist for them (404, as for modules)."""
     loop = repo.loop_for_update(session, loop_id)
     if loop is None or (line is not None and not module_visible(session, loop.module_id, line=line)):
-        raise NotFound(f"no rework loop {loop_id}")
+        raise NotFound(N_("no rework loop %(loop)s"), loop=loop_id)
     return loop
 
 
@@ -534,7 +545,7 @@ def _consume_lot(session: Session, module_id: int, code: str) -> None:
         session.add(lot)
         session.flush()
     elif lot.kind != LotKind.CELL:
-        raise InvalidInput(f"lot {code} is a {lot.kind} lot, not a cell lot")
+        raise InvalidInput(N_("lot %(lot)s is a %(kind)s lot, not a cell lot"), lot=code, kind=lot.kind)
     if traceability_repo.module_lot_link(session, module_id, lot.id) is None:
         session.add(ModuleMaterial(module_id=module_id, lot_id=lot.id, source=MaterialSource.REWORK))
 
@@ -567,7 +578,7 @@ def place_hold(
 ) -> list[int]:
     """Hold modules (those not already held, scrapped or shipped); returns the ids newly held."""
     if not reason.strip():
-        raise InvalidInput("a hold needs a reason")
+        raise InvalidInput(N_("a hold needs a reason"))
     held = []
     for mid in module_ids:
         if _hold(session, mid, source=source, reason=reason, actor=actor, station=station) is not None:
@@ -581,17 +592,17 @@ def decide_hold(
     """A quality engineer ends a hold: scrap, downgrade, use as is (under a deviation) or release."""
     hold = repo.hold_for_update(session, hold_id)
     if hold is None:
-        raise NotFound(f"no hold {hold_id}")
+        raise NotFound(N_("no hold %(hold)s"), hold=hold_id)
     if hold.decision is not None:
-        raise Conflict(f"hold {hold_id} was already decided: {hold.decision}")
+        raise Conflict(N_("hold %(hold)s was already decided: %(decision)s"), hold=hold_id, decision=hold.decision)
     if decision not in HOLD_DECISIONS:
-        raise InvalidInput(f"decision must be one of {', '.join(HOLD_DECISIONS)}")
+        raise InvalidInput(N_("decision must be one of %(choices)s"), choices=", ".join(HOLD_DECISIONS))
     if not reason.strip():
-        raise InvalidInput("a decision needs a reason")
+        raise InvalidInput(N_("a decision needs a reason"))
     if decision == HoldOutcome.USE_AS_IS and not (deviation_no or "").strip():
-        raise InvalidInput("use as is needs a deviation number")
+        raise InvalidInput(N_("use as is needs a deviation number"))
     if decision == HoldOutcome.RELEASE and hold.source in (HoldSource.LOOP_LIMIT, HoldSource.NOT_REPAIRABLE):
-        raise InvalidInput("a rework hold ends with scrap, downgrade or use as is, not a plain release")
+        raise InvalidInput(N_("a rework hold ends with scrap, downgrade or use as is, not a plain release"))
     module = inspection_repo.module_by_id(session, hold.module_id, for_update=True)
     before = {"status": module.status, "grade": module.grade}
     now = utcnow()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, func, select
@@ -13,6 +14,11 @@ from services.security.orm import LoginFailure, RevokedToken, User
 def user_by_name(session: Session, username: str) -> User | None:
     """An account by username."""
     return session.scalar(select(User).where(User.username == username))
+
+
+def active_users(session: Session, roles: Sequence[str]) -> Sequence[User]:
+    """Active accounts of these roles, by username."""
+    return session.scalars(select(User).where(User.active.is_(True), User.role.in_(roles)).order_by(User.username)).all()
 
 
 def failures_from(session: Session, address: str, since: datetime) -> tuple[int, datetime | None]:

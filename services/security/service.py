@@ -18,7 +18,7 @@ from services.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from services.core.i18n import N_
 from services.core.time import utcnow
 from services.security.orm import User
-from services.security.repository import add_failure, failures_from, is_revoked, revoke, user_by_name
+from services.security.repository import active_users, add_failure, failures_from, is_revoked, revoke, user_by_name
 
 _HASHER = PasswordHasher()
 # A real hash to verify against when the user does not exist, so timing does not tell.
@@ -112,6 +112,21 @@ def create_user(
         session=session, actor=actor, action="user.created", entity="user", entity_id=username, after={"role": role, "line": line}
     )
     return user
+
+
+# Who may own an 8D discipline: the people who work the complaints (operators do not).
+CASE_OWNER_ROLES = (Role.QUALITY_ENGINEER, Role.CUSTOMER_SERVICE, Role.ADMIN)
+
+
+def case_owners(*, session: Session) -> list[tuple[str, str]]:
+    """(username, role) of every active person who may own an 8D discipline."""
+    return [(u.username, u.role) for u in active_users(session, [r.value for r in CASE_OWNER_ROLES])]
+
+
+def owner_role(*, session: Session, username: str) -> str | None:
+    """The role of an active person who may own an 8D discipline (None: nobody of that name may)."""
+    user = user_by_name(session, username)
+    return user.role if user is not None and user.active and user.role in CASE_OWNER_ROLES else None
 
 
 def set_password(*, session: Session, username: str, password: str, actor: str = "system") -> None:

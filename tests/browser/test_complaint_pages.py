@@ -72,13 +72,13 @@ def test_open_a_complaint_walk_the_8d_to_closure_and_export_the_report(site: str
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     cs = sign_in(browser, site, "cs1")
     cs.goto(f"{site}/complaints")
-    cs.fill("input[name=customer]", "SolarCo")
-    cs.fill("input[name=project]", "Project Sun")
-    cs.fill("input[name=site]", "Site 1")
-    cs.select_option("select[name=symptom]", "cell_crack")
-    cs.fill("textarea[name=description]", "Cracks found by field EL after installation.")
-    cs.fill("textarea[name=barcodes]", "MCP0000001, MCP0000002\nMUNKNOWN99")
-    cs.set_input_files("input[name=attachments]", str(photo(tmp_path)))
+    cs.fill("#new-complaint input[name=customer]", "SolarCo")
+    cs.fill("#new-complaint input[name=project]", "Project Sun")
+    cs.fill("#new-complaint input[name=site]", "Site 1")
+    cs.select_option("#new-complaint select[name=symptom]", "cell_crack")
+    cs.fill("#new-complaint textarea[name=description]", "Cracks found by field EL after installation.")
+    cs.fill("#new-complaint textarea[name=barcodes]", "MCP0000001, MCP0000002\nMUNKNOWN99")
+    cs.set_input_files("#new-complaint input[name=attachments]", str(photo(tmp_path)))
     cs.screenshot(path=str(ARTIFACTS / "complaint-new.png"), full_page=True)
     with cs.expect_navigation():
         cs.click("#new-complaint button[type=submit]")
@@ -89,16 +89,31 @@ def test_open_a_complaint_walk_the_8d_to_closure_and_export_the_report(site: str
     assert case_url and case_url.split("/")[-1] in cs.locator("#open-cases").inner_text()
     assert case_url.split("/")[-1] in cs.locator("#my-cases").inner_text()  # the case she opened is hers to follow
 
-    qe = sign_in(browser, site, "qe1")
+    qe = sign_in(browser, site, "qe1", viewport={"width": 1366, "height": 768})
     qe.goto(f"{site}{case_url}")
-    assert qe.locator("#d3-suspects").count() == 1  # traceability proposes the suspect population
-    # Completing D1 before D0 is refused with a clear message.
+    # The stepper: D0 is the step to work, the others fold; every step is one click away.
+    assert qe.locator("#step-D0").get_attribute("aria-current") == "step" and qe.locator("#D0").get_attribute("open") is not None
+    assert qe.locator("#D1").get_attribute("open") is None and qe.locator("#D1 form").is_hidden()
+    qe.screenshot(path=str(ARTIFACTS / "8d-stepper.png"))
+    qe.click("#step-D3")
+    assert qe.locator("#d3-suspects").is_visible()  # traceability proposes the suspect population
+    # Completing D1 before D0 is refused with a clear message next to D1's form; what was typed is kept.
+    qe.click("#step-D1")
+    qe.locator("#D1 [name=f_champion]").fill("Plant manager")
     with qe.expect_navigation():
         qe.click("#D1 button[value=complete]")
-    assert "comes after D0" in qe.locator("#case-error").inner_text()
+    err = qe.locator("#D1 #case-error")
+    assert "Saved, but not completed" in err.inner_text() and "comes after D0" in err.inner_text() and err.is_visible()
+    assert qe.locator("#D1 [name=f_champion]").input_value() == "Plant manager"
+    qe.screenshot(path=str(ARTIFACTS / "8d-refused.png"))
+    # The owner is picked from the people who may own a discipline (no operator, no free text).
+    owners = qe.locator("#D1 select[name=owner] option").all_inner_texts()
+    assert any(o.startswith("qe1") for o in owners) and any(o.startswith("cs1") for o in owners) and len(owners) == 3
+    qe.goto(f"{site}{case_url}")
     for code in eight_d.CODES:
+        assert qe.locator(f"#step-{code}").get_attribute("aria-current") == "step", code  # the next open one
         form = qe.locator(f"#{code} form")
-        form.locator("input[name=owner]").fill("qe1")
+        form.locator("select[name=owner]").select_option("qe1")
         for name, value in TEXT[code].items():
             form.locator(f"[name={name}]").fill(value)
         if code == "D3":
@@ -111,6 +126,7 @@ def test_open_a_complaint_walk_the_8d_to_closure_and_export_the_report(site: str
         with qe.expect_navigation():
             form.locator("button[value=complete]").click()
         assert qe.locator("#case-error").count() == 0, qe.locator("#case-error").inner_text()
+        assert f"{code} completed" in qe.locator("#case-done").inner_text()
     assert qe.locator("#case-status").inner_text() == "closed"
     qe.screenshot(path=str(ARTIFACTS / "8d-closed.png"), full_page=True)
     html = qe.request.get(f"{site}/api/v1{case_url}/report.html")

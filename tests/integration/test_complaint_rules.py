@@ -19,7 +19,7 @@ from services.core.errors import Conflict, InvalidInput, NotFound
 from services.core.time import set_clock
 from services.imagestore.store import DirectoryBlobStore
 from services.inspection.orm import Module
-from tests.support.factories import NO_SHIP_GATE
+from tests.support.factories import NO_SHIP_GATE, case_people
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 DUE = {"D0": 48, "D1": 48, "D2": 48, "D3": 48, "D4": 168, "D5": 336, "D6": 336, "D7": 600, "D8": 720}
@@ -28,8 +28,11 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
 
 @pytest.fixture
 def sessions(sqlite_url: str) -> Iterator[sessionmaker[Session]]:
+    sessions = make_sessionmaker(make_engine(sqlite_url))
+    with transaction(sessions) as s:
+        case_people(s)
     set_clock(NOW)
-    yield make_sessionmaker(make_engine(sqlite_url))
+    yield sessions
     set_clock(None)
 
 
@@ -195,3 +198,45 @@ def test_a_shipment_dated_in_the_future_or_before_2000_is_a_row_error(sessions: 
                 rows=[{"barcode": "MP00000009", "customer": "SolarCo", "delivery_no": "DN-1", "shipped_at": when}],
             )
         assert not res.ok and "implausible" in res.errors[0].message, when
+
+
+def test_an_owner_is_a_person_of_the_complaint_team_and_completes_their_own_discipline(sessions: sessionmaker[Session]) -> None:
+    from services.security.service import create_user
+
+    _, case, _ = _create(sessions, ["MH00000001"])
+    with transaction(sessions) as s:
+        create_user(session=s, username="op1", password="case-people-password-1", role="operator")
+    d0 = {"actions": "stop", "customer_informed": "phone"}
+    for nobody in ("op1", "ghost", "qe"):  # an operator, no such account, a typo
+        with pytest.raises(InvalidInput, match="cannot own D0"), transaction(sessions) as s:
+            cs.save_discipline(session=s, number=case, code="D0", actor="qe1", owner=nobody, data=d0)
+    with transaction(sessions) as s:
+        assert views.get_case(s, case).disciplines[0].owner is None  # nothing of a refused save stays
+        cs.save_discipline(session=s, number=case, code="D0", actor="cs1", owner="qe1", data=d0)
+    # Customer service does not complete what a quality engineer owns ...
+    with pytest.raises(cs.Forbidden, match="owned by qe1"), transaction(sessions) as s:
+        cs.complete_discipline(session=s, number=case, code="D0", actor="cs1", actor_is_quality_engineer=False)
+    # ... their own they do, and a quality engineer completes anyone's.
+    with transaction(sessions) as s:
+        cs.save_discipline(session=s, number=case, code="D0", actor="cs1", owner="cs1")
+        cs.complete_discipline(session=s, number=case, code="D0", actor="cs1", actor_is_quality_engineer=False)
+    with transaction(sessions) as s:
+        cs.save_discipline(session=s, number=case, code="D1", actor="cs1", owner="cs1", data=FILLED_D1)
+        cs.complete_discipline(session=s, number=case, code="D1", actor="qe1", actor_is_quality_engineer=True)
+    with transaction(sessions) as s:
+        assert [d.status for d in views.get_case(s, case).disciplines[:2]] == ["completed", "completed"]
+    with transaction(sessions) as s:  # a disabled account owns nothing new
+        from services.security.service import set_active
+
+        set_active(session=s, username="op1", active=False)
+        assert ("op1", "operator") not in cs_owners(s)
+        assert ("cs1", "customer_service") in cs_owners(s) and ("qe1", "quality_engineer") in cs_owners(s)
+
+
+FILLED_D1 = {"champion": "plant manager", "leader": "cs1", "members": ["cs1", "qe1"]}
+
+
+def cs_owners(s: Session) -> list[tuple[str, str]]:
+    from services.security.service import case_owners
+
+    return case_owners(session=s)

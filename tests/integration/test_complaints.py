@@ -22,7 +22,7 @@ from services.imports.rows import import_rows
 from services.inspection.orm import Module
 from services.metrics import ppm as metrics
 from services.metrics.orm import ShipmentMonth
-from tests.support.factories import NO_SHIP_GATE
+from tests.support.factories import NO_SHIP_GATE, case_people
 
 pytestmark = pytest.mark.timeout(300)
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -71,6 +71,8 @@ FILLED = {
 @pytest.fixture
 def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
     s = make_sessionmaker(make_engine(db_url))
+    with transaction(s) as session:
+        case_people(session)
     set_clock(T0)
     yield s
     set_clock(None)
@@ -100,7 +102,7 @@ def _status(sessions: sessionmaker[Session], case: str) -> dict[str, str]:
 
 def _fill_and_complete(sessions: sessionmaker[Session], case: str, code: str, *, qe: bool = True) -> None:
     with transaction(sessions) as s:
-        cs.save_discipline(session=s, number=case, code=code, actor="qe1", data=FILLED[code], owner="qe1")
+        cs.save_discipline(session=s, number=case, code=code, actor="qe1", data=FILLED[code], owner="qe1" if qe else "cs1")
     with transaction(sessions) as s:
         cs.complete_discipline(session=s, number=case, code=code, actor="qe1" if qe else "cs1", actor_is_quality_engineer=qe)
 

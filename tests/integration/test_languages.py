@@ -92,3 +92,19 @@ def test_without_a_cjk_font_the_pdf_is_refused_not_emptied(client: TestClient, m
     r = client.get(f"/api/v1/8d/{case}/report.pdf", headers=token(client, "quality_engineer"))
     assert r.status_code == 503 and r.json()["error"] == "report_font_missing", r.text
     assert "隆" in r.json()["detail"] and "fonts-noto-cjk" in r.json()["detail"]
+
+
+def test_a_refusal_is_said_in_the_readers_language_next_to_its_form(client: TestClient) -> None:
+    case = _case_with_chinese(client)
+    _sign_in(client, "quality_engineer", ZH)
+    form = {"csrf_token": _csrf(client, f"/8d/{case}", ZH), "f_champion": "厂长", "action": "complete"}
+    r = client.post(f"/8d/{case}/disciplines/D1", data=form, headers=ZH)
+    assert r.status_code == 200 and "step=D1" in str(r.url)
+    section = r.text.split('id="D1"', 1)[1].split("</details>", 1)[0]  # the message is in D1's own section
+    assert "已保存，但未完成：D1 须在 D0 之后：请先完成它们" in section
+    assert "comes after" not in r.text and 'value="厂长"' not in r.text and "厂长</textarea>" in section  # kept
+    en = client.post(f"/8d/{case}/disciplines/D1", data={**form, "csrf_token": _csrf(client, f"/8d/{case}", EN)}, headers=EN)
+    assert "Saved, but not completed: D1 comes after D0: complete those first" in en.text
+    # The JSON API keeps the English text and its code, for scripts.
+    api = client.post(f"/api/v1/8d/{case}/disciplines/D1/complete", headers=token(client, "quality_engineer"))
+    assert api.status_code == 409 and api.json()["detail"] == "D1 comes after D0: complete those first"

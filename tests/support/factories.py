@@ -94,3 +94,11 @@ __all__ = ["MODEL", "T0", "make_envelope", "png_for", "result", "ingest", "later
 # For tests about PPM and imports, not about release: their modules have no string EL history, which the
 # shipping gate would rightly refuse (tests/integration/test_gate.py tests the gate on the import).
 NO_SHIP_GATE: dict[str, list[str]] = {"shipping": []}
+
+
+def case_people(session: Session) -> None:
+    """The accounts the complaint tests name: qe1 (quality engineer) and cs1 (customer service) own 8D disciplines."""
+    from services.security.service import create_user
+
+    create_user(session=session, username="qe1", password="case-people-password-1", role="quality_engineer")
+    create_user(session=session, username="cs1", password="case-people-password-1", role="customer_service")
