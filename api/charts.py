@@ -84,9 +84,10 @@ def _ref(line: Line, y_max: float) -> str:
 
 
 def _empty(title: str, cls: str) -> Markup:
+    none = _("no data in this window")  # outside the f-string: the catalogue's extractor does not look inside one
     return Markup(
         f'<svg class="chart {cls}" viewBox="0 0 {W} 60" role="img" aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">'
-        f'<text x="{PAD_L}" y="18" class="t">{escape(title)}</text><text x="{PAD_L}" y="44" class="ax">{escape(_("no data in this window"))}</text></svg>'
+        f'<text x="{PAD_L}" y="18" class="t">{escape(title)}</text><text x="{PAD_L}" y="44" class="ax">{escape(none)}</text></svg>'
     )
 
 
@@ -119,9 +120,10 @@ def bar_chart(
         run += v
         pts.append(f"{x + slot * 0.35:.1f},{_y(run / total, 1.0):.1f}")
     if cumulative:
+        share = _("cumulative share")
         parts.append(f'<polyline points="{" ".join(pts)}" fill="none" stroke="{PALETTE[1]}" stroke-width="2" class="cum"/>')
         parts.append(
-            f'<text x="{W - PAD_R}" y="{PAD_T - 2}" class="ax" text-anchor="end" fill="{PALETTE[1]}">{escape(_("cumulative share"))}</text>'
+            f'<text x="{W - PAD_R}" y="{PAD_T - 2}" class="ax" text-anchor="end" fill="{PALETTE[1]}">{escape(share)}</text>'
         )
     parts += [_ref(ln, y_max) for ln in lines]
     parts += _x_labels([lab for lab, _v in items], xs)
@@ -193,9 +195,10 @@ def p_chart(
     )
     for x, v, bad, d in zip(xs, p, flagged, days):
         color, cls = ("#d0021b", "ooc") if bad else ("#333", "pt")
+        note = " " + _("out of control") if bad else ""
         parts.append(
             f'<circle cx="{x:.1f}" cy="{_y(v, y_max):.1f}" r="{5 if bad else 3}" fill="{color}" class="{cls}">'
-            f"<title>{escape(d)}: {v * 100:.2f} %{' ' + escape(_('out of control')) if bad else ''}</title></circle>"
+            f"<title>{escape(d)}: {v * 100:.2f} %{escape(note)}</title></circle>"
         )
     parts += _x_labels(days, xs)
     return Markup("".join(parts) + "</svg>")

@@ -202,7 +202,7 @@ def _render_pdf(report: Report, blobs: BlobStore) -> bytes:
         pdf.ln(1)
     for d in case.disciplines:
         pdf.ln(2)
-        _heading(pdf, f"{d.code} {_(d.title)}")
+        _heading(pdf, d.code + " " + _(d.title))
         pdf.set_font(f, "", 9)
         meta = _("owner %(owner)s; due %(due)s; %(status)s") % {
             "owner": d.owner or "-",

@@ -15,7 +15,7 @@ from services.rework import service as rework
 from services.rework import views
 from tests.browser.test_rework_pages import el_image
 from tests.conftest import ARTIFACTS
-from tests.support.browser import Site, live_site, sign_in
+from tests.support.browser import OFFICE, STATION, Site, live_site, sign_in
 from tests.support.factories import ingest, result
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
@@ -50,14 +50,17 @@ def site(tmp_path: Path) -> Iterator[Site]:
         yield st
 
 
+@pytest.mark.parametrize("screen", [STATION, OFFICE], ids=["1366", "1920"])
 @pytest.mark.parametrize(("locale", "lang"), [("zh-CN", "zh-CN"), ("en-US", "en")])
-def test_every_page_in_the_browsers_language(browser, site: Site, locale: str, lang: str) -> None:  # type: ignore[no-untyped-def]
-    page = sign_in(browser, site.url, "qe1", locale=locale)
+def test_every_page_in_the_browsers_language(browser, site: Site, locale: str, lang: str, screen: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
+    page = sign_in(browser, site.url, "qe1", locale=locale, viewport=screen)
+    suffix = "" if screen == STATION else f"-{screen['width']}"
     for name, path in PAGES.items():
         response = page.goto(f"{site.url}{path}")
         assert response is not None and response.status == 200, (name, response and response.status)
         assert page.locator("html").get_attribute("lang") == lang, name
-        page.screenshot(path=str(ARTIFACTS / f"lang-{lang}-{name}.png"))
+        page.screenshot(path=str(ARTIFACTS / f"lang-{lang}-{name}{suffix}.png"))
+        assert page.evaluate("document.documentElement.scrollWidth") <= screen["width"], f"{name}: wider than the screen"
         body = page.locator("body").inner_text()
         if lang == "zh-CN":
             left = [w for w in ENGLISH if w in body]

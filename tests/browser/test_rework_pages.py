@@ -15,7 +15,7 @@ from services.core.db import transaction
 from services.imagestore.store import store_image
 from services.rework.orm import Disposition
 from tests.conftest import ARTIFACTS
-from tests.support.browser import Site, live_site, sign_in
+from tests.support.browser import OFFICE, STATION, Site, live_site, sign_in
 from tests.support.factories import T0, ingest, result
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
@@ -198,6 +198,18 @@ def _wait_count(site: Site, page, want: int) -> None:  # type: ignore[no-untyped
             return
         page.wait_for_timeout(50)
     assert dispositions(site) == want
+
+
+@pytest.mark.parametrize(("screen", "locale"), [(OFFICE, "zh-CN"), (STATION, "zh-CN"), (OFFICE, "en-US")])
+def test_the_station_fits_each_screen_in_each_language(site: Site, browser, screen: dict[str, int], locale: str) -> None:  # type: ignore[no-untyped-def]
+    page = sign_in(browser, site.url, "op1", locale=locale, viewport=screen)
+    page.goto(f"{site.url}/rework?station=RW-01")
+    scan(page, BARCODE)
+    page.wait_for_selector("body[data-overlay-ready='1']")
+    size = f"{screen['width']} x {screen['height']}"
+    for part in ("#keybar", "#defects tbody tr.current", "#zoom", "#state"):
+        assert _inside(page, part), f"{part} is outside the {size} screen after a scan ({locale})"
+    page.screenshot(path=str(ARTIFACTS / f"station-{locale}-{screen['width']}.png"))
 
 
 def test_the_station_fits_one_screen_and_no_key_is_lost_or_silent(site: Site, browser) -> None:  # type: ignore[no-untyped-def]
