@@ -10,15 +10,58 @@ from __future__ import annotations
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.csrf import SESSION_COOKIE
-from api.i18n import error_text
-from api.render import PageBack, render
+from api.i18n import N_, error_text
+from api.i18n import gettext as _
+from api.render import PageBack, back_url, render
+from api.words import word
 from services.core.errors import DomainError
 
 FRAMEWORK_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+# What a person reads for each kind of refused field (pydantic's error types), instead of pydantic's English.
+VALIDATION = {
+    "missing": N_("%(field)s: required."),
+    "string_too_short": N_("%(field)s: too short (at least %(min_length)s characters)."),
+    "string_too_long": N_("%(field)s: too long (at most %(max_length)s characters)."),
+    "too_long": N_("%(field)s: too many entries (at most %(max_length)s)."),
+    "string_pattern_mismatch": N_("%(field)s: not in the expected form."),
+    "greater_than_equal": N_("%(field)s: at least %(ge)s."),
+    "less_than_equal": N_("%(field)s: at most %(le)s."),
+    "greater_than": N_("%(field)s: more than %(gt)s."),
+    "less_than": N_("%(field)s: less than %(lt)s."),
+    "int_parsing": N_("%(field)s: a whole number."),
+    "float_parsing": N_("%(field)s: a number."),
+    "bool_parsing": N_("%(field)s: yes or no."),
+    "enum": N_("%(field)s: choose one of %(expected)s."),
+    "literal_error": N_("%(field)s: choose one of %(expected)s."),
+    "date_from_datetime_parsing": N_("%(field)s: a day like 2026-11-25."),
+    "date_parsing": N_("%(field)s: a day like 2026-11-25."),
+    "datetime_parsing": N_("%(field)s: a date and time like 2026-11-25 14:30."),
+    "datetime_from_date_parsing": N_("%(field)s: a date and time like 2026-11-25 14:30."),
+    "timezone_aware": N_("%(field)s: a date and time with its time zone."),
+}
+OTHER = N_("%(field)s: not accepted.")
+
+
+def validation_text(errors: list[dict[str, object]]) -> str:
+    """Refused fields of a request, one sentence each, in the reader's language (field names as words)."""
+    out = []
+    for e in errors[:5]:
+        loc = [str(x) for x in e.get("loc", ()) if not isinstance(x, int)]  # type: ignore[union-attr]
+        field = word(loc[-1], "audit_field") if loc else "?"
+        params = {"field": field, **{k: str(v) for k, v in dict(e.get("ctx") or {}).items()}}  # type: ignore[call-overload]
+        try:
+            out.append(_(VALIDATION.get(str(e.get("type")), OTHER)) % params)
+        except (KeyError, ValueError):  # a context this message does not name: the plain sentence
+            out.append(_(OTHER) % {"field": field})
+    return " ".join(out)
 
 
 def wants_page(request: Request) -> bool:
@@ -57,6 +100,16 @@ def install(app: FastAPI) -> None:
             return render(request, "error.html", status=exc.status, error=error_text(exc))
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return JSONResponse({"error": exc.code, "detail": exc.detail}, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if not wants_page(request):
+            return await request_validation_exception_handler(request, exc)  # the API's 422, for scripts
+        text = validation_text(list(exc.errors()))
+        ref = urlsplit(request.headers.get("referer", ""))
+        if request.method != "GET" and ref.netloc == request.url.netloc:  # a form: back to it, with the reason
+            return RedirectResponse(back_url(safe_next(ref.path + (f"?{ref.query}" if ref.query else "")), text), status_code=303)
+        return render(request, "error.html", status=422, error=text)
 
     @app.exception_handler(PageBack)
     async def page_back(_request: Request, exc: PageBack) -> Response:

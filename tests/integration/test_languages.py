@@ -108,3 +108,26 @@ def test_a_refusal_is_said_in_the_readers_language_next_to_its_form(client: Test
     # The JSON API keeps the English text and its code, for scripts.
     api = client.post(f"/api/v1/8d/{case}/disciplines/D1/complete", headers=token(client, "quality_engineer"))
     assert api.status_code == 409 and api.json()["detail"] == "D1 comes after D0: complete those first"
+
+
+def test_a_refused_field_is_said_in_words_never_as_the_frameworks_json(client: TestClient) -> None:
+    _sign_in(client, "quality_engineer", ZH)
+    page = client.get("/audit", params={"offset": "-1"}, headers=ZH)
+    assert page.status_code == 422 and "text/html" in page.headers["content-type"]
+    assert "列表位置：不能小于 0。" in page.text and "greater_than_equal" not in page.text and '"detail"' not in page.text
+    en = client.get("/audit", params={"offset": "x"}, headers=EN)
+    assert "position in the list: a whole number." in en.text and "Input should be" not in en.text
+    # A form post goes back to its page with the reason in the banner; nothing was decided.
+    csrf = _csrf(client, "/holds", ZH)
+    back = client.post(
+        "/holds/decision",
+        data={"csrf_token": csrf, "decision": "scrap", "reason": "x" * 600, "hold_ids": "1"},
+        headers={**ZH, "Referer": "http://testserver/holds"},
+        follow_redirects=False,
+    )
+    assert back.status_code == 303 and back.headers["location"].startswith("/holds?error=")
+    shown = client.get(back.headers["location"], headers=ZH)
+    assert "理由：太长（最多 500 个字符）。" in shown.text
+    # The JSON API keeps the framework's 422 for scripts.
+    api = client.get("/api/v1/inspections", params={"offset": "-1"}, headers=token(client, "quality_engineer"))
+    assert api.status_code == 422 and api.json()["detail"][0]["type"] == "greater_than_equal"
