@@ -41,6 +41,9 @@ app.add_typer(edge_app, name="edge")
 from cli.events import events_app  # noqa: E402
 
 app.add_typer(events_app, name="events")
+from cli.labels import labels_app  # noqa: E402
+
+app.add_typer(labels_app, name="labels")
 app.command("inspect")(inspect_cmd)
 console = Console()
 

@@ -1,0 +1,107 @@
+"""Floor decisions become labelled cells (issue 15, item 2): `eltrace labels export` as CSV and as a folder of crops."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from services.core.db import make_engine, make_sessionmaker, transaction
+from services.imagestore.store import DirectoryBlobStore, store_image
+from services.rework.service import undo_last
+from tests.support.factories import ingest, later, result
+from tests.support.http import token
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _export(db_url: str, data_dir: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ELTRACE_DATABASE_URL": db_url, "ELTRACE_DATA_DIR": str(data_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", "labels", "export", "--out", str(out), *extra],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _line(db_url: str, data_dir: Path) -> None:
+    """Two NG strings of 1200 x 100 px (12 cells) with their images in the store."""
+    sessions = make_sessionmaker(make_engine(db_url))
+    blobs = DirectoryBlobStore(data_dir / "images")
+    with transaction(sessions) as s:
+        dev = s.execute(text("select id from device where code='edge-t1'")).scalar_one()
+        envs = []
+        for i, barcode in enumerate(("MFL0000001", "MFL0000002")):
+            img = np.random.default_rng(i).integers(60, 200, (100, 1200), dtype=np.uint8)
+            png = cv2.imencode(".png", img)[1].tobytes()
+            env, _ = result(barcode, 1, ng=[(1, 3 + i, "crack")], png=png, size=(1200, 100))
+            store_image(session=s, blobs=blobs, data=png, expected_sha256=env.image.sha256)
+            envs.append(env)
+        ingest(s, envs, dev)
+    with transaction(sessions) as s:  # a third module passes string EL; final EL then finds a crack in it
+        ingest(s, [result("MFL0000003", 1)[0]], dev)
+    with transaction(sessions) as s:
+        final = result("MFL0000003", 1, ng=[(1, 7, "crack")], stage="final_el", at=later(90), station="FIN-EL-01")[0]
+        ingest(s, [final], dev)
+
+
+def test_dispositions_become_labels_and_a_taken_back_one_does_not(client: TestClient, db_url: str, tmp_path: Path) -> None:
+    _line(db_url, tmp_path)
+    op = token(client, "operator")
+    ng = [{"barcode": b} for b in ("MFL0000001", "MFL0000002")]
+    words = {}
+    for item, (kind, code) in zip(ng, (("repaired", "RESOLDER"), ("false_call", None)), strict=True):
+        d = client.get(f"/api/v1/rework/{item['barcode']}", headers=op).json()["defects"][0]
+        body = {"defect_id": d["defect_id"], "disposition": kind, "repair_code": code, "station": "RW-01"}
+        r = client.post(f"/api/v1/rework/loops/{d['loop_id']}/dispositions", headers=op, json=body)
+        assert r.status_code == 200, r.text
+        words[item["barcode"]] = (kind, d)
+
+    r = _export(db_url, tmp_path, tmp_path / "labels.csv")
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = {x["barcode"]: x for x in _rows(tmp_path / "labels.csv")}
+    assert set(rows) == {*words, "MFL0000003"}
+    escape = rows.pop("MFL0000003")  # the miss: labelled with what final EL found, at its grid position
+    assert (escape["source"], escape["label"], escape["row"], escape["col"]) == ("escape", "crack", "1", "7")
+    assert escape["x"] == "" and escape["model_class"] == ""
+    for barcode, (kind, d) in words.items():
+        row = rows[barcode]
+        assert row["source"] == kind and row["by"] == "operator" and row["model_version"]
+        assert row["label"] == ("ok" if kind == "false_call" else d["cls"]) and row["model_class"] == d["cls"]
+        assert [int(row[k]) for k in "xywh"] == d["box"] and len(row["image_sha256"]) == 64
+
+    # The folder: one crop per labelled cell, in a folder named after its label, readable as an image.
+    r = _export(db_url, tmp_path, tmp_path / "set", "--format", "folder")
+    assert r.returncode == 0, r.stderr[-2000:]
+    listed = _rows(tmp_path / "set" / "labels.csv")
+    assert (
+        "(1 left out" in " ".join(r.stdout.split())
+        and len(listed) == 2
+        and {x["file"].split("/")[0] for x in listed} == {"ok", words[ng[0]["barcode"]][1]["cls"]}
+    )
+    for x in listed:
+        crop = cv2.imread(str(tmp_path / "set" / x["file"]), cv2.IMREAD_UNCHANGED)
+        assert crop is not None and crop.shape[0] >= int(x["h"]) and crop.shape[1] >= int(x["w"])
+    assert _export(db_url, tmp_path, tmp_path / "set", "--format", "folder").returncode == 1  # never over an old set
+
+    # An operator takes the false call back: it was a mis-key, so it is no label any more.
+    fc = next(b for b, (k, _d) in words.items() if k == "false_call")
+    loop = words[fc][1]["loop_id"]
+    with transaction(make_sessionmaker(make_engine(db_url))) as s:  # the station's U key does exactly this
+        undo_last(session=s, loop_id=loop, actor="operator", station="RW-01")
+    assert _export(db_url, tmp_path, tmp_path / "after.csv").returncode == 0
+    assert {x["barcode"] for x in _rows(tmp_path / "after.csv")} == {*(b for b in words if b != fc), "MFL0000003"}
+    # A day range: nothing before today's dispositions.
+    assert _export(db_url, tmp_path, tmp_path / "old.csv", "--until", "2020-01-01").returncode == 0
+    assert _rows(tmp_path / "old.csv") == []
