@@ -6,8 +6,10 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
+from typing import Annotated
 from urllib.parse import urlencode
 
+from fastapi import Query
 from fastapi.responses import Response
 
 from api import plant
@@ -16,6 +18,8 @@ from services.core.spreadsheet import safe_cell
 from services.core.time import utcnow
 
 CSV_LIMIT = 100_000  # rows of one download; a longer list is narrowed by its filter
+Day = Annotated[str | None, Query(max_length=10)]  # a plant day as the date field sends it: 2026-11-25
+Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 
 
 class ListFilters:
@@ -24,6 +28,7 @@ class ListFilters:
     def __init__(self, **values: str | None) -> None:
         self.values = {k: (v or "").strip() for k, v in values.items()}
         self.error: str | None = None
+        self.default_window = False  # set by a list that chose the days itself (none were given)
         self.first: date | None = None
         self.last: date | None = None
         try:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api import plant
 from api.deps import Engineer, SessionDep
 from api.i18n import gettext as _
-from api.lists import CSV_LIMIT, ListFilters, csv_download
+from api.lists import CSV_LIMIT, Day, ListFilters, Offset, csv_download
 from api.render import render
 from api.words import AUDIT_ACTIONS, AUDIT_ENTITIES, audit_value, word
 from services.audit.orm import AuditEntry
@@ -22,8 +22,14 @@ PAGE = 100
 Text = Annotated[str | None, Query(max_length=100)]
 
 
-def _filters(entity: str | None, entity_id: str | None, actor: str | None, action: str | None, since: str | None, until: str | None) -> ListFilters:  # fmt: skip
+def _filters(
+    entity: Text = None, entity_id: Text = None, actor: Text = None, action: Text = None, since: Day = None, until: Day = None
+) -> ListFilters:
+    """The trail's filter from the query string (the page and its CSV take the same one)."""
     return ListFilters(entity=entity, entity_id=entity_id, actor=actor, action=action, since=since, until=until)
+
+
+Filters = Annotated[ListFilters, Depends(_filters)]
 
 
 def _query(f: ListFilters) -> dict[str, object]:
@@ -53,16 +59,10 @@ def audit_page(
     request: Request,
     session: SessionDep,
     user: Engineer,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-    entity: Text = None,
-    entity_id: Text = None,
-    actor: Text = None,
-    action: Text = None,
-    since: Annotated[str | None, Query(max_length=10)] = None,
-    until: Annotated[str | None, Query(max_length=10)] = None,
+    f: Filters,
+    offset: Offset = 0,
 ) -> Response:
     """The audit trail, newest first, 100 entries a page; filter by what, who, which and when."""
-    f = _filters(entity, entity_id, actor, action, since, until)
     rows, total = entries(session=session, offset=offset, limit=PAGE, **_query(f))  # type: ignore[arg-type]
     return render(
         request,
@@ -82,15 +82,9 @@ def audit_page(
 def audit_csv(
     session: SessionDep,
     user: Engineer,
-    entity: Text = None,
-    entity_id: Text = None,
-    actor: Text = None,
-    action: Text = None,
-    since: Annotated[str | None, Query(max_length=10)] = None,
-    until: Annotated[str | None, Query(max_length=10)] = None,
+    f: Filters,
 ) -> Response:
     """The filtered trail as CSV (at most 100,000 entries, newest first), changes as readable text."""
-    f = _filters(entity, entity_id, actor, action, since, until)
     rows, _total = entries(session=session, offset=0, limit=CSV_LIMIT, **_query(f))  # type: ignore[arg-type]
 
     def changes_text(e: AuditEntry) -> str:

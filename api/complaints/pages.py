@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile as StarletteUpload
@@ -16,7 +16,7 @@ from api.deps import Engineer, SessionDep, Staff, get_blobs, get_settings, in_tr
 from api.i18n import error_text
 from api.i18n import gettext as _
 from api.limits import takes_upload
-from api.lists import CSV_LIMIT, ListFilters, csv_download
+from api.lists import CSV_LIMIT, Day, ListFilters, Offset, csv_download
 from api.render import PageBack, back_on_error, render
 from api.words import word
 from services.complaints import eight_d, service, views
@@ -29,17 +29,26 @@ router = APIRouter(include_in_schema=False)
 
 
 Text = Annotated[str | None, Query(max_length=80)]
-Day = Annotated[str | None, Query(max_length=10)]
 PAGE = 30
 
 
-def _complaint_filters(customer: str | None, symptom: str | None, justified: str | None, since: str | None, until: str | None) -> ListFilters:  # fmt: skip
+def _complaint_filters(
+    customer: Text = None,
+    symptom: Text = None,
+    justified: Annotated[str | None, Query(max_length=4)] = None,
+    since: Day = None,
+    until: Day = None,
+) -> ListFilters:
+    """The complaints' filter from the query string (the page and its CSV take the same one)."""
     f = ListFilters(customer=customer, symptom=symptom, justified=justified, since=since, until=until)
     if f.get("symptom") and f.get("symptom") not in service.SYMPTOMS:
         f.error, f.values["symptom"] = _("Choose a symptom from the list."), ""
     if f.get("justified") not in (None, "yes", "no", "open"):
         f.values["justified"] = ""
     return f
+
+
+ComplaintFilters = Annotated[ListFilters, Depends(_complaint_filters)]
 
 
 def _complaints(session: Session, f: ListFilters, offset: int, limit: int) -> tuple[list[Any], int]:
@@ -55,17 +64,12 @@ def complaints_page(
     request: Request,
     session: SessionDep,
     user: Staff,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-    customer: Text = None,
-    symptom: Text = None,
-    justified: Annotated[str | None, Query(max_length=4)] = None,
-    since: Day = None,
-    until: Day = None,
+    f: ComplaintFilters,
+    offset: Offset = 0,
 ) -> Response:
     """My open 8Ds, what is overdue, the complaints (filtered, paged), and the new-complaint form."""
     mine = views.list_cases(session, status=CaseStatus.OPEN, owner=user.username)
     open_cases = views.list_cases(session, status=CaseStatus.OPEN)
-    f = _complaint_filters(customer, symptom, justified, since, until)
     recent, total = _complaints(session, f, offset, PAGE)
     return render(
         request,
@@ -91,14 +95,9 @@ def complaints_page(
 def complaints_csv(
     session: SessionDep,
     user: Staff,
-    customer: Text = None,
-    symptom: Text = None,
-    justified: Annotated[str | None, Query(max_length=4)] = None,
-    since: Day = None,
-    until: Day = None,
+    f: ComplaintFilters,
 ) -> Response:
     """The filtered complaints as CSV (newest first), codes as words."""
-    f = _complaint_filters(customer, symptom, justified, since, until)
     rows, _total = _complaints(session, f, 0, CSV_LIMIT)
     yes_no = {True: _("yes"), False: _("no"), None: _("open")}
     return csv_download(

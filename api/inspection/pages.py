@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api import plant
 from api.deps import AnyPerson, SessionDep, line_scope
 from api.i18n import gettext as _
-from api.lists import CSV_LIMIT, ListFilters, csv_download
+from api.lists import CSV_LIMIT, Day, ListFilters, Offset, csv_download
 from api.render import render
 from api.words import word
 from services.contracts import Verdict
@@ -22,16 +22,23 @@ router = APIRouter(include_in_schema=False)
 PAGE = 50
 DEFAULT_DAYS = 7  # without chosen days the list shows the last week (a year of results is millions of rows)
 Station = Annotated[str | None, Query(max_length=40)]
-Day = Annotated[str | None, Query(max_length=10)]
 
 
-def _filters(verdict: str | None, station: str | None, since: str | None, until: str | None) -> ListFilters:
-    if not since and not until:
+def _filters(
+    verdict: Annotated[str | None, Query(max_length=10)] = None, station: Station = None, since: Day = None, until: Day = None
+) -> ListFilters:
+    """The list's filter from the query string (the page and its CSV take the same one)."""
+    week = not since and not until
+    if week:
         since = (plant.today() - timedelta(days=DEFAULT_DAYS - 1)).isoformat()
     f = ListFilters(verdict=verdict, station=station, since=since, until=until)
+    f.default_window = week
     if f.get("verdict") and f.get("verdict") not in set(Verdict):
         f.error, f.values["verdict"] = _("Choose a verdict from the list."), ""
     return f
+
+
+Filters = Annotated[ListFilters, Depends(_filters)]
 
 
 def _page(session: SessionDep, user: Principal, f: ListFilters, offset: int, limit: int):  # type: ignore[no-untyped-def]
@@ -53,17 +60,13 @@ def home(
     request: Request,
     session: SessionDep,
     user: AnyPerson,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-    verdict: Annotated[str | None, Query(max_length=10)] = None,
-    station: Station = None,
-    since: Day = None,
-    until: Day = None,
+    f: Filters,
+    offset: Offset = 0,
 ) -> Response:
     """String EL results, newest first, 50 a page (an operator's line only); the last week unless days are chosen."""
-    f = _filters(verdict, station, since, until)
     page = _page(session, user, f, offset, PAGE)
     latest = None  # the last week was quiet: say when the newest result is from, with a link to its week
-    if not page.total and not (since or until):
+    if not page.total and f.default_window:
         at = inspections.latest_capture(session=session, line=line_scope(user))
         if at is not None:
             day = date.fromisoformat(plant.plant_time(at, "%Y-%m-%d"))
@@ -81,13 +84,9 @@ def home(
 def results_csv(
     session: SessionDep,
     user: AnyPerson,
-    verdict: Annotated[str | None, Query(max_length=10)] = None,
-    station: Station = None,
-    since: Day = None,
-    until: Day = None,
+    f: Filters,
 ) -> Response:
     """The filtered results as CSV (at most 100,000 rows, newest first)."""
-    f = _filters(verdict, station, since, until)
     page = _page(session, user, f, 0, CSV_LIMIT)
     return csv_download(
         "results",
