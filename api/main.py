@@ -23,6 +23,7 @@ from api import (
     history,
     inspection,
     metrics,
+    review,
     rework,
     stations,
     traceability,
@@ -38,7 +39,22 @@ from services.core.settings import ApiSettings
 from services.imagestore.store import DirectoryBlobStore
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
-DOMAINS = (health, auth, edge, inspection, history, audit, rework, traceability, metrics, complaints, stations, events, gate)
+DOMAINS = (
+    health,
+    auth,
+    edge,
+    inspection,
+    history,
+    audit,
+    review,
+    rework,
+    traceability,
+    metrics,
+    complaints,
+    stations,
+    events,
+    gate,
+)
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:

@@ -393,3 +393,6 @@ def audit_value(value: str, field: str) -> str:
         return gettext(value)
     vocabulary = AUDIT_FIELD_VOCABULARY.get(field)
     return word(value, vocabulary) if vocabulary and value else value
+
+
+DEFECT_CLASSES = tuple(c for c in _DEFECTS if c != "ok")  # what an EL operator may confirm a cell as

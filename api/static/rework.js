@@ -9,9 +9,8 @@
   var KEYS = "SCLFNRU";
   var scan = document.getElementById("scan");
   var station = document.getElementById("station");
-  var toast = document.getElementById("toast");
   var texts = document.getElementById("texts").dataset;
-  var buffer = "", timer = null, toastTimer = null, audio = null, confirmRest = false;
+  var buffer = "", timer = null, confirmRest = false;
   var queue = Promise.resolve();
 
   function $(sel) { return station.querySelector(sel); }
@@ -29,28 +28,7 @@
   if (img) { if (img.complete && img.naturalWidth) { shown(); } else { img.addEventListener("load", shown); } }
   else if (started) { shown(); }
 
-  function beep(ok) {
-    try {
-      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
-      var o = audio.createOscillator(), g = audio.createGain();
-      o.type = ok ? "sine" : "square";
-      o.frequency.value = ok ? 880 : 196;
-      g.gain.value = 0.08;
-      o.connect(g); g.connect(audio.destination);
-      o.start(); o.stop(audio.currentTime + (ok ? 0.09 : 0.35));
-    } catch (e) { /* no audio device: colour and toast still say it */ }
-  }
-  function say(ok, text) {
-    toast.textContent = text;
-    toast.className = "toast show " + (ok ? "toast-ok" : "toast-bad");
-    document.body.dataset.lastKey = ok ? "ok" : "refused";
-    document.body.classList.remove("flash-ok", "flash-bad");
-    void document.body.offsetWidth;  // restart the flash animation
-    document.body.classList.add(ok ? "flash-ok" : "flash-bad");
-    beep(ok);
-    clearTimeout(toastTimer);
-    toastTimer = setTimeout(function () { toast.classList.remove("show"); }, ok ? 1800 : 4000);
-  }
+  var say = window.EltraceKeys.say;
 
   function rows() { return Array.prototype.slice.call(station.querySelectorAll("#defects tbody tr:not(.done)")); }
   function current() { return station.querySelector("#defects tbody tr.current"); }
@@ -103,24 +81,13 @@
         barcode: state.dataset.barcode, station: station.dataset.station,
         loop_id: loop, defect_id: defect, key: key, new_cell_lot: lot || ""
       });
-      return fetch("/rework/key", { method: "POST", body: body, credentials: "same-origin", headers: { Accept: "application/json" } })
-        .then(function (r) {
-          if (r.status === 401) {
-            say(false, texts.expired);
-            var back = "/rework?" + new URLSearchParams({ barcode: state.dataset.barcode, station: station.dataset.station });
-            setTimeout(function () { location.href = "/login?" + new URLSearchParams({ next: back, why: "expired_post" }); }, 2500);
-            throw new Error("signed out");
-          }
-          return r.json().then(function (j) { return { ok: r.ok && j.ok, answer: j }; });
-        })
-        .then(function (res) {
-          if (res.answer.html !== undefined) { station.innerHTML = res.answer.html; }
-          say(res.ok, res.answer.detail);
-          keep();
-        });
-    }).catch(function (e) {
-      if (!e || e.message !== "signed out") { say(false, texts.offline); }
-    });
+      var back = "/rework?" + new URLSearchParams({ barcode: state.dataset.barcode, station: station.dataset.station });
+      return window.EltraceKeys.post("/rework/key", body, back).then(function (res) {
+        if (res.answer.html !== undefined) { station.innerHTML = res.answer.html; }
+        say(res.ok, res.answer.detail);
+        keep();
+      });
+    }).catch(window.EltraceKeys.offline);
   }
 
   function act(k) {

@@ -102,6 +102,10 @@ class ApiSettings(CoreSettings):
     # A page session slides while the person works (renewed past half its life), up to this long after
     # signing in: one shift, then a badge scan signs in again.
     session_max_hours: float = Field(default=12, gt=0, le=24)
+    # A REVIEW string older than this is flagged at the EL review station (the line waits on it).
+    review_overdue_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    # How often an EL review station asks for new REVIEW strings and the queue's length.
+    review_refresh_seconds: int = Field(default=15, ge=1, le=600)
 
     @property
     def token_ttl(self) -> timedelta:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from services.contracts import Stage
 from services.inspection import repository as repo
+from services.inspection.orm import Inspection
 
 _STRING_EL = Stage.STRING_EL.value
 _Key = tuple[str, str, str, str]  # plant day, station, shift, verdict
@@ -91,3 +92,17 @@ def rebuild_first_pass_days(session: Session, plant_timezone: str, chunk: int = 
         _save(session, strings, modules)
         after, total = batch[-1][0], total + len(batch)
     return total
+
+
+def move_first_pass(session: Session, insp: Inspection, *, before: str, zone: ZoneInfo) -> None:
+    """A first-pass image's verdict changed (an EL review completed it): move its roll-up count along."""
+    strings: Counter[_Key] = Counter()
+    modules: Counter[_Key] = Counter()
+    old = _key(insp.captured_at, insp.station_code, insp.shift, before, zone)
+    new = _key(insp.captured_at, insp.station_code, insp.shift, insp.verdict, zone)
+    strings[old] -= 1
+    strings[new] += 1
+    if insp.first_of_module:
+        modules[old] -= 1
+        modules[new] += 1
+    _save(session, strings, modules)

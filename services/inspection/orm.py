@@ -42,6 +42,14 @@ class Inspection(Base):
         Index(
             "ix_inspection_ng_captured", "captured_at", postgresql_where=text("ng_cells > 0"), sqlite_where=text("ng_cells > 0")
         ),
+        # The EL review queue: the few REVIEW images of a station, oldest first.
+        Index(
+            "ix_inspection_review_waiting",
+            "station_code",
+            "captured_at",
+            postgresql_where=text("verdict = 'REVIEW'"),
+            sqlite_where=text("verdict = 'REVIEW'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -15,6 +15,7 @@ class LabelSource(StrEnum):
     REPAIRED = "repaired"  # an operator confirmed the defect and repaired it
     NOT_REPAIRABLE = "not_repairable"  # confirmed, and beyond repair
     ESCAPE = "escape"  # string EL passed the cell; a later EL stage found the defect
+    REVIEW = "review"  # an EL operator looked at a cell the model was unsure of: a defect (its class) or OK
 
 
 OK = "ok"  # the label of a cell without a defect

@@ -1,4 +1,4 @@
-"""Floor decisions become labelled cells: dispositions (false call, repaired, not repairable) and escapes."""
+"""Floor decisions become labelled cells: EL reviews, dispositions (false call, repaired, not repairable), escapes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from services.labels import repository as repo
 from services.labels.schemas import OK, FloorLabel, LabelSource
+from services.review import repository as review_repo
 from services.rework.schemas import DispositionKind
 
 
@@ -16,9 +17,28 @@ def floor_labels(*, session: Session, since: datetime | None = None, until: date
 
     A false call labels the cell OK; a repaired or not-repairable cell keeps the class the model called
     (the operator confirmed a defect, not its kind); an escape labels the passed cell with the class the
-    later stage found. A disposition taken back is gone from the table, so it is no label.
+    later stage found; a completed EL review labels each doubtful cell as the operator decided (a pending
+    one is no label yet). A disposition taken back is gone from the table, so it is no label.
     """
     out = []
+    for rev, cell, sha, station, barcode, string in review_repo.reviewed_cells(session, since, until):
+        out.append(
+            FloorLabel(
+                image_sha256=sha,
+                barcode=barcode,
+                string_position=string,
+                station=station,
+                row=cell.row,
+                col=cell.col,
+                box=[cell.box_x, cell.box_y, cell.box_w, cell.box_h],
+                label=rev.cls,
+                model_class=rev.model_cls,
+                source=LabelSource.REVIEW,
+                by=rev.actor,
+                at=rev.at,
+                model_version=rev.model_version,
+            )
+        )
     for disp, cell, sha, station, barcode, string in repo.dispositions(session, since, until):
         false_call = disp.disposition == DispositionKind.FALSE_CALL
         out.append(

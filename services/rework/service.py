@@ -2,6 +2,7 @@
 
 Transitions (per module string):
   NG string EL result, no active loop        -> loop n opened (state open)
+  REVIEW result                              -> nothing until the EL review completes it as NG or OK
   every NG cell dispositioned                -> repaired (awaiting re-inspection)
     ... any cell not repairable              -> held (module HOLD)
   re-inspection of a repaired loop: OK       -> closed
@@ -206,6 +207,14 @@ def apply_results(*, session: Session, result_ids: Sequence[str], loop_limit: in
         else:
             _later_stage_result(session, insp, actor=actor)
     _announce(session, opened)
+
+
+def apply_review(*, session: Session, inspection: StoredResult, loop_limit: int, actor: str) -> None:
+    """Run the loop for a REVIEW image an EL review completed (now NG or OK), as if it had arrived so."""
+    if inspection.stage == Stage.STRING_EL:
+        _string_el_result(session, inspection, loop_limit=loop_limit, actor=actor)
+    else:
+        _later_stage_result(session, inspection, actor=actor)
 
 
 def _announce(session: Session, opened: list[tuple[ReworkLoop, StoredResult]]) -> None:

@@ -144,8 +144,14 @@ def _state(
     if pending:
         return StationState.NG, [note(N_("%(n)s defect(s) to disposition."), n=pending), *reimage]
     if active:
-        retest = note(N_("Repair recorded. Send string %(strings)s back to EL for re-inspection."), strings=_list(active))
-        return StationState.RETEST, [retest, *reimage]
+        # A repaired string whose re-test came back REVIEW is at the EL review, not waiting to be sent back.
+        waiting = [p for p in active if p in latest and latest[p].verdict == Verdict.REVIEW]
+        wait = [note(N_("String %(strings)s: the re-test waits for EL review."), strings=_list(waiting))] if waiting else []
+        back = [p for p in active if p not in waiting]
+        if not back:
+            return StationState.REVIEW, [*wait, *reimage]
+        retest = note(N_("Repair recorded. Send string %(strings)s back to EL for re-inspection."), strings=_list(back))
+        return StationState.RETEST, [retest, *wait, *reimage]
     if not latest:
         return StationState.NONE, [note(N_("No string EL result for this module yet."))]
     if errors:

@@ -13,9 +13,8 @@ from services.core.db import transaction
 from services.imagestore.store import store_image
 from services.rework import service as rework
 from services.rework import views
-from tests.browser.test_rework_pages import el_image
 from tests.conftest import ARTIFACTS
-from tests.support.browser import OFFICE, STATION, Site, live_site, sign_in
+from tests.support.browser import OFFICE, STATION, Site, el_image, live_site, sign_in
 from tests.support.factories import ingest, result
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]

@@ -6,8 +6,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 from sqlalchemy import func, select
 
@@ -15,24 +13,11 @@ from services.core.db import transaction
 from services.imagestore.store import store_image
 from services.rework.orm import Disposition
 from tests.conftest import ARTIFACTS
-from tests.support.browser import OFFICE, STATION, Site, live_site, sign_in
+from tests.support.browser import OFFICE, STATION, Site, el_image, inside, live_site, sign_in
 from tests.support.factories import T0, ingest, result
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 BARCODE = "MRW0000001"
-
-
-def el_image(w: int = 1200, h: int = 200, cols: int = 12) -> bytes:
-    """A plain string EL picture: bright cells, dark gaps, a dark crack line in cells 3 and 8."""
-    img = np.full((h, w), 25, np.uint8)
-    cw = w // cols
-    for c in range(cols):
-        img[6 : h - 6, c * cw + 4 : (c + 1) * cw - 4] = 170
-    for c in (2, 7):
-        cv2.line(img, (c * cw + 15, 30), (c * cw + cw - 20, h - 40), 40, 3)
-    ok, buf = cv2.imencode(".png", img)
-    assert ok
-    return buf.tobytes()
 
 
 @pytest.fixture
@@ -179,19 +164,6 @@ def test_the_pages_run_under_the_content_security_policy_without_a_violation(sit
     assert blocked == []
 
 
-def _inside(page, selector: str) -> bool:  # type: ignore[no-untyped-def]
-    box = page.locator(selector).first.bounding_box()
-    vp = page.viewport_size
-    return bool(
-        box
-        and vp
-        and box["y"] >= 0
-        and box["x"] >= 0
-        and box["y"] + box["height"] <= vp["height"]
-        and box["x"] + box["width"] <= vp["width"]
-    )
-
-
 def _wait_count(site: Site, page, want: int) -> None:  # type: ignore[no-untyped-def]
     for _ in range(100):
         if dispositions(site) == want:
@@ -208,7 +180,7 @@ def test_the_station_fits_each_screen_in_each_language(site: Site, browser, scre
     page.wait_for_selector("body[data-overlay-ready='1']")
     size = f"{screen['width']} x {screen['height']}"
     for part in ("#keybar", "#defects tbody tr.current", "#zoom", "#state"):
-        assert _inside(page, part), f"{part} is outside the {size} screen after a scan ({locale})"
+        assert inside(page, part), f"{part} is outside the {size} screen after a scan ({locale})"
     page.screenshot(path=str(ARTIFACTS / f"station-{locale}-{screen['width']}.png"))
 
 
@@ -218,7 +190,7 @@ def test_the_station_fits_one_screen_and_no_key_is_lost_or_silent(site: Site, br
     scan(page, BARCODE)
     page.wait_for_selector("body[data-overlay-ready='1']")
     for part in ("#keybar", "#defects tbody tr.current", "#zoom", "#state"):
-        assert _inside(page, part), f"{part} is outside the 1366 x 768 screen after a scan"
+        assert inside(page, part), f"{part} is outside the 1366 x 768 screen after a scan"
     page.screenshot(path=str(ARTIFACTS / "station-1366.png"))
     page.evaluate("window.__noReload = 1")
 

@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -85,3 +87,30 @@ def sign_in(browser, url: str, user: str, *, locale: str = "en-US", viewport: di
     page.keyboard.press("Enter")
     page.wait_for_url(f"{url}/")
     return page
+
+
+def el_image(w: int = 1200, h: int = 200, cols: int = 12) -> bytes:
+    """A plain string EL picture: bright cells, dark gaps, a dark crack line in cells 3 and 8."""
+    img = np.full((h, w), 25, np.uint8)
+    cw = w // cols
+    for c in range(cols):
+        img[6 : h - 6, c * cw + 4 : (c + 1) * cw - 4] = 170
+    for c in (2, 7):
+        cv2.line(img, (c * cw + 15, 30), (c * cw + cw - 20, h - 40), 40, 3)
+    ok, buf = cv2.imencode(".png", img)
+    assert ok
+    return buf.tobytes()
+
+
+def inside(page, selector: str) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the first element matching `selector` lies wholly inside the viewport."""
+    box = page.locator(selector).first.bounding_box()
+    vp = page.viewport_size
+    return bool(
+        box
+        and vp
+        and box["y"] >= 0
+        and box["x"] >= 0
+        and box["y"] + box["height"] <= vp["height"]
+        and box["x"] + box["width"] <= vp["width"]
+    )
