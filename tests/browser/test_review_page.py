@@ -45,7 +45,9 @@ def _decisions(site: Site) -> list[tuple[int, str, str]]:
 
 def _verdicts(site: Site) -> dict[str, str]:
     with transaction(site.sessions) as s:
-        return dict(s.execute(select(Module.barcode, Inspection.verdict).join(Inspection, Inspection.module_id == Module.id)).all())  # type: ignore[arg-type]
+        return dict(
+            s.execute(select(Module.barcode, Inspection.verdict).join(Inspection, Inspection.module_id == Module.id)).all()
+        )  # type: ignore[arg-type]
 
 
 def _wait(page, check) -> None:  # type: ignore[no-untyped-def]
