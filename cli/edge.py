@@ -6,7 +6,8 @@ import json
 import shutil
 import time
 from dataclasses import asdict
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,6 +16,9 @@ edge_app = typer.Typer(
     help="Edge worker of one string EL station: `eltrace edge` runs it; `status` and `requeue` look after its outbox.",
     invoke_without_command=True,
 )
+if TYPE_CHECKING:
+    from edge.pipeline import Inspector
+
 console = Console()
 HEARTBEAT_STALE_S = 60.0
 
@@ -45,6 +49,26 @@ def edge_cmd(ctx: typer.Context) -> None:
 
     # Supervised: a publisher that dies is restarted, and publisher.json (the health check) shows it.
     t = supervise(pub.run, stop, name="publisher", on_restart=restarted)
+    if s.model_sync_s > 0 and s.api_key.get_secret_value():  # the API names the station's model; switched between images
+        from edge.api_client import EdgeApiClient
+        from edge.modelsync import ModelSync
+        from edge.wiring import load_inspector
+
+        def load(folder: Path) -> Inspector:
+            return load_inspector(
+                folder, rules_path=s.rules_path, device_id=s.device_id, station_id=s.station_id, threads=s.threads, warm_up=True
+            )
+
+        sync = ModelSync(
+            api=EdgeApiClient(s.api_url, s.api_key.get_secret_value()),  # its own connection pool, its own thread
+            worker=parts.worker,
+            models_dir=s.models_dir,
+            device_id=s.device_id,
+            signing_key=bytes.fromhex(s.signing_key.get_secret_value()),
+            load=load,
+            state_path=s.outbox_path.parent / "model.json",
+        )
+        supervise(lambda st: sync.run(st, interval_s=s.model_sync_s), stop, name="model-sync", on_restart=lambda: None)
     console.print(
         f"edge {s.device_id} watching {s.watch_dir} with model {parts.inspector.model_ref.name} {parts.inspector.model_ref.version}"
     )
@@ -55,6 +79,7 @@ def edge_cmd(ctx: typer.Context) -> None:
 
 def health(now: float | None = None) -> dict[str, object]:
     """The station's state from its outbox and heartbeat files, with the problems that make it unhealthy."""
+    from edge.modelsync import read_sync_state
     from edge.outbox import Outbox
     from edge.publisher import read_state
     from edge.settings import EdgeSettings
@@ -78,6 +103,9 @@ def health(now: float | None = None) -> dict[str, object]:
         problems.append("publisher not running (publisher.json missing or stale)")
     elif pub.unauthorized:
         problems.append("the API refuses this device's key")
+    model = read_sync_state(s.outbox_path)
+    if model is not None and model.refused:
+        problems.append(f"assigned model refused, still judging with {model.live}: {model.refused}")
     if free < s.min_free_mb * 1024 * 1024:
         problems.append(f"disk full: {free // (1024 * 1024)} MiB free, new images wait unjudged")
     if st.oldest_unconfirmed_s is not None and st.oldest_unconfirmed_s > s.stuck_after_s:
@@ -89,6 +117,7 @@ def health(now: float | None = None) -> dict[str, object]:
         "outbox": asdict(st),
         "parked": [{"result_id": r, "reason": why, "parked_at": at} for r, why, at in parked],
         "publisher": asdict(pub) if pub else None,
+        "model": asdict(model) if model else None,
         "worker_heartbeat_age_s": worker_age,
         "free_bytes": free,
     }

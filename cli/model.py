@@ -675,3 +675,40 @@ def bench_edge(*, images: int, seconds: float, console: Console, versions: list[
     figures = getattr(console, "figures", None)
     if isinstance(figures, dict):
         figures.update({"per_model": summary, "peak_rss_mb": rss, "target_p95_ms_8bit_sustained": 100, "source_budget_ms": 2000})
+
+
+@model_app.command("register")
+def register_cmd(
+    model_dir: Path,
+    actor: Annotated[str, typer.Option("--by", help="Who registers it (the audit trail's actor)")] = "cli",
+) -> None:
+    """Register a model folder (model.onnx, metadata.json, model card, evaluation) in the database's registry."""
+    from cli.main import _core, _sessions
+    from services.core.db import transaction
+    from services.core.errors import DomainError
+    from services.imagestore.store import DirectoryBlobStore
+    from services.registry.service import register
+
+    onnx, meta_path = model_dir / "model.onnx", model_dir / "metadata.json"
+    if not onnx.is_file() or not meta_path.is_file():
+        console.print(f"[red]{model_dir} needs model.onnx and metadata.json[/]")
+        raise typer.Exit(2)
+    card = model_dir / "model_card.md"
+    evaluation = model_dir / "eval" / "evaluation.json"
+    s = _core()
+    try:
+        with transaction(_sessions(s.resolved_database_url())) as session:
+            read, new = register(
+                session=session,
+                blobs=DirectoryBlobStore(s.resolved_image_dir()),
+                onnx=onnx.read_bytes(),
+                metadata=json.loads(meta_path.read_text()),
+                card=card.read_text(encoding="utf-8") if card.is_file() else "",
+                evaluation=json.loads(evaluation.read_text()) if evaluation.is_file() else None,
+                actor=actor,
+            )
+    except DomainError as exc:
+        console.print(f"[red]not registered:[/] {exc.detail}")
+        raise typer.Exit(1) from exc
+    state = "registered" if new else "already registered"
+    console.print(f"{read.name} {read.version} {state} (sha256 {read.sha256[:16]}..., {read.size_bytes:,} bytes)")

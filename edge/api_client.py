@@ -1,10 +1,12 @@
-"""The edge's HTTP client to the traceability API: image upload and result confirmation."""
+"""The edge's HTTP client to the traceability API: image upload, result confirmation, model assignment."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import httpx
+
+from services.contracts.models import ModelAssignment
 
 
 class ApiUnavailable(RuntimeError):
@@ -75,6 +77,20 @@ class EdgeApiClient:
         if resp.status_code != 200:
             raise ApiUnavailable(f"whoami: HTTP {resp.status_code} {_detail(resp)}")
         return str(resp.json()["device_id"])
+
+    def model_assignment(self) -> ModelAssignment:
+        """Which model this device's station runs (signed; the caller verifies it)."""
+        resp = self._call("GET", "/api/v1/edge/model")
+        if resp.status_code != 200:
+            raise ApiUnavailable(f"model assignment: HTTP {resp.status_code} {_detail(resp)}")
+        return ModelAssignment.model_validate_json(resp.content)
+
+    def model_file(self, sha256: str) -> bytes:
+        """A registered model's ONNX bytes (the caller checks their sha256)."""
+        resp = self._call("GET", f"/api/v1/edge/models/{sha256}")
+        if resp.status_code != 200:
+            raise ApiRefused(f"model file {sha256[:16]}: HTTP {resp.status_code} {_detail(resp)}")
+        return resp.content
 
     def confirmed(self, result_ids: list[str]) -> set[str]:
         """Which of these results the API has stored (with their images)."""

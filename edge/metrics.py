@@ -17,3 +17,5 @@ CONFIRMED = Counter("eltrace_edge_results_confirmed_total", "Results the API con
 RESENT = Counter("eltrace_edge_results_resent_total", "Re-sends of results whose stream entry was gone")
 PARKED = Counter("eltrace_edge_results_parked_total", "Rows refused for good and parked with their reason")
 DISK_FULL = Gauge("eltrace_edge_disk_full", "1 while the outbox disk is full and new images wait unjudged")
+MODEL_SWITCHES = Counter("eltrace_edge_model_switches_total", "Live model switches made on the API's assignment")
+MODEL_REFUSED = Counter("eltrace_edge_model_refused_total", "Assigned models refused (bad signature, file or metadata)")

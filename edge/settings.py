@@ -48,6 +48,8 @@ class EdgeSettings(BaseSettings):
     # `eltrace edge status` (the health check) fails when a result waits longer than this unconfirmed.
     stuck_after_s: float = Field(default=600, gt=0)
     metrics_port: int | None = None  # Prometheus scrape port of this worker
+    # How often to ask the API which model this station runs (0: never; the local DEFAULT / model_version stays).
+    model_sync_s: float = Field(default=30.0, ge=0)
     metrics_addr: str = "127.0.0.1"
 
     @model_validator(mode="after")

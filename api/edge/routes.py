@@ -1,4 +1,4 @@
-"""The edge devices' door: image upload, end-to-end confirmations, whoami (device key only, no person)."""
+"""The edge devices' door: image upload, confirmations, whoami, model assignment and files (device key only)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from fastapi import APIRouter, Path, Request, Response
 
 from api.deps import ERRORS, DeviceDep, SessionDep, get_blobs, get_settings, in_transaction
 from api.limits import takes_upload
+from services.contracts import derive_signing_key
+from services.contracts.models import ModelAssignment
 from services.core.errors import InvalidInput, PayloadTooLarge
 from services.devices.schemas import ConfirmationQuery, ConfirmationRead, WhoAmI
 from services.imagestore.store import store_image
 from services.inspection.service import confirm_results
+from services.registry import service as registry
 
 router = APIRouter(prefix="/api/v1/edge", tags=["edge"], responses=ERRORS)
 Sha = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
@@ -50,3 +53,18 @@ def confirmations(body: ConfirmationQuery, request: Request, session: SessionDep
 def whoami(device: DeviceDep) -> WhoAmI:
     """The identity behind the device key (for commissioning a station)."""
     return WhoAmI.model_validate(device)
+
+
+@router.get("/model")
+def model_assignment(request: Request, session: SessionDep, device: DeviceDep) -> ModelAssignment:
+    """Which model the device's station runs live (and in shadow), signed with the device's own signing key."""
+    master = get_settings(request).secret_key.get_secret_value().encode()
+    key = derive_signing_key(master, device.code, device.key_id)
+    return registry.assignment(session=session, station=device.station_code, device_id=device.code, key=key)
+
+
+@router.get("/models/{sha256}", response_class=Response, responses={200: {"content": {"application/octet-stream": {}}}})
+def model_file(sha256: Sha, request: Request, session: SessionDep, device: DeviceDep) -> Response:
+    """A registered model's ONNX file by its sha256 (the edge checks the bytes against its signed assignment)."""
+    data = registry.model_bytes(session=session, blobs=get_blobs(request), sha256=sha256)
+    return Response(data, media_type="application/octet-stream")

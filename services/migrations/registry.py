@@ -10,6 +10,7 @@ from services.imagestore import orm as _images  # noqa: F401
 from services.imports import orm as _imports  # noqa: F401
 from services.inspection import orm as _inspection  # noqa: F401
 from services.metrics import orm as _metrics  # noqa: F401
+from services.registry import orm as _registry  # noqa: F401
 from services.review import orm as _review  # noqa: F401
 from services.rework import orm as _rework  # noqa: F401
 from services.security import orm as _security  # noqa: F401

@@ -1,0 +1,163 @@
+"""The model registry and the edge's switch (issue 15, item 3): register, promote, roll back, refuse a bad file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import onnx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from edge.api_client import EdgeApiClient
+from edge.modelsync import ModelSync
+from edge.outbox import Outbox
+from edge.pipeline import Inspector, Recipe
+from edge.training.synthetic import generate_string, write_string
+from edge.wiring import load_inspector
+from edge.worker import FolderWorker
+from services.audit.orm import AuditEntry
+from services.contracts import Grid, ResultEnvelope
+from services.core.db import make_engine, make_sessionmaker, transaction
+from services.core.settings import ApiSettings
+from services.imagestore.store import DirectoryBlobStore
+from services.registry.service import register
+from tests.conftest import SECRET
+from tests.support.http import token
+from tests.support.tiny_model import build_tiny_model
+
+pytestmark = pytest.mark.timeout(180)
+ROOT = Path(__file__).resolve().parents[2]
+STATION = "STR-EL-01"
+
+
+def _meta(folder: Path) -> dict[str, object]:
+    model = onnx.load(str(folder / "model.onnx"))
+    return json.loads(next(p.value for p in model.metadata_props if p.key == "eltrace"))  # type: ignore[no-any-return]
+
+
+def _register(db_url: str, data_dir: Path, folder: Path) -> None:
+    blobs = DirectoryBlobStore(ApiSettings(profile="test", database_url=db_url, data_dir=data_dir).resolved_image_dir())
+    with transaction(make_sessionmaker(make_engine(db_url))) as s:
+        register(
+            session=s,
+            blobs=blobs,
+            onnx=(folder / "model.onnx").read_bytes(),
+            metadata=_meta(folder),
+            card="",
+            evaluation=None,
+            actor="qe",
+        )
+
+
+def _edge(client: TestClient, tmp_path: Path, signing_key: bytes) -> tuple[FolderWorker, ModelSync]:
+    def load(folder: Path) -> Inspector:
+        return load_inspector(folder, device_id="edge-t1", station_id=STATION)
+
+    worker = FolderWorker(
+        inspector=load(build_tiny_model(tmp_path / "local" / "a", version="0.0.1-a")),
+        outbox=Outbox(tmp_path / "edge" / "outbox.sqlite"),
+        watch_dir=tmp_path / "edge" / "in",
+        done_dir=None,
+        rejected_dir=tmp_path / "edge" / "rejected",
+        default_recipe=Recipe("full-1x12", Grid(rows=1, cols=12), 1.0),
+        filename_pattern=r"^(?P<barcode>[A-Za-z0-9][A-Za-z0-9.\-]{0,63})_S(?P<pos>\d{1,2})$",
+        settle_s=0,
+    )
+    api = EdgeApiClient("http://testserver", client.device_key)  # type: ignore[attr-defined]
+    api.http = client  # the app in-process over its ASGI door, the device key on every call
+    client.headers["X-Device-Key"] = client.device_key  # type: ignore[attr-defined]
+    sync = ModelSync(
+        api=api,
+        worker=worker,
+        models_dir=tmp_path / "edge" / "models",
+        device_id="edge-t1",
+        signing_key=signing_key,
+        load=load,
+        state_path=tmp_path / "edge" / "model.json",
+    )
+    return worker, sync
+
+
+def _judge(worker: FolderWorker, barcode: str, seed: int) -> str:
+    img, truth = generate_string(seed, recipe="full-1x12", defect_rate=0.0, megapixels=0.3)
+    write_string(worker.watch_dir / f"{barcode}_S1.png", img, truth, barcode=barcode, string_position=1)
+    assert worker.scan_once() == 1
+    rows = [ResultEnvelope.model_validate_json(r.body) for r in worker.outbox.due(limit=100, resend_after_s=0, now=1e12)]
+    return next(e.model.version for e in rows if e.barcode == barcode)
+
+
+def test_promote_switches_the_edge_rollback_returns_and_a_tampered_file_is_refused(
+    client: TestClient, db_url: str, tmp_path: Path
+) -> None:
+    kid = client.get("/api/v1/edge/whoami", headers={"X-Device-Key": client.device_key}).json()["key_id"]  # type: ignore[attr-defined]
+    from services.contracts import derive_signing_key
+
+    key = derive_signing_key(SECRET.encode(), "edge-t1", kid)
+    a = build_tiny_model(tmp_path / "reg" / "a", version="0.0.1-a")
+    b = build_tiny_model(tmp_path / "reg" / "b", version="0.0.2-b", threshold=0.4)
+    for folder in (a, b):
+        _register(db_url, tmp_path, folder)
+    qe = token(client, "quality_engineer")
+    versions = client.get("/api/v1/models", headers=qe).json()
+    assert {v["version"] for v in versions} == {"0.0.1-a", "0.0.2-b"} and all(v["live_at"] == [] for v in versions)
+    worker, sync = _edge(client, tmp_path, key)
+    assert sync.check_once() == "none"  # nothing assigned: the station keeps its own model
+    assert _judge(worker, "MSW0000001", 1) == "0.0.1-a"
+
+    url = f"/api/v1/stations/{STATION}/models"
+    for version in ("0.0.1-a", "0.0.2-b"):
+        body = {"name": "tiny-test-model", "version": version, "reason": f"line trial of {version}"}
+        assert client.post(url, headers=qe, json=body).status_code == 201
+    assert client.post(url, headers=qe, json=body).status_code == 409  # already live there
+    assert sync.check_once() == "switched"  # B, downloaded, sha256-checked, loaded between two images
+    assert _judge(worker, "MSW0000002", 2) == "0.0.2-b"
+    assert (tmp_path / "edge" / "models" / "tiny-test-model" / "0.0.2-b" / "model.onnx").is_file()
+    assert sync.check_once() == "same"
+
+    r = client.post(f"{url}/rollback", headers=qe, json={"reason": "B calls too many cells"})
+    assert r.status_code == 200 and r.json()["version"] == "0.0.1-a"
+    assert sync.check_once() == "switched" and _judge(worker, "MSW0000003", 3) == "0.0.1-a"  # within one image
+    history = client.get(url, headers=qe).json()
+    assert [(h["version"], h["until"] is None) for h in history] == [("0.0.1-a", True), ("0.0.2-b", False), ("0.0.1-a", False)]
+    with transaction(make_sessionmaker(make_engine(db_url))) as s:
+        actions = s.scalars(select(AuditEntry.action).where(AuditEntry.action.like("model.%")).order_by(AuditEntry.id)).all()
+    assert actions == ["model.register", "model.register", "model.promote", "model.promote", "model.rollback"]
+
+    # A tampered file in the store: the bytes do not hash to the signed sha256, B is refused, A keeps judging.
+    b_sha = next(v["sha256"] for v in versions if v["version"] == "0.0.2-b")
+    store = DirectoryBlobStore(ApiSettings(profile="test", database_url=db_url, data_dir=tmp_path).resolved_image_dir())
+    path = store._path(b_sha)
+    path.write_bytes(path.read_bytes()[:-8] + b"tampered")
+    (tmp_path / "edge" / "models" / "tiny-test-model" / "0.0.2-b" / "model.onnx").unlink()  # force a download
+    assert (
+        client.post(url, headers=qe, json={"name": "tiny-test-model", "version": "0.0.2-b", "reason": "again"}).status_code == 201
+    )
+    answer = sync.check_once()
+    assert answer.startswith("refused") and "hashes to" in answer
+    assert _judge(worker, "MSW0000004", 4) == "0.0.1-a"
+    state = json.loads((tmp_path / "edge" / "model.json").read_text())
+    assert state["live"] == "tiny-test-model 0.0.1-a" and "hashes to" in state["refused"]
+
+    # An assignment signed with another key (not this device's) is refused too.
+    wrong = ModelSync(
+        api=sync.api, worker=worker, models_dir=sync.models_dir, device_id="edge-t1", signing_key=b"x" * 32, load=sync.load,
+        state_path=tmp_path / "edge" / "model2.json",
+    )  # fmt: skip
+    assert wrong.check_once() == "refused: assignment refused: model assignment signature does not match"
+    assert worker.inspector.model_ref.version == "0.0.1-a"
+
+
+def test_the_register_command_registers_a_model_folder_once(db_url: str, tmp_path: Path) -> None:
+    env = {**os.environ, "ELTRACE_DATABASE_URL": db_url, "ELTRACE_DATA_DIR": str(tmp_path)}
+    cmd = [sys.executable, "-m", "cli.main", "model", "register", str(ROOT / "models" / "el-cell-classifier" / "1.1.0")]
+    first = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0 and "1.1.0 registered" in first.stdout + first.stderr, first.stderr[-2000:]
+    again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "already registered" in again.stdout + again.stderr
+    with transaction(make_sessionmaker(make_engine(db_url))) as s:
+        assert s.scalar(select(func.count(AuditEntry.id)).where(AuditEntry.action == "model.register")) == 1
