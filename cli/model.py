@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 model_app = typer.Typer(help="Train, calibrate and evaluate the cell classifier.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -712,3 +713,45 @@ def register_cmd(
         raise typer.Exit(1) from exc
     state = "registered" if new else "already registered"
     console.print(f"{read.name} {read.version} {state} (sha256 {read.sha256[:16]}..., {read.size_bytes:,} bytes)")
+
+
+@model_app.command("compare")
+def compare_cmd(
+    station: Annotated[str, typer.Option(help="The station whose shadow period to report")],
+    since: Annotated[str | None, typer.Option(help="First plant day, e.g. 2026-11-01")] = None,
+    until: Annotated[str | None, typer.Option(help="Last plant day (included)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Every figure as one JSON object on the last line")] = False,
+) -> None:
+    """Live vs shadow model on the same images of a station, against the floor's labels (misses, false calls, load, time)."""
+    from datetime import date, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from cli.main import _core, _sessions
+    from services.core.db import transaction
+    from services.labels.compare import compare
+
+    s = _core()
+    zone = ZoneInfo(s.plant_timezone)
+
+    def start(day: str | None, plus: int = 0) -> datetime | None:
+        return datetime.combine(date.fromisoformat(day) + timedelta(days=plus), datetime.min.time(), zone) if day else None
+
+    with transaction(_sessions(s.resolved_database_url())) as session:
+        report = compare(session=session, station=station, since=start(since), until=start(until, 1))
+    table = Table(title=f"{station}: live vs shadow on {report.images} images")
+    for col in ("model", "role", "images", "review load", "missed / labelled defects", "false calls / labelled OK",
+                "auto-NG false calls", "flagged, no label", "ms p50 / p95", "errors"):  # fmt: skip
+        table.add_column(col)
+    for role, rows in (("live", report.live), ("shadow", report.shadow)):
+        for f in rows:
+            table.add_row(
+                f.version, role, str(f.images), f"{f.review_load:.2%}", f"{f.missed} / {f.labelled_defects}",
+                f"{f.false_calls} / {f.labelled_ok}", str(f.auto_ng_false_calls), str(f.flagged_unlabelled),
+                f"{f.ms_p50} / {f.ms_p95}", str(f.errors),
+            )  # fmt: skip
+    console.print(table)
+    agree = "-" if report.verdict_agreement is None else f"{report.verdict_agreement:.2%}"
+    cells = "-" if report.cell_agreement is None else f"{report.cell_agreement:.2%}"
+    console.print(f"string verdicts agree on {agree} of the images, cell decisions on {cells}")
+    if as_json:
+        print(report.model_dump_json())

@@ -5,6 +5,7 @@ run only if the API named it for this device and the bytes are that model. Anyth
 (signature, bytes, the metadata inside the file, loading) is refused and reported (model.json, log,
 metric); the live model stays. The switch is one reference assignment on the worker: the image being
 judged finishes on the old model, the next one is judged by the new one, and each result names its model.
+A shadow model is fetched and checked the same way and judges every image beside the live one.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import structlog
 
 from edge import metrics
 from edge.api_client import ApiUnavailable, EdgeApiClient
-from edge.pipeline import Inspector
+from edge.pipeline import Inspector, ShadowModel
 from edge.worker import FolderWorker
 from services.contracts import SignatureError
 from services.contracts.models import ModelFile, verify_assignment
@@ -42,6 +43,8 @@ class SyncState:
     refused: str | None = None  # why the last assigned model was refused (None: nothing refused)
     refused_at: float | None = None
     api_error: str | None = None
+    shadow: str = ""  # the shadow model judging beside the live one ("" : none)
+    shadow_refused: str | None = None
 
 
 class ModelSync:
@@ -64,9 +67,13 @@ class ModelSync:
         ref = worker.inspector.model_ref
         self.state = SyncState(live=f"{ref.name} {ref.version}", live_sha256=ref.sha256)
         self._refused_sha: str | None = None
+        self._refused_shadow_sha: str | None = None
 
     def check_once(self) -> str:
-        """One poll: 'same', 'none' (nothing assigned: keep the local model), 'switched' or 'refused: why'."""
+        """One poll: 'same', 'none' (nothing assigned: keep the local model), 'switched' or 'refused: why'.
+
+        The shadow model (if any) follows too; its state is in `state.shadow` / `state.shadow_refused`.
+        """
         self.state.checked_at = time.time()
         try:
             a = self.api.model_assignment()
@@ -79,33 +86,64 @@ class ModelSync:
             verify_assignment(a, self.key, device_id=self.device_id)
         except SignatureError as exc:
             return self._refuse(f"assignment refused: {exc}", None)
-        if a.live is None:
-            self._write()
+        live = self._sync_live(a.live)
+        self._sync_shadow(a.shadow)
+        self._write()
+        return live
+
+    def _sync_live(self, f: ModelFile | None) -> str:
+        if f is None:
             return "none"
-        if a.live.sha256 == self.worker.inspector.model_ref.sha256:
-            self._write()
+        if f.sha256 == self.worker.inspector.model_ref.sha256:
             return "same"
-        if a.live.sha256 == self._refused_sha:  # refused before: not downloaded again every poll
-            self._write()
+        if f.sha256 == self._refused_sha:  # refused before: not downloaded again every poll
             return f"refused: {self.state.refused}"
         try:
-            folder = self._fetch(a.live)
-            inspector = self.load(folder)
+            inspector = self._load(f)
         except Exception as exc:  # noqa: BLE001 - whatever fails (download, bytes, ONNX load), the live model stays
-            return self._refuse(f"{a.live.name} {a.live.version} refused: {exc}", a.live.sha256)
-        ref = inspector.model_ref
-        if (ref.name, ref.version, ref.sha256) != (a.live.name, a.live.version, a.live.sha256):
-            why = f"the file says it is {ref.name} {ref.version}, the assignment {a.live.name} {a.live.version}"
-            return self._refuse(f"{a.live.name} {a.live.version} refused: {why}", a.live.sha256)
-        before = self.worker.inspector.model_ref
+            return self._refuse(f"{f.name} {f.version} refused: {exc}", f.sha256)
+        before = self.worker.inspector
+        inspector.shadow = before.shadow  # the shadow keeps running beside the new live model
         self.worker.inspector = inspector  # the next image is judged by the new model
+        ref = inspector.model_ref
         self.state.live, self.state.live_sha256 = f"{ref.name} {ref.version}", ref.sha256
         self.state.switches += 1
         self.state.refused = self.state.refused_at = self._refused_sha = None
         metrics.MODEL_SWITCHES.inc()
-        log.info("model_switched", before=f"{before.name} {before.version}", after=self.state.live, sha256=ref.sha256)
-        self._write()
+        log.info("model_switched", before=f"{before.model_ref.name} {before.model_ref.version}", after=self.state.live)
         return "switched"
+
+    def _sync_shadow(self, f: ModelFile | None) -> None:
+        inspector = self.worker.inspector
+        current = inspector.shadow
+        if f is None:
+            if current is not None:
+                inspector.shadow = None
+                log.info("shadow_stopped", shadow=f"{current.ref.name} {current.ref.version}")
+            self.state.shadow, self.state.shadow_refused = "", None
+            return
+        if current is not None and current.ref.sha256 == f.sha256:
+            return
+        if f.sha256 == self._refused_shadow_sha:
+            return
+        try:
+            loaded = self._load(f)
+        except Exception as exc:  # noqa: BLE001 - a candidate that cannot run is reported; the live model is untouched
+            self.state.shadow_refused, self._refused_shadow_sha = f"{f.name} {f.version} refused: {exc}"[:500], f.sha256
+            metrics.MODEL_REFUSED.inc()
+            log.error("shadow_refused", why=self.state.shadow_refused)
+            return
+        inspector.shadow = ShadowModel(loaded.classifier, loaded.rules)
+        self.state.shadow, self.state.shadow_refused, self._refused_shadow_sha = f"{f.name} {f.version}", None, None
+        log.info("shadow_started", shadow=self.state.shadow)
+
+    def _load(self, f: ModelFile) -> Inspector:
+        """Download (unless on disk), verify and load an assigned model; ValueError when it is not the one named."""
+        inspector = self.load(self._fetch(f))
+        ref = inspector.model_ref
+        if (ref.name, ref.version, ref.sha256) != (f.name, f.version, f.sha256):
+            raise ValueError(f"the file says it is {ref.name} {ref.version}, the assignment {f.name} {f.version}")
+        return inspector
 
     def _fetch(self, f: ModelFile) -> Path:
         """The model's folder under models_dir, downloaded and sha256-checked unless already there."""

@@ -25,10 +25,12 @@ from services.contracts import (
     ImageRef,
     ModelRef,
     ResultEnvelope,
+    ShadowCell,
+    ShadowVerdict,
     Verdict,
     make_result_id,
 )
-from services.contracts.result import Stage
+from services.contracts.result import SCHEMA_VERSION, SHADOW_VERSION, Stage
 
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 
@@ -44,6 +46,20 @@ class Recipe:
 
 
 @dataclass(frozen=True)
+class ShadowModel:
+    """A candidate model judging beside the live one: its verdicts are stored with the result, never acted on."""
+
+    classifier: CellClassifier
+    rules: DecisionRules
+
+    @property
+    def ref(self) -> ModelRef:
+        """Which model this is, as results name it."""
+        info = self.classifier.info
+        return ModelRef(name=info.name, version=info.version, sha256=info.sha256)
+
+
+@dataclass(frozen=True)
 class Outcome:
     """The envelope plus what the worker needs to keep (image bytes, decoded pixels)."""
 
@@ -55,9 +71,18 @@ class Outcome:
 class Inspector:
     """Judges string images for one device / station with one model and rule set."""
 
-    def __init__(self, classifier: CellClassifier, rules: DecisionRules, *, device_id: str, station_id: str) -> None:
+    def __init__(
+        self,
+        classifier: CellClassifier,
+        rules: DecisionRules,
+        *,
+        device_id: str,
+        station_id: str,
+        shadow: ShadowModel | None = None,
+    ) -> None:
         self.classifier = classifier
         self.rules = rules
+        self.shadow = shadow  # set or cleared while running (one reference): the next image sees the change
         self.device_id = device_id
         self.station_id = station_id
         info = classifier.info
@@ -185,8 +210,44 @@ class Inspector:
             bit_depth=decoded.bit_depth,
             uploaded=keep is not None,
         )
-        env = ResultEnvelope(**common, verdict=verdict, cells=cells, timings_ms=_round(timings), image=ref)
+        shadow = self.shadow
+        judged = self._shadow(shadow, seg) if shadow is not None else None
+        version = SHADOW_VERSION if judged is not None else SCHEMA_VERSION
+        env = ResultEnvelope(
+            **common, schema_version=version, verdict=verdict, cells=cells, timings_ms=_round(timings), image=ref, shadow=judged
+        )
         return Outcome(env, keep, decoded)
+
+    @staticmethod
+    def _shadow(shadow: ShadowModel, seg: Segmentation) -> ShadowVerdict:
+        """The shadow model on the same cell crops; whatever fails is the shadow's ERROR, never the live result's."""
+        t0 = time.perf_counter()
+        try:
+            batch = shadow.classifier.preprocess([c.pixels for c in seg.cells])
+            probs, heat = shadow.classifier.run(batch)
+            if not np.all(np.isfinite(probs)) or probs.shape != (len(seg.cells), len(shadow.classifier.info.classes)):
+                raise ValueError("non-finite or misshapen scores")
+            cells = [
+                ShadowCell(
+                    row=crop.row,
+                    col=crop.col,
+                    decision=CellDecision(d.decision),
+                    p_defect=round(min(1.0, max(0.0, d.p_defect)), 5),
+                    top_class=d.top_class,
+                    top_score=round(min(1.0, max(0.0, d.top_score)), 5),
+                )
+                for crop, d in zip(seg.cells, shadow.rules.decide(probs, heat), strict=True)
+            ]
+            decisions = {c.decision for c in cells}
+            verdict = (
+                Verdict.NG if CellDecision.NG in decisions else Verdict.REVIEW if CellDecision.REVIEW in decisions else Verdict.OK
+            )
+            return ShadowVerdict(model=shadow.ref, verdict=verdict, cells=cells, ms=round((time.perf_counter() - t0) * 1000, 2))
+        except Exception as exc:  # noqa: BLE001 - a failing candidate must not cost the live result
+            ms = round((time.perf_counter() - t0) * 1000, 2)
+            return ShadowVerdict(
+                model=shadow.ref, verdict=Verdict.ERROR, error=f"shadow failed: {type(exc).__name__}: {exc}"[:500], ms=ms
+            )
 
     # ---- the stages: decode + segment -> preprocess -> infer -> postprocess ----------------------
 

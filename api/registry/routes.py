@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 
 from api.deps import ERRORS, Engineer, SessionDep
+from api.plant import day_start_utc
+from services.labels.compare import ShadowComparison, compare
 from services.registry import service
 from services.registry.schemas import AssignBody, AssignmentRead, ModelVersionRead, RollbackBody
 
@@ -38,3 +41,17 @@ def assign_model(code: StationCode, body: AssignBody, session: SessionDep, p: En
 def rollback_model(code: StationCode, body: RollbackBody, session: SessionDep, p: Engineer) -> AssignmentRead:
     """Return a station to the model it ran live before the current one (audited); the edge switches within one poll."""
     return service.rollback(session=session, station=code, actor=p.username, reason=body.reason)
+
+
+@router.get("/stations/{code}/models/compare")
+def compare_models(
+    code: StationCode,
+    session: SessionDep,
+    p: Engineer,
+    since: Annotated[date | None, Query(description="first plant day")] = None,
+    until: Annotated[date | None, Query(description="last plant day (included)")] = None,
+) -> ShadowComparison:
+    """Live vs shadow on the station's images: agreement, would-have-missed / false-called against the floor's labels."""
+    start = day_start_utc(since) if since else None
+    end = day_start_utc(until + timedelta(days=1)) if until else None
+    return compare(session=session, station=code, since=start, until=end)

@@ -2,6 +2,9 @@
 
 v2 (current) adds the three-way triage: every cell carries its decision (OK / REVIEW / NG),
 p(defect) and its top defect class with that class's probability, and a string can be REVIEW.
+v3 is v2 plus a shadow verdict: what a candidate model running beside the live one said about the
+same image (stored, never acted on); an edge sends v3 only for results that carry one, so a
+station without a shadow model speaks v2 byte for byte.
 v1 results (OK / NG cells only) still validate, so what sits in an outbox or a stream at an
 upgrade keeps landing.
 """
@@ -17,7 +20,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 SCHEMA_VERSION: Literal[2] = 2
-SUPPORTED_VERSIONS = (1, 2)
+SHADOW_VERSION: Literal[3] = 3  # the version of a result that carries a shadow verdict
+SUPPORTED_VERSIONS = (1, 2, 3)
 # Fixed namespace so every edge and the API derive the same result_id for the same capture.
 _RESULT_NAMESPACE = uuid.UUID("5b0c7f0e-51d5-4d1e-9a57-5e1c3a7e2f01")
 _SHA256 = r"^[0-9a-f]{64}$"
@@ -147,10 +151,43 @@ class CellResult(_Frozen):
         return CellDecision.NG if self.ng else CellDecision.OK
 
 
+class ShadowCell(_Frozen):
+    """The shadow model's triage of one cell."""
+
+    row: int = Field(ge=1)
+    col: int = Field(ge=1)
+    decision: CellDecision
+    p_defect: float = Field(ge=0.0, le=1.0)
+    top_class: str = Field(pattern=CLASS_PATTERN)
+    top_score: float = Field(ge=0.0, le=1.0)
+
+
+class ShadowVerdict(_Frozen):
+    """What the station's shadow model said about the same cells (v3); stored beside the result, not acted on."""
+
+    model: ModelRef
+    verdict: Verdict  # ERROR: the shadow model failed on this image (the live verdict is unaffected)
+    error: str | None = Field(default=None, max_length=500)
+    cells: list[ShadowCell] = Field(default_factory=list, max_length=320)
+    ms: float = Field(default=0.0, ge=0.0)  # the shadow's preprocess + inference + decision time
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ShadowVerdict:
+        if (self.verdict is Verdict.ERROR) != bool(self.error):
+            raise ValueError("a shadow ERROR says why (error), and only an ERROR does")
+        ng = any(c.decision is CellDecision.NG for c in self.cells)
+        review = any(c.decision is CellDecision.REVIEW for c in self.cells)
+        if self.verdict is not Verdict.ERROR:
+            expected = Verdict.NG if ng else Verdict.REVIEW if review else Verdict.OK
+            if self.verdict is not expected:
+                raise ValueError(f"shadow verdict {self.verdict} does not follow from its cells ({expected})")
+        return self
+
+
 class ResultEnvelope(_Frozen):
     """Everything the database needs to know about one inspected string image."""
 
-    schema_version: Literal[1, 2] = SCHEMA_VERSION
+    schema_version: Literal[1, 2, 3] = SCHEMA_VERSION
     result_id: str = Field(pattern=r"^[0-9a-f\-]{36}$")
     device_id: str = Field(pattern=DEVICE_PATTERN)
     station_id: str = Field(min_length=1, max_length=40)
@@ -167,6 +204,7 @@ class ResultEnvelope(_Frozen):
     timings_ms: dict[str, float] = Field(default_factory=dict, max_length=20)
     image: ImageRef
     overlay_sha256: Sha256 | None = None
+    shadow: ShadowVerdict | None = None  # v3 only
 
     @model_validator(mode="after")
     def _consistent(self) -> ResultEnvelope:
@@ -205,6 +243,11 @@ class ResultEnvelope(_Frozen):
                 raise ValueError(f"cell {c.row},{c.col} is outside grid {self.grid}")
         if len({(c.row, c.col) for c in self.cells}) != len(self.cells):
             raise ValueError("a cell appears more than once")
+        if (self.shadow is not None) != (self.schema_version == SHADOW_VERSION):
+            raise ValueError("a shadow verdict comes with schema_version 3, and schema_version 3 with a shadow verdict")
+        judged_shadow = self.shadow is not None and self.shadow.verdict is not Verdict.ERROR
+        if judged_shadow and {(c.row, c.col) for c in self.shadow.cells} != {(c.row, c.col) for c in self.cells}:  # type: ignore[union-attr]
+            raise ValueError("the shadow verdict must judge the same cells as the live one")
         return self
 
 
@@ -220,6 +263,8 @@ def canonical_json(envelope: ResultEnvelope) -> bytes:
     v1 envelopes leave out the v2 cell fields, so a v1 result serialises as it always did.
     """
     data: dict[str, Any] = envelope.model_dump(mode="json")
+    if envelope.schema_version < SHADOW_VERSION:
+        data.pop("shadow", None)  # a v1 / v2 result serialises as it always did
     if envelope.schema_version == 1:
         for cell in data["cells"]:
             for key in ("decision", "p_defect", "top_class", "top_score"):

@@ -75,6 +75,10 @@ class Inspection(Base):
     # v2 results: every cell's [row, col, decision, p_defect, top_class, top_score], OK cells too, so the
     # score distribution per station / model can be monitored and an OK verdict audited later.
     cell_scores: Mapped[list[list[Any]] | None] = mapped_column(JSON, nullable=True)
+    # v3 results: the station's shadow model on the same image (its version, verdict, every cell's
+    # [row, col, decision, p_defect, top_class, top_score], time), never acted on; compared in the reports.
+    shadow_version: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    shadow: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     image_sha256: Mapped[str] = mapped_column(String(64), index=True)
     image_uploaded: Mapped[bool] = mapped_column(Boolean, default=True)
     overlay_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)

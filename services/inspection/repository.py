@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import JSON, Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from services.core.errors import NotFound
@@ -227,7 +227,7 @@ def insert_defects(session: Session, rows: list[dict[str, object]]) -> None:
 
 
 _COPY_COLUMNS = [c.name for c in Inspection.__table__.columns if c.name != "id"]
-_JSON_COLUMNS = {"timings_ms", "cell_scores"}
+_JSON_COLUMNS = {c.name for c in Inspection.__table__.columns if isinstance(c.type, JSON)}  # sent as JSON text
 
 
 def _copy_insert_inspections(session: Session, rows: list[dict[str, object]]) -> list[tuple[int, str]]:

@@ -64,6 +64,8 @@ def record_results(*, session: Session, items: Sequence[tuple[ResultEnvelope, in
             "ng_cells": sum(1 for c in env.cells if c.ng),
             "review_cells": sum(1 for c in env.cells if c.decision is CellDecision.REVIEW),
             "cell_scores": _cell_scores(env),
+            "shadow_version": env.shadow.model.version if env.shadow else None,
+            "shadow": _shadow(env),
             "image_sha256": env.image.sha256,
             "image_uploaded": env.image.uploaded,
             "overlay_sha256": env.overlay_sha256,
@@ -134,6 +136,20 @@ def _cell_scores(env: ResultEnvelope) -> list[list[object]] | None:
     if env.schema_version < 2 or not env.cells:
         return None
     return [[c.row, c.col, c.effective_decision.value, c.p_defect, c.top_class, c.top_score] for c in env.cells]
+
+
+def _shadow(env: ResultEnvelope) -> dict[str, object] | None:
+    """The shadow verdict as stored: compact cells like cell_scores."""
+    if env.shadow is None:
+        return None
+    sh = env.shadow
+    return {
+        "model": sh.model.model_dump(),
+        "verdict": sh.verdict.value,
+        "error": sh.error,
+        "ms": sh.ms,
+        "cells": [[c.row, c.col, c.decision.value, c.p_defect, c.top_class, c.top_score] for c in sh.cells],
+    }
 
 
 def _inspection_read(i: Inspection, *, barcode: str, device: str, defects: list[DefectRead] | None) -> InspectionRead:

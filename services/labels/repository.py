@@ -43,3 +43,20 @@ def escapes(session: Session, since: datetime | None, until: datetime | None) ->
     if until:
         stmt = stmt.where(Escape.found_at < until)
     return session.execute(stmt.order_by(Escape.found_at, Escape.id)).all()
+
+
+def shadowed_images(session: Session, station: str, since: datetime | None, until: datetime | None) -> Sequence[Row[Any]]:
+    """Images of a station judged with a shadow model in [since, until) (capture time), oldest first."""
+    stmt = select(
+        Inspection.image_sha256,
+        Inspection.verdict,
+        Inspection.model_version,
+        Inspection.cell_scores,
+        Inspection.shadow,
+        Inspection.timings_ms,
+    ).where(Inspection.station_code == station, Inspection.shadow_version.is_not(None))
+    if since:
+        stmt = stmt.where(Inspection.captured_at >= since)
+    if until:
+        stmt = stmt.where(Inspection.captured_at < until)
+    return session.execute(stmt.order_by(Inspection.captured_at, Inspection.id)).all()

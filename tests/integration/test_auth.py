@@ -74,6 +74,7 @@ ROLE_MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/stations/{code}/models"): QE,
     ("POST", "/api/v1/stations/{code}/models"): QE,
     ("POST", "/api/v1/stations/{code}/models/rollback"): QE,
+    ("GET", "/api/v1/stations/{code}/models/compare"): QE,
     ("GET", "/api/v1/images/{sha256}/preview"): set(ROLES),
     ("GET", "/api/v1/rework/{barcode}"): REWORK,
     ("POST", "/api/v1/rework/loops/{loop_id}/dispositions"): REWORK,

@@ -82,6 +82,33 @@ def test_dead_cell_makes_the_string_ng(worker: FolderWorker) -> None:
     assert [(c.row, c.col, c.cls) for c in env.cells if c.ng] == [(1, 5, "dead_cell")]
 
 
+def test_a_failing_shadow_model_is_the_shadows_error_never_the_live_results(worker: FolderWorker, tmp_path: Path) -> None:
+    """Shadow mode (issue 15, item 4): a candidate that breaks on an image costs the live verdict nothing."""
+    from edge.pipeline import ShadowModel
+
+    shadow = CellClassifier.load(build_tiny_model(tmp_path / "shadow", version="0.0.9-shadow", threshold=0.3))
+    rules = DecisionRules.load(classes=shadow.info.classes, defect_threshold=shadow.info.defect_threshold, path=None)
+    worker.inspector.shadow = ShadowModel(shadow, rules)
+    img, truth = generate_string(11, recipe="full-1x12", defect_rate=0.0, megapixels=1.0, bit_depth=8)
+    x, y, w, h = truth.cells[4].box
+    img[y + 3 : y + h - 3, x + 3 : x + w - 3] = (img[y + 3 : y + h - 3, x + 3 : x + w - 3] * 0.08).astype(img.dtype)
+    write_string(worker.watch_dir / "a.png", img, truth, barcode="MODSH1", string_position=1)
+    worker.scan_once()
+    env = _results(worker)["MODSH1"]
+    assert env.schema_version == 3 and env.shadow is not None and env.shadow.model.version == "0.0.9-shadow"
+    assert env.shadow.verdict is Verdict.NG and [(c.row, c.col) for c in env.shadow.cells if c.decision == "NG"] == [(1, 5)]
+
+    def broken(batch: np.ndarray) -> tuple[np.ndarray, None]:
+        raise RuntimeError("onnxruntime fell over")
+
+    shadow.run = broken  # type: ignore[assignment,method-assign]
+    write_string(worker.watch_dir / "b.png", img, truth, barcode="MODSH2", string_position=1)
+    worker.scan_once()
+    env = _results(worker)["MODSH2"]
+    assert env.verdict is Verdict.NG and [(c.row, c.col) for c in env.cells if c.ng] == [(1, 5)]  # live as ever
+    assert env.shadow is not None and env.shadow.verdict is Verdict.ERROR and "onnxruntime fell over" in (env.shadow.error or "")
+
+
 BAD_INPUTS = {
     "corrupt": lambda good: good[:40] + bytes(200) + good[240:],
     "truncated": lambda good: good[: len(good) // 3],

@@ -21,9 +21,10 @@ from edge.training.synthetic import generate_string, write_string
 from edge.wiring import load_inspector
 from edge.worker import FolderWorker
 from services.audit.orm import AuditEntry
-from services.contracts import Grid, ResultEnvelope
+from services.contracts import Grid, ResultEnvelope, canonical_json
 from services.core.db import make_engine, make_sessionmaker, transaction
 from services.core.settings import ApiSettings
+from services.devices.orm import Device
 from services.imagestore.store import DirectoryBlobStore
 from services.registry.service import register
 from tests.conftest import SECRET
@@ -161,3 +162,75 @@ def test_the_register_command_registers_a_model_folder_once(db_url: str, tmp_pat
     assert again.returncode == 0 and "already registered" in again.stdout + again.stderr
     with transaction(make_sessionmaker(make_engine(db_url))) as s:
         assert s.scalar(select(func.count(AuditEntry.id)).where(AuditEntry.action == "model.register")) == 1
+
+
+def test_a_shadow_model_judges_beside_the_live_one_and_the_report_compares_them(
+    client: TestClient, db_url: str, tmp_path: Path
+) -> None:
+    kid = client.get("/api/v1/edge/whoami", headers={"X-Device-Key": client.device_key}).json()["key_id"]  # type: ignore[attr-defined]
+    from services.contracts import derive_signing_key
+    from services.ingest.store import store_batch
+
+    key = derive_signing_key(SECRET.encode(), "edge-t1", kid)
+    a = build_tiny_model(tmp_path / "reg" / "a", version="0.0.1-a")
+    b = build_tiny_model(tmp_path / "reg" / "b", version="0.0.2-b", threshold=0.4)
+    for folder in (a, b):
+        _register(db_url, tmp_path, folder)
+    qe = token(client, "quality_engineer")
+    url = f"/api/v1/stations/{STATION}/models"
+    assert (
+        client.post(url, headers=qe, json={"name": "tiny-test-model", "version": "0.0.1-a", "reason": "live"}).status_code == 201
+    )
+    body = {"name": "tiny-test-model", "version": "0.0.1-a", "role": "shadow", "reason": "shadow of itself"}
+    assert client.post(url, headers=qe, json=body).status_code == 409  # a shadow must be another model
+    body = {**body, "version": "0.0.2-b", "reason": "trial beside A"}
+    assert client.post(url, headers=qe, json=body).status_code == 201
+    worker, sync = _edge(client, tmp_path, key)
+    assert sync.check_once() == "same" and sync.state.shadow == "tiny-test-model 0.0.2-b"
+
+    # Two strings, one with a dark (dead) cell: the live verdict acts, the shadow's rides along (v3).
+    envs = []
+    for i, barcode in enumerate(("MSH0000001", "MSH0000002")):
+        img, truth = generate_string(10 + i, recipe="full-1x12", defect_rate=0.0, megapixels=0.3)
+        if i == 1:
+            x, y, w, h = truth.cells[4].box
+            img[y + 4 : y + h - 4, x + 4 : x + w - 4] = 0
+        write_string(worker.watch_dir / f"{barcode}_S1.png", img, truth, barcode=barcode, string_position=1)
+        assert worker.scan_once() == 1
+    for row in worker.outbox.due(limit=100, resend_after_s=0, now=1e12):
+        env = ResultEnvelope.model_validate_json(row.body)
+        assert env.schema_version == 3 and env.shadow is not None and env.shadow.model.version == "0.0.2-b"
+        assert env.model.version == "0.0.1-a" and len(env.shadow.cells) == 12
+        envs.append(env)
+    dark = next(e for e in envs if e.barcode == "MSH0000002")
+    assert dark.verdict == "NG" and (1, 5) in {(c.row, c.col) for c in dark.cells if c.ng}
+    with transaction(make_sessionmaker(make_engine(db_url))) as s:
+        dev = s.scalar(select(Device.id).where(Device.code == "edge-t1"))
+        store_batch(session=s, items=[(e, dev) for e in envs], loop_limit=2)
+    # The floor says the dark cell was a false call (say the image was taken with the cell masked).
+    op = token(client, "operator")
+    d = client.get("/api/v1/rework/MSH0000002", headers=op).json()["defects"][0]
+    fc = {"defect_id": d["defect_id"], "disposition": "false_call", "station": "RW-01"}
+    assert client.post(f"/api/v1/rework/loops/{d['loop_id']}/dispositions", headers=op, json=fc).status_code == 200
+
+    r = client.get(f"{url}/compare", headers=qe)
+    assert r.status_code == 200, r.text
+    rep = r.json()
+    assert rep["images"] == 2 and rep["verdict_agreement"] is not None and rep["cell_agreement"] is not None
+    (live,), (shadow,) = rep["live"], rep["shadow"]
+    assert (live["version"], shadow["version"], live["cells"], shadow["cells"]) == ("0.0.1-a", "0.0.2-b", 24, 24)
+    assert (live["labelled_ok"], live["false_calls"], live["auto_ng_false_calls"]) == (1, 1, 1)
+    assert shadow["labelled_ok"] == 1 and shadow["ms_p50"] is not None and shadow["errors"] == 0
+    # Stopping the shadow: the next result is v2 again, byte for byte what a station without one sends.
+    assert (
+        client.post(url, headers=qe, json={"name": "tiny-test-model", "version": "0.0.2-b", "reason": "promote B"}).status_code
+        == 201
+    )
+    assert sync.check_once() == "switched" and sync.state.shadow == ""  # B promoted: it no longer shadows itself
+    img, truth = generate_string(30, recipe="full-1x12", defect_rate=0.0, megapixels=0.3)
+    write_string(worker.watch_dir / "MSH0000003_S1.png", img, truth, barcode="MSH0000003", string_position=1)
+    assert worker.scan_once() == 1
+    last = [ResultEnvelope.model_validate_json(r.body) for r in worker.outbox.due(limit=100, resend_after_s=0, now=1e12)]
+    third = next(e for e in last if e.barcode == "MSH0000003")
+    assert third.schema_version == 2 and third.shadow is None and third.model.version == "0.0.2-b"
+    assert b'"shadow"' not in canonical_json(third)

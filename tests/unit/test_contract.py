@@ -29,7 +29,8 @@ def test_roundtrip_is_canonical_and_verified() -> None:
     env, _ = make_envelope("edge-t1", 7)
     fields = encode_message(env, key_id="k1", key=KEY)
     assert fields["body"] == canonical_json(env).decode()
-    assert json.loads(fields["body"]) == json.loads(env.model_dump_json())
+    # A v2 result leaves out the v3 shadow key: it serialises byte for byte as before v3 existed.
+    assert json.loads(fields["body"]) == json.loads(env.model_dump_json(exclude={"shadow"}))
     msg = decode_message(fields, stream_device="edge-t1", key_lookup=lookup)
     assert msg.envelope == env and msg.key_id == "k1"
 
@@ -138,3 +139,36 @@ def test_v1_results_still_validate_verify_and_keep_their_bytes() -> None:
     data["cells"][0]["decision"] = "OK"
     with pytest.raises(ValidationError, match="need schema_version 2"):
         ResultEnvelope.model_validate(data)
+
+
+def _shadowed(env: ResultEnvelope, **shadow: object) -> dict[str, object]:
+    data = json.loads(env.model_dump_json())
+    cells = [
+        {"row": c["row"], "col": c["col"], "decision": "OK", "p_defect": 0.01, "top_class": "crack", "top_score": 0.01}
+        for c in data["cells"]
+    ]
+    data["shadow"] = {"model": {**data["model"], "version": "9.9.9"}, "verdict": "OK", "cells": cells, "ms": 12.5, **shadow}
+    data["schema_version"] = 3
+    return data
+
+
+def test_a_v3_result_carries_a_shadow_verdict_that_judges_the_same_cells() -> None:
+    env, _ = make_envelope("edge-t1", 8)
+    v3 = ResultEnvelope.model_validate(_shadowed(env))
+    assert v3.shadow is not None and b'"shadow"' in canonical_json(v3)
+    msg = decode_message(encode_message(v3, key_id="k1", key=KEY), stream_device="edge-t1", key_lookup=lookup)
+    assert msg.envelope == v3
+    with pytest.raises(ValidationError, match="comes with schema_version 3"):
+        ResultEnvelope.model_validate({**_shadowed(env), "schema_version": 2})
+    with pytest.raises(ValidationError, match="comes with schema_version 3"):
+        ResultEnvelope.model_validate({**json.loads(env.model_dump_json()), "schema_version": 3})
+    data = _shadowed(env)
+    data["shadow"]["cells"] = data["shadow"]["cells"][:-1]  # type: ignore[index]
+    with pytest.raises(ValidationError, match="same cells"):
+        ResultEnvelope.model_validate(data)
+    with pytest.raises(ValidationError, match="does not follow from its cells"):
+        ResultEnvelope.model_validate(_shadowed(env, verdict="NG"))
+    with pytest.raises(ValidationError, match="says why"):
+        ResultEnvelope.model_validate(_shadowed(env, verdict="ERROR", cells=[]))
+    failed = ResultEnvelope.model_validate(_shadowed(env, verdict="ERROR", error="shadow failed: boom", cells=[]))
+    assert failed.shadow is not None and failed.verdict == env.verdict  # the live verdict is untouched
