@@ -292,12 +292,17 @@ def run_demo(*, images: int, serve: bool, port: int, data_dir: Path, console: Co
     ok = n_stored == images and edge.outbox.count() == 0
     console.print("[green]every image's result is stored[/]" if ok else f"[red]only {n_stored} of {images} results stored[/]")
     if serve:
-        console.print("\nServing until Ctrl-C ...")
+        # The announcement sits inside the try: a SIGTERM that follows it at once (a test, a service manager
+        # under load) must find the handler's KeyboardInterrupt caught, not escaping as exit 130.
         try:
+            console.print("\nServing until Ctrl-C ...")
             while True:
                 time.sleep(1)
         except KeyboardInterrupt:
             pass
+    # From here on the stop is under way: a second signal must not cut it short.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
     stop.set()
     for t in threads:
         t.join(5)
