@@ -14,6 +14,7 @@ import secrets
 import jwt
 from fastapi import Request, Response
 
+from api.i18n import N_
 from services.core.errors import DomainError
 
 SESSION_COOKIE = "eltrace_token"  # the pages' sign-in (httponly; state changes also need the CSRF token)
@@ -70,8 +71,8 @@ def check_csrf(request: Request, submitted: str | None) -> None:
     bound = _session_bound(request)
     if bound is not None:
         if not submitted or not hmac.compare_digest(bound, submitted):
-            raise CsrfRejected("missing or wrong CSRF token; reload the page and try again")
+            raise CsrfRejected(N_("missing or wrong CSRF token; reload the page and try again"))
         return
     cookie = request.cookies.get(CSRF_COOKIE)
     if not cookie or not submitted or not hmac.compare_digest(cookie, submitted):
-        raise CsrfRejected("missing or wrong CSRF token; reload the page and try again")
+        raise CsrfRejected(N_("missing or wrong CSRF token; reload the page and try again"))

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.csrf import CSRF_FIELD, CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, check_csrf
+from api.i18n import N_
 from services.contracts.result import BARCODE_PATTERN, normalise_barcode
 from services.core.db import transaction
 from services.core.errors import Forbidden
@@ -90,7 +91,7 @@ def current_principal(
             # A cookie rides along with any request the browser sends: state changes need the CSRF token too.
             check_csrf(request, submitted_csrf)
     if not raw:
-        raise AuthFailed("authentication required")
+        raise AuthFailed(N_("authentication required"))
     settings = get_settings(request)
     principal = principal_from_token(session=session, token=raw, secret=settings.secret_key.get_secret_value())
     if not token:  # a page session (cookie): it slides while the person works, up to a shift
@@ -111,7 +112,7 @@ def require(*roles: Role) -> Callable[..., Principal]:
 
     def dep(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if principal.role not in allowed:
-            raise Forbidden(f"role {principal.role.value} may not do this")
+            raise Forbidden(N_("role %(role)s may not do this"), role=principal.role)
         return principal
 
     dep.required_roles = allowed  # type: ignore[attr-defined]  # read by the route-walking test
@@ -121,24 +122,24 @@ def require(*roles: Role) -> Callable[..., Principal]:
 def current_device(session: SessionDep, x_device_key: Annotated[str | None, Header()] = None) -> AuthenticatedDevice:
     """The edge device behind X-Device-Key; devices may only use the edge routes."""
     if not x_device_key:
-        raise AuthFailed("device key required")
+        raise AuthFailed(N_("device key required"))
     device = authenticate(session=session, api_key=x_device_key)
     if device is None:
-        raise AuthFailed("unknown or revoked device key")
+        raise AuthFailed(N_("unknown or revoked device key"))
     if device.role != "edge":
-        raise Forbidden("this key is not an edge device's")
+        raise Forbidden(N_("this key is not an edge device's"))
     return device
 
 
 def current_mes_client(session: SessionDep, x_device_key: Annotated[str | None, Header()] = None) -> AuthenticatedDevice:
     """The plant system (MES) behind X-Device-Key: the gate, the events feed and single MES posts."""
     if not x_device_key:
-        raise AuthFailed("MES client key required")
+        raise AuthFailed(N_("MES client key required"))
     client = authenticate(session=session, api_key=x_device_key)
     if client is None:
-        raise AuthFailed("unknown or revoked key")
+        raise AuthFailed(N_("unknown or revoked key"))
     if client.role != "mes":
-        raise Forbidden("this key is not a MES client's")
+        raise Forbidden(N_("this key is not a MES client's"))
     return client
 
 

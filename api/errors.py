@@ -16,10 +16,10 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.csrf import SESSION_COOKIE
-from api.i18n import N_, error_text
+from api.i18n import N_
 from api.i18n import gettext as _
 from api.render import PageBack, back_url, render
-from api.words import word
+from api.words import error_text, word
 from services.core.errors import DomainError
 
 FRAMEWORK_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}

@@ -21,7 +21,6 @@ from babel.messages.pofile import read_po
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.plant import use_zone
-from services.core.errors import DomainError
 from services.core.i18n import N_, NC_
 
 __all__ = ["N_", "NC_", "gettext", "ngettext", "pgettext", "LocaleMiddleware", "use_locale"]
@@ -70,11 +69,6 @@ def pgettext(context: str, message: str) -> str:
 
 
 _ = gettext
-
-
-def error_text(exc: DomainError) -> str:
-    """A domain error's reason in the request's language (as sent, where the catalogue does not know it)."""
-    return gettext(exc.template) % exc.params if exc.params else gettext(exc.detail)
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from fastapi.templating import Jinja2Templates
 from api import i18n
 from api.csrf import csrf_token, set_csrf_cookie
 from api.plant import plant_time, plant_zone_label
-from api.words import word
+from api.words import error_text, word
 from services.complaints.schemas import CaseStatus, DisciplineStatus, Severity
 from services.contracts import CellDecision, Verdict
 from services.core.errors import DomainError
@@ -92,4 +92,4 @@ def back_on_error(path: str, anchor: str = "", prefix: str = "") -> Iterator[Non
     try:
         yield
     except DomainError as exc:
-        raise PageBack(path, f"{prefix}{i18n.error_text(exc)}", anchor) from exc
+        raise PageBack(path, f"{prefix}{error_text(exc)}", anchor) from exc

@@ -15,13 +15,15 @@ from api.i18n import gettext, pgettext
 from services.complaints.schemas import CaseStatus, Channel, DisciplineStatus, Severity, Symptom
 from services.contracts import CellDecision, Verdict
 from services.contracts.result import Stage
+from services.core.errors import DomainError
 from services.core.i18n import NC_
 from services.gate.schemas import Check, Operation
 from services.inspection.schemas import ModuleStatus
 from services.metrics.schemas import Attribution, DenominatorWindow, NumeratorStatus, PpmGroup
+from services.registry.schemas import Role as ModelRole
 from services.rework.schemas import DispositionKind, EventKind, HoldOutcome, HoldSource, LoopState, RepairCode, StationState
 from services.security.service import Role
-from services.traceability.schemas import LotKind
+from services.traceability.schemas import ImportKind, LotKind
 
 _DEFECTS = {
     "ok": NC_("defect", "OK"),
@@ -190,6 +192,14 @@ VOCABULARIES: dict[str, dict[str, str]] = {
         EventKind.LATER_STAGE_FLAG: NC_("event_kind", "later EL stage flagged"),
         EventKind.ESCAPE: NC_("event_kind", "escape found at a later stage"),
     },
+    "model_role": {ModelRole.LIVE: NC_("model_role", "live"), ModelRole.SHADOW: NC_("model_role", "shadow")},
+    "import_kind": {
+        ImportKind.PRODUCTS: NC_("import_kind", "products"),
+        ImportKind.WORK_ORDERS: NC_("import_kind", "work orders"),
+        ImportKind.MATERIAL_LOTS: NC_("import_kind", "material lots"),
+        ImportKind.MODULE_BUILDS: NC_("import_kind", "module builds"),
+        ImportKind.SHIPMENTS: NC_("import_kind", "shipments"),
+    },
     "location": {
         "customer": NC_("location", "at the customer"),
         "in_transit": NC_("location", "in transit"),
@@ -234,7 +244,10 @@ ENUMS: dict[str, type[StrEnum]] = {
     "operation": Operation,
     "check": Check,
     "event_kind": EventKind,
+    "model_role": ModelRole,
+    "import_kind": ImportKind,
 }
+_VOCABULARY_OF: dict[type[StrEnum], str] = {enum: name for name, enum in ENUMS.items()}
 
 
 # The audit trail's actions and the fields its entries record, as people read them.
@@ -380,6 +393,14 @@ def word(value: object, vocabulary: str) -> str:
     if english is None:  # a code this version does not know: readable if it is a code, else exactly as sent
         return key.replace("_", " ") if _CODE.fullmatch(key) else key
     return pgettext(vocabulary, english)
+
+
+def error_text(exc: DomainError) -> str:
+    """A domain error's reason in the reader's language; values that are codes (a loop state) read as words."""
+    if not exc.params:
+        return gettext(exc.detail)
+    values = {k: word(v, _VOCABULARY_OF[type(v)]) if type(v) in _VOCABULARY_OF else v for k, v in exc.params.items()}
+    return gettext(exc.template) % values
 
 
 VOCABULARIES["audit_action"] = AUDIT_ACTIONS

@@ -83,7 +83,9 @@ def choose_language(
     """Switch the pages' language: kept by this browser and, when signed in, saved with the person."""
     check_csrf(request, csrf_token)
     if locale not in LOCALES:
-        raise InvalidInput(f"unknown language {locale!r}; choose one of {', '.join(LOCALES)}")
+        raise InvalidInput(
+            N_("unknown language %(locale)s; choose one of %(choices)s"), locale=locale, choices=", ".join(LOCALES)
+        )
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         try:

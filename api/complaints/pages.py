@@ -13,12 +13,11 @@ from starlette.datastructures import UploadFile as StarletteUpload
 
 from api import plant
 from api.deps import Engineer, SessionDep, Staff, get_blobs, get_settings, in_transaction
-from api.i18n import error_text
 from api.i18n import gettext as _
 from api.limits import takes_upload
 from api.lists import CSV_LIMIT, Day, ListFilters, Offset, csv_download
 from api.render import PageBack, back_on_error, render
-from api.words import word
+from api.words import error_text, word
 from services.complaints import eight_d, service, views
 from services.complaints.schemas import CaseStatus, DisciplineStatus
 from services.core.errors import DomainError

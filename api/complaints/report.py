@@ -115,16 +115,16 @@ class _Pdf(FPDF):
         """Text as it goes into the PDF; a character no font can show stops the report (never dropped)."""
         if not self.unicode:
             if any(ord(c) > 255 for c in s):
-                raise ReportCannotPrint(_("The PDF cannot be made: the DejaVu fonts are not installed on the server."))
+                raise ReportCannotPrint(N_("The PDF cannot be made: the DejaVu fonts are not installed on the server."))
             return s
         missing = sorted({c for c in s if c.isprintable() and not c.isspace() and ord(c) not in self.glyphs})
         if missing:
             raise ReportCannotPrint(
-                _(
+                N_(
                     "The PDF cannot be made: no font on the server has the characters %(chars)s "
                     "(install fonts-noto-cjk or set ELTRACE_PDF_CJK_FONT). Nothing was left out silently."
-                )
-                % {"chars": "".join(missing[:12])}
+                ),
+                chars="".join(missing[:12]),
             )
         return s
 

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from api.complaints.report import render_html, render_pdf
 from api.deps import ERRORS, Engineer, SessionDep, Staff, get_blobs, get_settings, in_transaction
 from api.headers import CSP, UPLOAD_CSP
+from api.i18n import N_
 from api.limits import takes_upload
 from services.complaints import service, views
 from services.complaints.report import build_report
@@ -104,7 +105,7 @@ def get_attachment(
     c = views.get_complaint(session, number)
     att = next((a for a in c.attachments if a.id == attachment_id), None)
     if att is None:
-        raise NotFound(f"no attachment {attachment_id} on {number}")
+        raise NotFound(N_("no attachment %(id)s on %(number)s"), id=attachment_id, number=number)
     return Response(
         get_blobs(request).get(att.sha256),
         media_type=att.content_type,

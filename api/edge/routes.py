@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response
 
 from api.deps import ERRORS, DeviceDep, SessionDep, get_blobs, get_settings, in_transaction
+from api.i18n import N_
 from api.limits import takes_upload
 from services.contracts import derive_signing_key
 from services.contracts.models import ModelAssignment
@@ -27,17 +28,17 @@ async def put_image(sha256: Sha, request: Request, device: DeviceDep) -> Respons
     cap = get_settings(request).max_upload_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > cap:
-        raise PayloadTooLarge(f"image over {cap} bytes")
+        raise PayloadTooLarge(N_("image over %(cap)s bytes"), cap=cap)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > cap:
-            raise PayloadTooLarge(f"image over {cap} bytes")
+            raise PayloadTooLarge(N_("image over %(cap)s bytes"), cap=cap)
         chunks.append(chunk)
     data = b"".join(chunks)
     if not data:
-        raise InvalidInput("empty body")
+        raise InvalidInput(N_("empty body"))
     blobs = get_blobs(request)
     await in_transaction(request, lambda s: store_image(session=s, blobs=blobs, data=data, expected_sha256=sha256))
     return Response(status_code=204)

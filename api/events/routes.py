@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 
 from api.deps import ERRORS, Admin, MesDep, SessionDep, get_blobs, get_settings
 from api.headers import UPLOAD_CSP
+from api.i18n import N_
 from services.events import service
 from services.events.schemas import (
     DeadLetterRead,
@@ -68,7 +69,7 @@ def get_picture(
 ) -> Response:
     """A picture an event links to; the link's signature and expiry are the credential."""
     if not picture_valid(get_settings(request).secret_key.get_secret_value().encode(), sha256, expires, sig):
-        raise AuthFailed("picture link invalid or expired")
+        raise AuthFailed(N_("picture link invalid or expired"))
     data, ctype = load_image(session=session, blobs=get_blobs(request), sha256=sha256)
     return Response(
         content=data, media_type=ctype, headers={"Cache-Control": "private, max-age=300", "Content-Security-Policy": UPLOAD_CSP}

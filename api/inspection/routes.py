@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from api.deps import ERRORS, Admin, AnyPerson, Engineer, Instant, SessionDep, get_blobs, get_settings, line_scope
 from api.headers import UPLOAD_CSP
+from api.i18n import N_
 from services.contracts import Verdict
 from services.core.errors import NotFound
 from services.core.pagination import Page
@@ -62,7 +63,7 @@ def get_inspections(
 def _visible(session: SessionDep, sha256: str, p: AnyPerson) -> None:
     line = line_scope(p)
     if line is not None and not image_visible(session, sha256, line=line):
-        raise NotFound(f"image {sha256} not found")  # another line's image: not disclosed
+        raise NotFound(N_("image %(sha)s not found"), sha=sha256)  # another line's image: not disclosed
 
 
 @router.get("/images/{sha256}", response_class=Response, responses={200: {"content": {"image/png": {}}}})

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from api.deps import ERRORS, Engineer, Instant, SessionDep, Staff, get_settings
+from api.i18n import N_
 from services.core.errors import InvalidInput
 from services.core.time import utcnow
 from services.metrics import ppm as metrics
@@ -85,7 +86,7 @@ def list_definitions(session: SessionDep, p: Staff) -> list[DefinitionRead]:
 def create_definition(body: DefinitionCreate, session: SessionDep, p: Engineer) -> DefinitionRead:
     """A new definition version (becomes the default; old versions stay selectable)."""
     if not body.note.strip():
-        raise InvalidInput("say why the definition changes (note)")
+        raise InvalidInput(N_("say why the definition changes (note)"))
     d = metrics.new_definition(
         session=session,
         numerator_status=body.numerator_status,

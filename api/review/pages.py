@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 
 from api.csrf import csrf_token
 from api.deps import ReworkPerson, SessionDep, get_settings, station_scope
-from api.i18n import N_, current_locale, error_text
+from api.i18n import N_, current_locale
 from api.i18n import gettext as _
 from api.render import render, templates
-from api.words import DEFECT_CLASSES, word
+from api.words import DEFECT_CLASSES, error_text, word
 from services.core.errors import DomainError, InvalidInput, NotFound
 from services.review import service
 from services.review.schemas import ReviewDecision, ReviewQueue, ReviewString

@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 from api import plant
 from api.csrf import csrf_token
 from api.deps import Engineer, ReworkPerson, SessionDep, get_settings, station_scope
-from api.i18n import N_, current_locale, error_text
+from api.i18n import N_, current_locale
 from api.i18n import gettext as _
 from api.lists import csv_download
 from api.render import PageBack, back_on_error, render, templates
-from api.words import word
+from api.words import error_text, word
 from services.contracts.result import BARCODE_PATTERN, normalise_barcode
 from services.core.errors import DomainError, NotFound
 from services.rework import service as rework

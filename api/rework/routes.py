@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 
 from api.deps import ERRORS, BarcodePath, Engineer, ReworkPerson, SessionDep, get_settings, line_scope
+from api.i18n import N_
 from services.core.errors import NotFound
 from services.inspection.repository import module_by_barcode
 from services.rework import service, views
@@ -65,6 +66,6 @@ def hold_module(barcode: Barcode, body: HoldCreate, session: SessionDep, p: Engi
     """Put one module on hold by hand (a quality engineer's decision pending)."""
     module = module_by_barcode(session, barcode)
     if module is None:
-        raise NotFound(f"unknown barcode {barcode!r}")
+        raise NotFound(N_("unknown barcode %(barcode)s"), barcode=barcode)
     service.place_hold(session=session, module_ids=[module.id], source=HoldSource.MANUAL, reason=body.reason, actor=p.username)
     return views.holds(session, module_id=module.id, open_only=True)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import ERRORS, Engineer, Investigator, MesDep, SessionDep, get_settings, in_transaction
+from api.i18n import N_
 from api.limits import takes_upload
 from services.core.errors import InvalidInput, PayloadTooLarge
 from services.core.time import utcnow
@@ -79,11 +80,11 @@ async def import_csv(kind: Annotated[ImportKind, Path()], request: Request, p: E
     async for chunk in request.stream():
         raw += chunk
         if len(raw) > cap:
-            raise PayloadTooLarge(f"CSV over {cap} bytes: split the file")
+            raise PayloadTooLarge(N_("CSV over %(cap)s bytes: split the file"), cap=cap)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InvalidInput(f"the CSV is not UTF-8 text (byte {exc.start})") from exc
+        raise InvalidInput(N_("the CSV is not UTF-8 text (byte %(at)s)"), at=exc.start) from exc
 
     def run(session: Any) -> ImportReport:
         rows, errors = parse_csv(kind, text)

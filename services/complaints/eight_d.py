@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from services.core.errors import InvalidInput
 from services.core.i18n import N_
 
 LOCATIONS = ("customer", "in_transit", "warehouse", "wip", "raw_material")
@@ -172,24 +173,26 @@ def _containment_problems(value: Any) -> list[str]:
 
 
 def validate_data(code: str, data: dict[str, Any]) -> dict[str, Any]:
-    """Keep only the discipline's own fields, with the right shapes (strings, lists, flags); raise ValueError otherwise."""
+    """Keep only the discipline's own fields, with the right shapes (strings, lists, flags); raise InvalidInput otherwise."""
     out: dict[str, Any] = {}
     known = {f.name: f for f in BY_CODE[code].fields}
     for key, value in data.items():
         f = known.get(key)
         if f is None:
-            raise ValueError(f"{code} has no field {key!r} (fields: {', '.join(known)})")
+            raise InvalidInput(
+                N_("%(code)s has no field %(key)s (fields: %(known)s)"), code=code, key=key, known=", ".join(known)
+            )
         if f.kind == "text" and not (value is None or isinstance(value, str)):
-            raise ValueError(f"{code}.{key} must be text")
+            raise InvalidInput(N_("%(code)s.%(key)s must be text"), code=code, key=key)
         if f.kind == "text" and isinstance(value, str) and len(value) > 10_000:
-            raise ValueError(f"{code}.{key} is over 10,000 characters")
+            raise InvalidInput(N_("%(code)s.%(key)s is over 10,000 characters"), code=code, key=key)
         if f.kind == "list" and not (isinstance(value, list) and all(isinstance(v, str) and len(v) <= 500 for v in value)):
-            raise ValueError(f"{code}.{key} must be a list of short texts")
+            raise InvalidInput(N_("%(code)s.%(key)s must be a list of short texts"), code=code, key=key)
         if f.kind == "flag" and not isinstance(value, bool):
-            raise ValueError(f"{code}.{key} must be true or false")
+            raise InvalidInput(N_("%(code)s.%(key)s must be true or false"), code=code, key=key)
         if f.kind in ("table", "containment") and not (
             isinstance(value, list) and len(value) <= 50 and all(isinstance(r, dict) for r in value)
         ):
-            raise ValueError(f"{code}.{key} must be a list of rows")
+            raise InvalidInput(N_("%(code)s.%(key)s must be a list of rows"), code=code, key=key)
         out[key] = value
     return out

@@ -282,11 +282,7 @@ def save_discipline(
         raise Conflict(N_("%(code)s is completed; it cannot change unless the case is reopened"), code=code)
     before = {"data": d.data, "owner": d.owner, "due_at": d.due_at.isoformat()}
     if data:
-        try:
-            clean = eight_d.validate_data(code, data)
-        except ValueError as exc:
-            raise InvalidInput(str(exc)) from exc
-        d.data = {**d.data, **clean}
+        d.data = {**d.data, **eight_d.validate_data(code, data)}
     if owner is not None:
         name = owner.strip()
         if name and owner_role(session=session, username=name) is None:

@@ -26,6 +26,7 @@ from services.complaints.schemas import (
 from services.complaints.service import overdue
 from services.contracts import Stage
 from services.core.errors import NotFound
+from services.core.i18n import N_
 from services.core.reads import read
 from services.core.time import utcnow
 from services.inspection.schemas import ModuleStatus
@@ -61,7 +62,7 @@ def get_complaint(session: Session, number: str) -> ComplaintRead:
     """A complaint by number."""
     c = repo.complaint_by_number(session, number)
     if c is None:
-        raise NotFound(f"no complaint {number}")
+        raise NotFound(N_("no complaint %(number)s"), number=number)
     return complaint_read(session, c)
 
 
@@ -123,7 +124,7 @@ def get_case(session: Session, number: str) -> CaseRead:
     """A case with every discipline: fields, data, what blocks completion, due / overdue."""
     case = repo.case_by_number(session, number)
     if case is None:
-        raise NotFound(f"no 8D case {number}")
+        raise NotFound(N_("no 8D case %(number)s"), number=number)
     ds = sorted(repo.disciplines_of(session, [case.id]).get(case.id, []), key=lambda d: eight_d.CODES.index(d.code))
     complaints = repo.complaint_numbers_of(session, [case.id]).get(case.id, [])
     now = utcnow()

@@ -14,6 +14,7 @@ from services.audit.service import record
 from services.contracts import derive_signing_key
 from services.contracts.result import DEVICE_PATTERN
 from services.core.errors import Conflict, InvalidInput, NotFound
+from services.core.i18n import N_
 from services.core.time import utcnow
 from services.devices import repository as repo
 from services.devices.orm import Device, DeviceKey, Station
@@ -80,16 +81,18 @@ def provision_device(
 ) -> DeviceCredentials:
     """Register a device at a station (on a line) and issue its first key; ingest holds it to that station."""
     if not re.fullmatch(DEVICE_PATTERN, code):
-        raise InvalidInput(f"device id must match {DEVICE_PATTERN}")
+        raise InvalidInput(N_("device id must match %(pattern)s"), pattern=DEVICE_PATTERN)
     if repo.device_by_code(session, code) is not None:
-        raise Conflict(f"device {code!r} already exists")
+        raise Conflict(N_("device %(code)s already exists"), code=code)
     station = ensure_station(session=session, code=station_code, line=line or "")
     if line and station.line != line:
         if station.line:
-            raise Conflict(f"station {station_code!r} is on line {station.line!r}, not {line!r}")
+            raise Conflict(
+                N_("station %(station)s is on line %(on)s, not %(line)s"), station=station_code, on=station.line, line=line
+            )
         station.line = line
     if role not in DEVICE_ROLES:
-        raise InvalidInput(f"device role must be one of {', '.join(DEVICE_ROLES)}")
+        raise InvalidInput(N_("device role must be one of %(choices)s"), choices=", ".join(DEVICE_ROLES))
     device = Device(code=code, station_id=station.id, role=role)
     session.add(device)
     session.flush()
@@ -111,10 +114,10 @@ def rotate_key(
     """Issue a new key; old keys stay valid (outbox drains) until revoked."""
     device = repo.device_by_code(session, code)
     if device is None:
-        raise NotFound(f"device {code!r} not found")
+        raise NotFound(N_("device %(code)s not found"), code=code)
     station = repo.station(session, device.station_id)
     if station is None:
-        raise NotFound(f"station of device {code!r} not found")
+        raise NotFound(N_("station of device %(code)s not found"), code=code)
     revoked = []
     if revoke_old:
         for key in repo.active_keys(session, device.id):
@@ -179,7 +182,7 @@ def update_station(*, session: Session, code: str, change: StationUpdate, actor:
     """Rename a station or move it to another line (audited with before and after)."""
     station = repo.station_by_code(session, code)
     if station is None:
-        raise NotFound(f"station {code!r} not found")
+        raise NotFound(N_("station %(code)s not found"), code=code)
     before = {"name": station.name, "factory": station.factory, "line": station.line}
     for field, value in change.model_dump(exclude_none=True).items():
         setattr(station, field, value.strip())

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from services.audit.service import record as audit
 from services.core.errors import Conflict, InvalidInput, NotFound
+from services.core.i18n import N_
 from services.core.time import utcnow
 from services.events import repository as repo
 from services.events.orm import EventSubscriber, OutboxEvent
@@ -92,7 +93,7 @@ def parse_cursor(cursor: str | None) -> int:
     if not cursor:
         return 0
     if not cursor.isdigit() or len(cursor) > 19:
-        raise InvalidInput("cursor must be the `next` value of an earlier page")
+        raise InvalidInput(N_("cursor must be the `next` value of an earlier page"))
     return int(cursor)
 
 
@@ -104,7 +105,7 @@ def parse_types(types: str | None) -> list[str]:
     known = {t.value for t in EventType}
     bad = [t for t in out if t not in known]
     if bad:
-        raise InvalidInput(f"unknown event types: {', '.join(bad)}")
+        raise InvalidInput(N_("unknown event types: %(types)s"), types=", ".join(bad))
     return out
 
 
@@ -144,7 +145,7 @@ def get_subscriber(*, session: Session, subscriber_id: int) -> SubscriberRead:
 def _sub(session: Session, subscriber_id: int, *, lock: bool = False) -> EventSubscriber:
     sub = repo.subscriber(session, subscriber_id, for_update=lock)
     if sub is None:
-        raise NotFound(f"no subscriber {subscriber_id}")
+        raise NotFound(N_("no subscriber %(id)s"), id=subscriber_id)
     return sub
 
 
@@ -153,7 +154,7 @@ def create_subscriber(
 ) -> SubscriberSecret:
     """Register a receiver; it gets events committed from now on (from_start: the whole outbox)."""
     if repo.subscriber_by_name(session, spec.name) is not None:
-        raise Conflict(f"subscriber {spec.name!r} already exists")
+        raise Conflict(N_("subscriber %(name)s already exists"), name=spec.name)
     sub = EventSubscriber(
         name=spec.name,
         url=str(spec.url),

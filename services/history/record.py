@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 
 from services.complaints import repository as complaints_repo
 from services.core.errors import NotFound
+from services.core.i18n import N_
 from services.history.schemas import ComplaintRef, LotRead, ModuleRecord, ShipmentRead
 from services.inspection import repository as inspection_repo
 from services.inspection.service import module_history
@@ -20,7 +21,7 @@ def module_record(*, session: Session, barcode: str, line: str | None = None, co
     """
     module = inspection_repo.module_by_barcode(session, barcode, line=line)
     if module is None:
-        raise NotFound(f"unknown barcode {barcode!r}")
+        raise NotFound(N_("unknown barcode %(barcode)s"), barcode=barcode)
     history = module_history(session=session, barcode=barcode, line=line)
     wo = traceability_repo.work_order(session, module.work_order_id)
     product = traceability_repo.product_by_code(session, module.product_code)

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from services.core.errors import InvalidInput
+from services.core.i18n import N_
 from services.imagestore.store import BlobStore
 
 PREVIEW_WIDTHS = (800, 1600)
@@ -24,17 +25,26 @@ def _checked_size(data: bytes, sha256: str) -> None:
         with Image.open(io.BytesIO(data)) as im:
             w, h = im.size
     except Image.DecompressionBombError as exc:
-        raise InvalidInput(f"image {sha256} is a decompression bomb, over the {MAX_PIXELS:,} preview limit") from exc
+        raise InvalidInput(
+            N_("image %(sha)s is a decompression bomb, over the %(limit)s preview limit"), sha=sha256, limit=f"{MAX_PIXELS:,}"
+        ) from exc
     except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds
-        raise InvalidInput(f"image {sha256} cannot be decoded") from exc
+        raise InvalidInput(N_("image %(sha)s cannot be decoded"), sha=sha256) from exc
     if w * h > MAX_PIXELS:
-        raise InvalidInput(f"image {sha256} is {w}x{h} = {w * h:,} pixels, over the {MAX_PIXELS:,} preview limit")
+        raise InvalidInput(
+            N_("image %(sha)s is %(w)sx%(h)s = %(pixels)s pixels, over the %(limit)s preview limit"),
+            sha=sha256,
+            w=w,
+            h=h,
+            pixels=f"{w * h:,}",
+            limit=f"{MAX_PIXELS:,}",
+        )
 
 
 def preview_jpeg(*, blobs: BlobStore, sha256: str, width: int) -> bytes:
     """A JPEG at most `width` pixels wide (cached beside the blobs; content-addressed, so never stale)."""
     if width not in PREVIEW_WIDTHS:
-        raise InvalidInput(f"preview width must be one of {PREVIEW_WIDTHS}")
+        raise InvalidInput(N_("preview width must be one of %(choices)s"), choices=", ".join(map(str, PREVIEW_WIDTHS)))
     key = f"preview-{width}-{sha256}"
     cached = blobs.get_derived(key)
     if cached is not None:
@@ -50,7 +60,7 @@ def preview_jpeg(*, blobs: BlobStore, sha256: str, width: int) -> bytes:
 def _encode(raw: np.ndarray, sha256: str, width: int) -> bytes:
     img = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)  # uint8 or uint16, 1 or 3 channels
     if img is None:
-        raise InvalidInput(f"image {sha256} cannot be decoded")
+        raise InvalidInput(N_("image %(sha)s cannot be decoded"), sha=sha256)
     if img.ndim == 3 and img.shape[2] == 4:
         img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)  # colour kept: an 8D attachment may be a photo
     if img.dtype != np.uint8:
@@ -62,5 +72,5 @@ def _encode(raw: np.ndarray, sha256: str, width: int) -> bytes:
         img = cv2.resize(img, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 85])
     if not ok:
-        raise InvalidInput(f"image {sha256} cannot be encoded as a preview")
+        raise InvalidInput(N_("image %(sha)s cannot be encoded as a preview"), sha=sha256)
     return bytes(buf.tobytes())

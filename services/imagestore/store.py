@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from services.contracts.images import image_content_type
 from services.core.errors import InvalidInput, NotFound
+from services.core.i18n import N_
 from services.core.time import utcnow
 from services.core.upsert import insert_ignore
 from services.imagestore.orm import StoredImage
@@ -76,7 +77,7 @@ class DirectoryBlobStore:
         try:
             return self._path(sha256).read_bytes()
         except FileNotFoundError as exc:
-            raise NotFound(f"image {sha256} not in store") from exc
+            raise NotFound(N_("image %(sha)s not in store"), sha=sha256) from exc
 
     def exists(self, sha256: str) -> bool:
         return self._path(sha256).exists()
@@ -130,10 +131,10 @@ def store_image(*, session: Session, blobs: BlobStore, data: bytes, expected_sha
     """Verify and store an uploaded image; idempotent. Bytes are durable before the row exists."""
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected_sha256:
-        raise InvalidInput(f"sha256 mismatch: body is {actual}")
+        raise InvalidInput(N_("sha256 mismatch: body is %(sha)s"), sha=actual)
     ctype = sniff_content_type(data)
     if ctype is None:
-        raise InvalidInput("not a PNG, TIFF, JPEG or BMP image")
+        raise InvalidInput(N_("not a PNG, TIFF, JPEG or BMP image"))
     blobs.put(actual, data)
     session.execute(
         insert_ignore(session, StoredImage.__table__, ["sha256"]),
@@ -146,7 +147,7 @@ def stored_image(session: Session, sha256: str) -> StoredImage:
     """The row of a stored image (NotFound when there is none)."""
     row = session.get(StoredImage, sha256)
     if row is None:
-        raise NotFound(f"image {sha256} not found")
+        raise NotFound(N_("image %(sha)s not found"), sha=sha256)
     return row
 
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from services.core.errors import Conflict
+from services.core.i18n import N_
 from services.core.time import utcnow
 from services.imports import repository as repo
 from services.imports.orm import MesMessage
@@ -107,7 +108,9 @@ def _replay(first: MesMessage, kind: ImportKind, sha: str) -> MesAnswer:
     mes_id = first.mes_id
     if first.payload_sha256 != sha:
         raise Conflict(
-            f"{kind.value} message {mes_id} was received at {first.received_at.isoformat()} with other content; "
-            "a changed record needs a new message id"
+            N_("%(kind)s message %(id)s was received at %(at)s with other content; a changed record needs a new message id"),
+            kind=kind,
+            id=mes_id,
+            at=first.received_at.isoformat(),
         )
     return MesAnswer(mes_id=mes_id, kind=kind, outcome=first.outcome, replayed=True, received_at=first.received_at)

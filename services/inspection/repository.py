@@ -10,6 +10,7 @@ from sqlalchemy import JSON, Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from services.core.errors import NotFound
+from services.core.i18n import N_
 from services.core.time import utcnow
 from services.core.upsert import insert_add, insert_ignore
 from services.devices.orm import Device, Station
@@ -38,7 +39,7 @@ def module_by_id(session: Session, module_id: int, *, for_update: bool = False) 
     """A module by id, optionally row-locked (NotFound when there is none)."""
     row = session.get(Module, module_id, with_for_update=for_update)
     if row is None:
-        raise NotFound(f"no module {module_id}")
+        raise NotFound(N_("no module %(id)s"), id=module_id)
     return row
 
 

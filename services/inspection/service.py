@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from services.contracts import CellDecision, ResultEnvelope
 from services.core.errors import NotFound
+from services.core.i18n import N_
 from services.core.pagination import Page
 from services.core.reads import read
 from services.core.time import utcnow
@@ -176,7 +177,7 @@ def module_history(*, session: Session, barcode: str, line: str | None = None) -
     """
     module = repo.module_by_barcode(session, barcode, line=line)
     if module is None:
-        raise NotFound(f"unknown barcode {barcode!r}")
+        raise NotFound(N_("unknown barcode %(barcode)s"), barcode=barcode)
     inspections = repo.inspections_of_module(session, module.id)
     defects: dict[int, list[DefectRead]] = {}
     for d in repo.defects_of(session, [i.id for i, _ in inspections]):

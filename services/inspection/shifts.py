@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from services.audit.service import record as audit
 from services.core.errors import InvalidInput
+from services.core.i18n import N_
 from services.inspection import repository as repo
 from services.inspection.orm import ShiftPattern
 from services.inspection.schemas import ShiftCalendarIO, ShiftIn
@@ -42,13 +43,13 @@ class ShiftCalendar:
         covered = [0] * 1440
         for s in self.shifts:
             if not (0 <= s.start_minute < 1440 and 0 <= s.end_minute < 1440) or s.start_minute == s.end_minute:
-                raise InvalidInput(f"shift {s.name!r}: start and end must be different times of day")
+                raise InvalidInput(N_("shift %(name)s: start and end must be different times of day"), name=s.name)
             m = s.start_minute
             while m != s.end_minute:
                 covered[m] += 1
                 m = (m + 1) % 1440
         if any(c != 1 for c in covered):
-            raise InvalidInput("the shifts must cover the 24 hours of a day exactly once (no gaps, no overlaps)")
+            raise InvalidInput(N_("the shifts must cover the 24 hours of a day exactly once (no gaps, no overlaps)"))
 
     def shift_of(self, at: datetime) -> str:
         """The shift key of an aware timestamp: local date the shift started on, '/', shift name."""
@@ -76,9 +77,9 @@ def load_calendar(session: Session, default_zone: str = "UTC") -> ShiftCalendar:
 def replace_calendar(*, session: Session, shifts: Sequence[Shift], utc_offset_minutes: int) -> ShiftCalendar:
     """Validate and store a new daily pattern (applies to results ingested from now on)."""
     if not -14 * 60 <= utc_offset_minutes <= 14 * 60:
-        raise InvalidInput("utc_offset_minutes must be within +-14 hours")
+        raise InvalidInput(N_("utc_offset_minutes must be within +-14 hours"))
     if len({s.name for s in shifts}) != len(shifts):
-        raise InvalidInput("shift names must be unique")
+        raise InvalidInput(N_("shift names must be unique"))
     calendar = ShiftCalendar(tuple(shifts), utc_offset_minutes)
     repo.replace_shift_patterns(
         session,

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from services.contracts import Stage, Verdict
 from services.core.errors import InvalidInput
+from services.core.i18n import N_
 from services.inspection.firstpass import plant_day
 from services.inspection.orm import CellDefect, FirstPassDay, Inspection
 from services.rework.orm import Disposition, Escape, ReworkLoop
@@ -225,9 +226,9 @@ def dashboard(
 ) -> Dashboard:
     """Every dashboard figure for [since, until), optionally one station; days are plant-calendar days."""
     if until <= since:
-        raise InvalidInput("until must be after since")
+        raise InvalidInput(N_("until must be after since"))
     if until - since > timedelta(days=366):
-        raise InvalidInput("a dashboard covers at most 366 days")
+        raise InvalidInput(N_("a dashboard covers at most 366 days"))
     zone = ZoneInfo(plant_timezone)
     counts, modules_inspected = _first_pass_counts(session, since, until, station, zone)
     by_day, by_station, by_shift = _rates(counts, 0), _rates(counts, 1), _rates(counts, 2)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from services.audit.service import record as audit
 from services.complaints.orm import Complaint, ComplaintModule, Discipline, EightDCase
 from services.core.errors import InvalidInput
+from services.core.i18n import N_
 from services.core.time import utcnow
 from services.inspection.orm import Module
 from services.metrics.orm import PpmDefinition, ShipmentMonth
@@ -58,7 +59,9 @@ def active_definition(session: Session, version: int | None = None) -> PpmDefini
     stmt = stmt.where(PpmDefinition.version == version) if version else stmt.order_by(PpmDefinition.version.desc())
     d = session.scalars(stmt.limit(1)).first()
     if d is None:
-        raise InvalidInput(f"no PPM definition version {version}" if version else "no PPM definition (run eltrace db migrate)")
+        if version:
+            raise InvalidInput(N_("no PPM definition version %(version)s"), version=version)
+        raise InvalidInput(N_("no PPM definition (run eltrace db migrate)"))
     return d
 
 
@@ -67,7 +70,12 @@ def new_definition(
 ) -> PpmDefinition:
     """A new version; old figures keep naming the version that made them."""
     if numerator_status not in NUMERATORS or denominator_window not in WINDOWS or attribution not in ATTRIBUTIONS:
-        raise InvalidInput(f"numerator {NUMERATORS}, window {WINDOWS}, attribution {ATTRIBUTIONS}")
+        raise InvalidInput(
+            N_("numerator one of %(numerators)s, window one of %(windows)s, attribution one of %(attributions)s"),
+            numerators=", ".join(NUMERATORS),
+            windows=", ".join(WINDOWS),
+            attributions=", ".join(ATTRIBUTIONS),
+        )
     last = session.scalar(select(func.max(PpmDefinition.version))) or 0
     d = PpmDefinition(
         version=last + 1,
@@ -199,10 +207,10 @@ def ppm(
     """Monthly and rolling-12-month complaint PPM from first_month to last_month ('YYYY-MM')."""
     for m in (first_month, last_month):
         if len(m) != 7 or m[4] != "-" or not (m[:4] + m[5:]).isdigit() or not 1 <= int(m[5:]) <= 12:
-            raise InvalidInput(f"months are YYYY-MM, got {m!r}")
+            raise InvalidInput(N_("months are YYYY-MM, got %(month)s"), month=m)
     months = months_between(first_month, last_month)
     if not months or len(months) > 120:
-        raise InvalidInput("give 1 to 120 months, first before last")
+        raise InvalidInput(N_("give 1 to 120 months, first before last"))
     d = active_definition(session, version)
     series = dict(session.execute(select(Product.code, Product.series)).all())
     since = shift_month(first_month, -11)  # rolling windows and trailing denominators look back 11 months

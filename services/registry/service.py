@@ -120,9 +120,7 @@ def assign(*, session: Session, station: str, name: str, version: str, role: Rol
     current = {a.role: (a, m) for a, m in repo.current(session, station)}
     held = current.get(role.value)
     if held is not None and held[1].id == v.id:
-        raise Conflict(
-            N_("station %(station)s already runs %(version)s %(role)s"), station=station, version=version, role=role.value
-        )
+        raise Conflict(N_("station %(station)s already runs %(version)s %(role)s"), station=station, version=version, role=role)
     if role is Role.SHADOW and Role.LIVE.value in current and current[Role.LIVE.value][1].id == v.id:
         raise Conflict(N_("%(version)s is live at %(station)s: a shadow must be another model"), version=version, station=station)
     repo.end(session, station, role.value, now)

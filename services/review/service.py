@@ -135,7 +135,7 @@ def _open_image(session: Session, result_id: str, line: str | None) -> tuple[Ins
             N_("string %(string)s of %(code)s is %(verdict)s: only REVIEW images are reviewed"),
             string=insp.string_position,
             code=barcode,
-            verdict=insp.verdict,
+            verdict=Verdict(insp.verdict),
         )
     if repo.superseded(session, insp):
         raise Conflict(
@@ -145,7 +145,7 @@ def _open_image(session: Session, result_id: str, line: str | None) -> tuple[Ins
         )
     status = inspection_repo.module_by_id(session, insp.module_id).status
     if status in LOCKED:
-        raise Conflict(N_("module %(code)s is %(status)s: nothing to review"), code=barcode, status=status)
+        raise Conflict(N_("module %(code)s is %(status)s: nothing to review"), code=barcode, status=ModuleStatus(status))
     return insp, barcode
 
 
@@ -213,7 +213,7 @@ def complete(
     session.add(
         StringReview(
             inspection_id=insp.id,
-            verdict=insp.verdict,
+            verdict=Verdict(insp.verdict),
             defects=defects,
             cleared=len(cells) - defects,
             actor=actor,

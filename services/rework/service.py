@@ -378,7 +378,9 @@ def dispose(
     loop = _loop_for_update(session, loop_id, line)
     if loop.state != LoopState.OPEN:
         raise Conflict(
-            N_("rework loop %(loop)s is %(state)s; dispositions are only taken while it is open"), loop=loop_id, state=loop.state
+            N_("rework loop %(loop)s is %(state)s; dispositions are only taken while it is open"),
+            loop=loop_id,
+            state=LoopState(loop.state),
         )
     _interlock(session, loop.module_id, (ModuleStatus.HOLD, ModuleStatus.SHIPPED, ModuleStatus.SCRAPPED))
     if item.disposition not in DISPOSITIONS:
@@ -469,7 +471,7 @@ def undo_last(
         raise Conflict(
             N_("rework loop %(loop)s is %(state)s: a disposition can only be taken back before re-inspection or hold"),
             loop=loop_id,
-            state=loop.state,
+            state=LoopState(loop.state),
         )
     # A hold may come from the very key being taken back (not repairable): only shipped / scrapped lock the undo.
     _interlock(session, loop.module_id, (ModuleStatus.SHIPPED, ModuleStatus.SCRAPPED))
@@ -554,7 +556,7 @@ def _consume_lot(session: Session, module_id: int, code: str) -> None:
         session.add(lot)
         session.flush()
     elif lot.kind != LotKind.CELL:
-        raise InvalidInput(N_("lot %(lot)s is a %(kind)s lot, not a cell lot"), lot=code, kind=lot.kind)
+        raise InvalidInput(N_("lot %(lot)s is a %(kind)s lot, not a cell lot"), lot=code, kind=LotKind(lot.kind))
     if traceability_repo.module_lot_link(session, module_id, lot.id) is None:
         session.add(ModuleMaterial(module_id=module_id, lot_id=lot.id, source=MaterialSource.REWORK))
 
@@ -603,7 +605,7 @@ def decide_hold(
     if hold is None:
         raise NotFound(N_("no hold %(hold)s"), hold=hold_id)
     if hold.decision is not None:
-        raise Conflict(N_("hold %(hold)s was already decided: %(decision)s"), hold=hold_id, decision=hold.decision)
+        raise Conflict(N_("hold %(hold)s was already decided: %(decision)s"), hold=hold_id, decision=HoldOutcome(hold.decision))
     if decision not in HOLD_DECISIONS:
         raise InvalidInput(N_("decision must be one of %(choices)s"), choices=", ".join(HOLD_DECISIONS))
     if not reason.strip():

@@ -49,7 +49,7 @@ def station_view(*, session: Session, barcode: str, loop_limit: int, line: str |
     """What a rework station shows after a scan: images, NG cells string by string, loop counter, state."""
     module = module_by_barcode(session, barcode, line=line)
     if module is None:
-        raise NotFound(f"unknown barcode {barcode}: no EL result for it")
+        raise NotFound(N_("unknown barcode %(barcode)s: no EL result for it"), barcode=barcode)
     loops = loops_of_module(session, module.id)
     active = {lp.string_position: lp for lp in loops if lp.state in ACTIVE_LOOP_STATES}
     # The latest string EL image per string, and the NG image of each active loop.

@@ -54,7 +54,7 @@ def check_address(*, session: Session, address: str) -> None:
     count, oldest = failures_from(session, address, now - WINDOW)
     if count >= FAILS_PER_WINDOW and oldest is not None:
         wait = int((oldest + WINDOW - now).total_seconds()) + 1
-        raise TooManyAttempts(f"too many failed sign-ins from this address; wait {wait} s")
+        raise TooManyAttempts(N_("too many failed sign-ins from this address; wait %(wait)s s"), wait=wait)
 
 
 def failed_from(*, session: Session, address: str) -> None:
@@ -100,11 +100,11 @@ def create_user(
 ) -> User:
     """Add an account; passwords shorter than 10 characters are refused."""
     if role not in {r.value for r in Role}:
-        raise InvalidInput(f"unknown role {role!r}")
+        raise InvalidInput(N_("unknown role %(role)s"), role=role)
     if len(password) < 10:
-        raise InvalidInput("password must have at least 10 characters")
+        raise InvalidInput(N_("password must have at least 10 characters"))
     if user_by_name(session, username) is not None:
-        raise Conflict(f"user {username!r} exists")
+        raise Conflict(N_("user %(name)s exists"), name=username)
     user = User(username=username, password_hash=_HASHER.hash(password), role=role, line=line)
     session.add(user)
     session.flush()
@@ -133,9 +133,9 @@ def set_password(*, session: Session, username: str, password: str, actor: str =
     """Reset a password and clear any lockout."""
     user = user_by_name(session, username)
     if user is None:
-        raise NotFound(f"user {username!r} not found")
+        raise NotFound(N_("user %(name)s not found"), name=username)
     if len(password) < 10:
-        raise InvalidInput("password must have at least 10 characters")
+        raise InvalidInput(N_("password must have at least 10 characters"))
     user.password_hash = _HASHER.hash(password)
     user.failed_logins = 0
     user.locked_until = None
@@ -147,7 +147,7 @@ def set_active(*, session: Session, username: str, active: bool, actor: str = "s
     """Enable or disable an account."""
     user = user_by_name(session, username)
     if user is None:
-        raise NotFound(f"user {username!r} not found")
+        raise NotFound(N_("user %(name)s not found"), name=username)
     record(
         session=session,
         actor=actor,
@@ -227,15 +227,15 @@ def principal_from_token(*, session: Session, token: str, secret: str) -> Princi
     try:
         claims = _claims(token, secret)
     except jwt.PyJWTError as exc:
-        raise AuthFailed(f"invalid token: {exc}") from exc
+        raise AuthFailed(N_("invalid token: %(why)s"), why=str(exc)) from exc
     user = user_by_name(session, str(claims["sub"]))
     if user is None or not user.active:
-        raise AuthFailed("user unknown or disabled")
+        raise AuthFailed(N_("user unknown or disabled"))
     issued = datetime.fromtimestamp(float(claims["iat"]), UTC)
     if user.tokens_valid_after is not None and issued < user.tokens_valid_after:
-        raise AuthFailed("token ended by a password reset or a sign-out everywhere")
+        raise AuthFailed(N_("token ended by a password reset or a sign-out everywhere"))
     if is_revoked(session, str(claims["jti"])):
-        raise AuthFailed("token signed out")
+        raise AuthFailed(N_("token signed out"))
     return Principal(user.id, user.username, Role(user.role), user.line, user.locale)
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from services.contracts import Stage
 from services.core.errors import InvalidInput
+from services.core.i18n import N_
 from services.core.spreadsheet import safe_cell
 from services.inspection.orm import Inspection, Module
 from services.traceability.orm import MaterialLot, ModuleMaterial, Shipment, WorkOrder
@@ -70,20 +71,20 @@ def _criteria(session: Session, q: ContainmentQuery) -> tuple[list[tuple[str, Se
         )
     if q.shift:
         if not q.station:
-            raise InvalidInput("a shift needs a station (the shift of which station?)")
+            raise InvalidInput(N_("a shift needs a station (the shift of which station?)"))
         crit.append((f"station {q.station} shift {q.shift}", _station_shift(q.station, q.shift)))
     elif q.since or q.until or q.station:
         if not (q.since and q.until):
-            raise InvalidInput("a station or time window query needs both since and until")
+            raise InvalidInput(N_("a station or time window query needs both since and until"))
         if q.until <= q.since:
-            raise InvalidInput("until must be after since")
+            raise InvalidInput(N_("until must be after since"))
         stmt = select(Inspection.module_id).where(Inspection.captured_at >= q.since, Inspection.captured_at < q.until)
         label = f"{q.since:%Y-%m-%d %H:%M}..{q.until:%Y-%m-%d %H:%M}"
         if q.station:
             stmt, label = stmt.where(Inspection.station_code == q.station), f"station {q.station} {label}"
         crit.append((label, stmt))
     if not crit and not unknown:
-        raise InvalidInput("give suspect barcodes or at least one of work_order, lot, station + shift, since + until")
+        raise InvalidInput(N_("give suspect barcodes or at least one of work order, lot, station + shift, since + until"))
     return crit, unknown
 
 
@@ -101,7 +102,7 @@ def _matches(session: Session, crit: list[tuple[str, Select[Any]]]) -> dict[int,
         if label not in labels:
             labels.append(label)
         if len(out) > MAX_MODULES:
-            raise InvalidInput(f"more than {MAX_MODULES} modules match: narrow the query")
+            raise InvalidInput(N_("more than %(n)s modules match: narrow the query"), n=f"{MAX_MODULES:,}")
     return out
 
 

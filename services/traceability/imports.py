@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from services.audit.service import record as audit
 from services.core.errors import InvalidInput
+from services.core.i18n import N_
 from services.core.time import utcnow
 from services.core.upsert import insert_ignore
 from services.inspection.orm import Module
@@ -48,18 +49,23 @@ def parse_csv(kind: ImportKind, text: str) -> tuple[list[dict[str, Any]], list[R
     """CSV text -> raw row dicts (module_builds: every `<kind>_lot` column becomes lots[kind])."""
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames:
-        raise InvalidInput("the CSV file is empty (a header row is required)")
+        raise InvalidInput(N_("the CSV file is empty (a header row is required)"))
     fields = [f.strip() for f in reader.fieldnames]
     known = set(MODELS[kind].model_fields)
     lot_cols = [f for f in fields if f.endswith("_lot")] if kind == "module_builds" else []
     unknown = [f for f in fields if f not in known and f not in lot_cols]
     if unknown:
-        raise InvalidInput(f"unknown column(s) for {kind}: {', '.join(unknown)}; expected {', '.join(sorted(known))}")
+        raise InvalidInput(
+            N_("unknown column(s) for %(kind)s: %(unknown)s; expected %(known)s"),
+            kind=kind,
+            unknown=", ".join(unknown),
+            known=", ".join(sorted(known)),
+        )
     rows: list[dict[str, Any]] = []
     errors: list[RowError] = []
     for n, raw in enumerate(reader, start=1):
         if n > MAX_ROWS:
-            raise InvalidInput(f"more than {MAX_ROWS} rows: split the file")
+            raise InvalidInput(N_("more than %(n)s rows: split the file"), n=f"{MAX_ROWS:,}")
         if None in raw:
             errors.append(RowError(row=n, field="*", message="more values than header columns"))
             continue
@@ -90,7 +96,7 @@ def import_rows(
     is a metrics concern: services.imports passes it in, so traceability never imports metrics).
     """
     if len(rows) > MAX_ROWS:
-        raise InvalidInput(f"more than {MAX_ROWS} rows: split the import")
+        raise InvalidInput(N_("more than %(n)s rows: split the import"), n=f"{MAX_ROWS:,}")
     errors = list(pre_errors)
     items: list[tuple[int, Any]] = []
     for n, raw in enumerate(rows, start=1):

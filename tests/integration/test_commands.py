@@ -122,7 +122,7 @@ def test_a_device_is_registered_on_a_station_of_one_line(sqlite_url: str) -> Non
     with transaction(sessions) as s:
         provision_device(session=s, code="edge-l1", station_code="STR-EL-31", master_secret=SECRET.encode(), line="L1")
         provision_device(session=s, code="edge-l1b", station_code="STR-EL-31", master_secret=SECRET.encode())  # no line: keeps L1
-    with pytest.raises(Conflict, match="on line 'L1'"), transaction(sessions) as s:
+    with pytest.raises(Conflict, match="on line L1, not L2"), transaction(sessions) as s:
         provision_device(session=s, code="edge-l2", station_code="STR-EL-31", master_secret=SECRET.encode(), line="L2")
     with transaction(sessions) as s:
         from sqlalchemy import select

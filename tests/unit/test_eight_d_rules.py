@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from services.complaints import eight_d
+from services.core.errors import InvalidInput
 
 LOCS = eight_d.LOCATIONS
 
@@ -80,5 +81,5 @@ def test_the_shapes_a_field_accepts(code: str, data: dict[str, Any], accepted: b
     if accepted:
         assert eight_d.validate_data(code, data) == data
     else:
-        with pytest.raises(ValueError):
+        with pytest.raises(InvalidInput):
             eight_d.validate_data(code, data)
