@@ -48,6 +48,16 @@ MODELS: dict[str, type[BaseModel]] = {
 def parse_csv(kind: ImportKind, text: str) -> tuple[list[dict[str, Any]], list[RowError]]:
     """CSV text -> raw row dicts (module_builds: every `<kind>_lot` column becomes lots[kind])."""
     reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _parse_rows(kind, reader)
+    except csv.Error as exc:  # a bare carriage return or quote inside an unquoted value: refused, never a 500
+        raise InvalidInput(
+            N_("the CSV cannot be read at line %(line)s: a line break or quote inside a value that is not in quotes"),
+            line=reader.line_num + 1,  # lines read before the one that failed
+        ) from exc
+
+
+def _parse_rows(kind: ImportKind, reader: csv.DictReader[str]) -> tuple[list[dict[str, Any]], list[RowError]]:
     if not reader.fieldnames:
         raise InvalidInput(N_("the CSV file is empty (a header row is required)"))
     fields = [f.strip() for f in reader.fieldnames]

@@ -178,6 +178,8 @@ def test_imports_are_all_or_nothing_with_every_bad_row_listed(factory: Factory) 
         assert report.ok and report.imported == expected_new
     with pytest.raises(InvalidInput, match="unknown column"):
         parse_csv("shipments", "barcode,colour\nX,red\n")
+    with pytest.raises(InvalidInput, match="cannot be read at line 1"):  # the schema fuzzer's 500: a bare CR
+        parse_csv("shipments", "IG\r\x9dD")
     builds = "barcode,work_order,cell_lot,glass_lot\nMD00000001,WO-A,CL-9,GL-1\nMD00000002,WO-Z,CL-9,CL-1\n"
     rows, pre = parse_csv("module_builds", builds)
     with transaction(factory.sessions) as s:
