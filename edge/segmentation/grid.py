@@ -36,6 +36,7 @@ class Segmentation:
     gap_contrast: float  # median dark-gap depth relative to cell brightness
 
 
+VERSION = 2  # bump when the same image is cut differently: training and evaluation caches name it (2: dark end cells)
 WORK_WIDTH = 1024
 MIN_STRING_AREA = 0.10  # of the image
 MIN_GAP_CONTRAST = 0.12  # one gap counts as seen
@@ -44,6 +45,8 @@ MAX_AXIS_CONTRAST_GAP = 0.3
 MAX_PITCH_DEVIATION = 0.12
 FRAMED_DARK_BORDER = 0.85  # share of the image border darker than the string: above it, a framed string
 MAX_NOISE_RATIO = 0.2  # median neighbour difference / dynamic range: above it the image is noise, not EL
+MAX_MISSING_END_CELLS = 2  # dark cells an outline may have missed at the string's ends (recipe prior)
+END_CELL_GLOW = 0.01  # a dead end cell glows this share of the lit cells' level above the background past it
 LAYOUTS = ("auto", "framed", "full-frame")
 
 
@@ -352,32 +355,47 @@ def segment(img: np.ndarray, rows: int, cols: int, *, cell_aspect: float | None 
         corners = np.roll(corners, -1, axis=0)
         tl, tr, br, bl = corners
         width, height = height, width
+    candidates = [corners]
     if cell_aspect is not None:
         expected = cols * cell_aspect / rows
-        actual = width / height
+        # A dead cell at an end of the string is as dark as the background, so the outline stops one cell
+        # short. The recipe says how many cells the string holds: try the outline grown by the missing
+        # cells at either end (or both), and keep the one whose gaps fall on a uniform pitch.
+        missing = int(round((expected - width / height) / (cell_aspect / rows)))
+        if 1 <= missing <= MAX_MISSING_END_CELLS:
+            ends = _dark_end_cells(img, corners, cols, missing, unit)
+            if ends is not None:  # else: no end shows a cell, the checks below refuse the short outline
+                candidates = [_extend(corners, *ends, cols - missing), corners]  # the plain outline: a wrong recipe
+    best: _Grid | None = None
+    for quad in candidates:
+        grid = _grid(img, quad, rows, cols, unit)
+        if best is None or grid.score > best.score:
+            best = grid
+        if grid.score >= 0:  # every check passes
+            break
+    assert best is not None
+    corners, M, rect = best.corners, best.M, best.rect
+    col_ext, row_ext, contrast = best.col_ext, best.row_ext, best.contrast
+    W, H = rect.shape[1], rect.shape[0]
+    if cell_aspect is not None:
+        expected = cols * cell_aspect / rows
+        actual = W / H
         if abs(actual - expected) / expected > 0.5 / max(cols, rows) + 0.08:
             raise SegmentationError(
                 f"string outline is {actual:.2f}:1 but a {rows}x{cols} grid needs {expected:.2f}:1 "
                 "(wrong recipe, or dark cells at the end of the string)"
             )
-    W, H = int(round(width)), int(round(height))
-    dst = np.array([[0, 0], [W, 0], [W, H], [0, H]], dtype=np.float32)
-    M = cv2.getPerspectiveTransform(corners.astype(np.float32), dst)
-    rect = cv2.warpPerspective(img, M, (W, H), flags=cv2.INTER_LINEAR)
-
-    col_ext, col_contrast, col_dev = _intervals(rect.mean(axis=0) / unit, cols) if cols > 1 else ([(0.0, float(W))], 1.0, 0.0)
-    row_ext, row_contrast, row_dev = _intervals(rect.mean(axis=1) / unit, rows) if rows > 1 else ([(0.0, float(H))], 1.0, 0.0)
-    contrast = min(col_contrast, row_contrast)
-    if rows > 1 and cols > 1 and abs(col_contrast - row_contrast) > MAX_AXIS_CONTRAST_GAP:
+    if rows > 1 and cols > 1 and abs(best.col_contrast - best.row_contrast) > MAX_AXIS_CONTRAST_GAP:
         # Both kinds of gap show the same dark backsheet; a much fainter "row gap" is a ribbon.
         raise SegmentationError(
-            f"no row gap for a {rows}x{cols} grid (row gaps {row_contrast:.2f} vs column gaps {col_contrast:.2f}): wrong recipe?"
+            f"no row gap for a {rows}x{cols} grid (row gaps {best.row_contrast:.2f} vs column gaps {best.col_contrast:.2f}): "
+            "wrong recipe?"
         )
     if contrast < MIN_ACCEPT_CONTRAST:
         raise SegmentationError(
             f"cell gaps not found for a {rows}x{cols} grid (gap contrast {contrast:.2f} < {MIN_ACCEPT_CONTRAST})"
         )
-    if max(col_dev, row_dev) > MAX_PITCH_DEVIATION:
+    if best.deviation > MAX_PITCH_DEVIATION:
         raise SegmentationError(f"cell spacing irregular for a {rows}x{cols} grid: wrong recipe or damaged string")
 
     Minv = np.linalg.inv(M)
@@ -401,6 +419,99 @@ def segment(img: np.ndarray, rows: int, cols: int, *, cell_aspect: float | None 
                 )
             )
     return Segmentation(cells=cells, corners=corners.astype(np.float32), gap_contrast=contrast)
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """One outline's rectified string and the grid found in it."""
+
+    corners: np.ndarray  # (4, 2) float32 tl, tr, br, bl
+    M: np.ndarray  # (3, 3) source -> rectified
+    rect: np.ndarray  # (H, W) rectified string, the input's dtype
+    col_ext: list[tuple[float, float]]
+    row_ext: list[tuple[float, float]]
+    col_contrast: float
+    row_contrast: float
+    deviation: float
+
+    @property
+    def contrast(self) -> float:
+        """The weaker axis's median gap contrast."""
+        return min(self.col_contrast, self.row_contrast)
+
+    @property
+    def score(self) -> float:
+        """>= 0 when the gaps are seen and evenly spaced; otherwise how far from that (closer is better)."""
+        return min(self.contrast - MIN_ACCEPT_CONTRAST, MAX_PITCH_DEVIATION - self.deviation)
+
+
+def _grid(img: np.ndarray, corners: np.ndarray, rows: int, cols: int, unit: float) -> _Grid:
+    """Rectify the outline `corners` and find the recipe's gaps in it."""
+    tl, tr, br, bl = corners
+    W = int(round(float(max(np.linalg.norm(tr - tl), np.linalg.norm(br - bl)))))
+    H = int(round(float(max(np.linalg.norm(bl - tl), np.linalg.norm(br - tr)))))
+    dst = np.array([[0, 0], [W, 0], [W, H], [0, H]], dtype=np.float32)
+    M = cv2.getPerspectiveTransform(corners.astype(np.float32), dst)
+    rect = cv2.warpPerspective(img, M, (W, H), flags=cv2.INTER_LINEAR)
+    col_ext, col_contrast, col_dev = _intervals(rect.mean(axis=0) / unit, cols) if cols > 1 else ([(0.0, float(W))], 1.0, 0.0)
+    row_ext, row_contrast, row_dev = _intervals(rect.mean(axis=1) / unit, rows) if rows > 1 else ([(0.0, float(H))], 1.0, 0.0)
+    return _Grid(corners, M, rect, col_ext, row_ext, col_contrast, row_contrast, max(col_dev, row_dev))
+
+
+def _extend(corners: np.ndarray, before: float, after: float, seen: int) -> np.ndarray:
+    """The outline of `seen` cells grown along its long side by `before` cells at its start and `after` at its end.
+
+    The pitch is the outline's own (its length over the cells it holds), along the top and the bottom edge
+    separately, so the perspective of the string carries on into the cells the outline missed.
+    """
+    tl, tr, br, bl = corners.astype(np.float32)
+    top, bottom = (tr - tl) / seen, (br - bl) / seen
+    return np.array([tl - before * top, tr + after * top, br + after * bottom, bl - before * bottom], dtype=np.float32)
+
+
+def _dark_end_cells(img: np.ndarray, corners: np.ndarray, cols: int, missing: int, unit: float) -> tuple[int, int] | None:
+    """(before, after): where the `missing` cells the outline left out lie, or None when no end tells.
+
+    A dead cell still glows a little above the background (and has its texture); the dark beyond the last
+    cell does not. Each possible cell beyond each end is compared with the background just past it; the
+    split whose cells glow and whose next neighbours do not wins, by a margin, or no split is chosen: a
+    cell placed at the wrong end would send the operator to the wrong cell.
+    """
+    reach = missing + 0.5
+    quad = _extend(corners, reach, reach, cols - missing)
+    tl, tr, _br, bl = quad
+    W, H = int(round(float(np.linalg.norm(tr - tl)))), int(round(float(np.linalg.norm(bl - tl))))
+    dst = np.array([[0, 0], [W, 0], [W, H], [0, H]], dtype=np.float32)
+    M = cv2.getPerspectiveTransform(quad, dst)
+    # Past the image's border the background continues (the border pixels), not a black fill.
+    rect = cv2.warpPerspective(img, M, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    band = rect[int(0.2 * H) : int(0.8 * H)].astype(np.float32) / np.float32(unit)
+    pitch = W / (cols - missing + 2 * reach)
+
+    def level(a: float, b: float) -> float:
+        return float(np.median(band[:, int(a) : max(int(a) + 1, int(b))]))
+
+    lit = float(level(reach * pitch, W - reach * pitch))  # the cells the outline holds
+    before_bg, after_bg = level(0, 0.4 * pitch), level(W - 0.4 * pitch, W)
+    # glow[k-1]: the k-th possible cell past each end (1 = next to the outline), above its background
+    before = [
+        level((reach - k) * pitch + 0.1 * pitch, (reach - k + 1) * pitch - 0.1 * pitch) - before_bg for k in range(1, missing + 1)
+    ]
+    after = [
+        level(W - (reach - k + 1) * pitch + 0.1 * pitch, W - (reach - k) * pitch - 0.1 * pitch) - after_bg
+        for k in range(1, missing + 1)
+    ]
+    best, best_margin = None, -1.0
+    for b in range(missing + 1):
+        a = missing - b
+        taken = before[:b] + after[:a]
+        left_out = before[b : b + 1] + after[a : a + 1]
+        margin = min(taken) - max(left_out, default=0.0)
+        if margin > best_margin:
+            best, best_margin = (b, a), margin
+    if best is None or best_margin < END_CELL_GLOW * max(lit, 1e-3):
+        return None
+    return best
 
 
 def _segment_full_frame(img: np.ndarray, rows: int, cols: int, unit: float) -> Segmentation:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.segmentation.grid import VERSION as SEGMENTATION_VERSION
 from edge.training import dataset
 from edge.training.dataset import CellSet, elpv_cells, factory_cells, pasted_defects, synthetic_cells
 from edge.training.synthetic import GENERATOR_VERSION
@@ -42,7 +43,12 @@ def load_training_data(spec: DataSpec, cache_dir: Path, log: Callable[[str], Non
     """Build (or load from cache) the training cells."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     key = json.dumps(
-        {**asdict(spec), **({"cell": dataset.CELL} if dataset.CELL != 160 else {}), "generator": GENERATOR_VERSION},
+        {
+            **asdict(spec),
+            **({"cell": dataset.CELL} if dataset.CELL != 160 else {}),
+            "generator": GENERATOR_VERSION,
+            "segmentation": SEGMENTATION_VERSION,
+        },
         sort_keys=True,
     )
     # sha256, not hash(): str hashes are salted per process, so the cache would never be found again.
@@ -74,7 +80,7 @@ def synthetic_eval_set(kind: str, strings: int, cache_dir: Path, megapixels: flo
     """Calibration or test cells from 4 MP strings with seeds never used in training."""
     lo = CALIB_SEEDS[0] if kind == "calib" else TEST_SEEDS[0]
     side = "" if dataset.CELL == 160 else f"-{dataset.CELL}px"  # 160 px caches keep their old names
-    cache = cache_dir / f"{kind}-{strings}-{megapixels}{side}-v{GENERATOR_VERSION}.npz"
+    cache = cache_dir / f"{kind}-{strings}-{megapixels}{side}-v{GENERATOR_VERSION}-s{SEGMENTATION_VERSION}.npz"
     if cache.exists():
         z = np.load(cache)
         return CellSet(z["x"], z["y"], z["p_def"], z["source"], z["group"], int(z["refused"]), z["kind"])

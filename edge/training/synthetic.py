@@ -247,8 +247,9 @@ def generate_string(
     bit_depth: int | None = None,
     megapixels: float = 4.0,
     distort: bool = True,
+    place: dict[tuple[int, int], str] | None = None,
 ) -> tuple[np.ndarray, StringTruth]:
-    """One string image (uint8 or uint16, (H, W)) and its ground truth."""
+    """One string image (uint8 or uint16, (H, W)) and its ground truth; `place` puts a class at (row, col)."""
     rng = np.random.default_rng(seed)
     rows, cols, aspect = RECIPES[recipe]
     if cell_px is None:
@@ -264,6 +265,7 @@ def generate_string(
     for r in range(rows):
         for c in range(cols):
             cls = str(rng.choice(classes)) if rng.random() < defect_rate else OK
+            cls = (place or {}).get((r + 1, c + 1), cls)
             cell, dbox = render_cell(rng, ch, cw, cls, multi=multi, busbars=busbars)
             cell *= rng.uniform(0.92, 1.08)  # cell-to-cell efficiency spread
             x0, y0 = c * (cw + gap), r * (ch + gap)

@@ -32,6 +32,46 @@ def test_wrong_grid_is_refused_not_guessed() -> None:
         segment(to_unit_float(img), 2, 12, cell_aspect=2.0)
 
 
+def _with_dead_end_cells(recipe: str, seed: int, dead: tuple[int, ...]) -> tuple[np.ndarray, list]:  # type: ignore[type-arg]
+    """A synthetic string, OK but for dead cells in the columns `dead` (as the generator renders them)."""
+    img, truth = generate_string(
+        seed, recipe=recipe, defect_rate=0.0, megapixels=2.0, bit_depth=8, place={(1, c): "dead_cell" for c in dead}
+    )
+    return to_unit_float(img), truth.cells
+
+
+@pytest.mark.parametrize(
+    ("recipe", "dead"),
+    [("full-1x12", (1,)), ("full-1x12", (12,)), ("full-1x12", (1, 12)), ("half-1x24", (24,)), ("half-1x24", (1, 2))],
+)
+def test_a_dead_cell_at_an_end_of_the_string_is_placed_at_that_end_or_refused(recipe: str, dead: tuple[int, ...]) -> None:
+    # A dead cell is nearly as dark as the background, so the outline stops a cell short. The recipe's cell
+    # count and the dead cell's faint glow put it back at its end (the old code refused every such image);
+    # where it does not glow enough to tell the end, the image is refused: never cells shifted by one.
+    rows, cols, aspect = RECIPES[recipe]
+    placed = 0
+    for seed in range(10, 16):
+        x, cells = _with_dead_end_cells(recipe, seed, dead)
+        try:
+            seg = segment(x, rows, cols, cell_aspect=aspect)
+        except SegmentationError:
+            continue
+        worst = max(int(np.abs(np.subtract(c.box, t.box)).max()) for c, t in zip(seg.cells, cells, strict=True))
+        assert worst <= 0.1 * min(cells[0].box[2:]), f"seed {seed}: worst box error {worst}px"
+        assert [c.col for c in seg.cells if float(np.median(c.pixels)) < 0.2] == sorted(dead), seed
+        placed += 1
+    assert placed >= 2, f"only {placed} of 6 strings placed"  # the old code: 0
+
+
+def test_a_dead_end_cell_that_does_not_glow_is_refused_not_placed_at_a_guessed_end() -> None:
+    # Exactly as dark as the background: either end could hold it; a cell at the wrong end would send the
+    # operator to the wrong cell, so the image is an ERROR result.
+    x, _cells = _with_dead_end_cells("full-1x12", 11, (12,))
+    x[x < 0.3] = 0.03  # the dead cell, the gaps and the background all one dark level
+    with pytest.raises(SegmentationError):
+        segment(x, 1, 12, cell_aspect=1.0)
+
+
 def test_blank_image_is_refused() -> None:
     with pytest.raises(SegmentationError, match="contrast"):
         segment(np.full((500, 3000), 0.5, np.float32), 1, 12)
