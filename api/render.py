@@ -21,6 +21,7 @@ from services.core.errors import DomainError
 from services.core.time import utcnow
 from services.inspection.schemas import ModuleStatus
 from services.metrics.schemas import PPM_GROUPS
+from services.registry.schemas import Role as ModelRole
 from services.rework.schemas import HoldOutcome, HoldSource, StationState
 from services.security.service import Role
 
@@ -32,8 +33,16 @@ templates.env.add_extension("jinja2.ext.i18n")
 templates.env.install_gettext_callables(  # type: ignore[attr-defined]
     i18n.gettext, i18n.ngettext, newstyle=True, pgettext=i18n.pgettext
 )
+
+
+def pct(share: float | None, digits: int = 1) -> str:
+    """A share in [0, 1] as a percentage for people ("12.5 %"); a missing one as a dash."""
+    return "—" if share is None else f"{share * 100:.{digits}f} %"
+
+
 templates.env.filters["word"] = word
 templates.env.filters["plant"] = plant_time
+templates.env.filters["pct"] = pct
 # Templates compare with the vocabularies, never with string literals: a renamed value fails loudly here.
 templates.env.globals.update(
     CaseStatus=CaseStatus,
@@ -42,6 +51,7 @@ templates.env.globals.update(
     HoldOutcome=HoldOutcome,
     HoldSource=HoldSource,
     ModuleStatus=ModuleStatus,
+    ModelRole=ModelRole,
     PPM_GROUPS=PPM_GROUPS,
     Role=Role,
     Severity=Severity,

@@ -1,5 +1,5 @@
-"""The model registry over HTTP: versions, and promoting / shadowing / rolling back a station's model."""
+"""The model registry over HTTP: versions, and promoting / shadowing / rolling back a station's model (JSON and page)."""
 
-from api.registry import routes
+from api.registry import pages, routes
 
-ROUTERS = (routes.router,)
+ROUTERS = (routes.router, pages.router)

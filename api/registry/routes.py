@@ -43,6 +43,12 @@ def rollback_model(code: StationCode, body: RollbackBody, session: SessionDep, p
     return service.rollback(session=session, station=code, actor=p.username, reason=body.reason)
 
 
+@router.post("/stations/{code}/models/shadow/stop")
+def stop_shadow(code: StationCode, body: RollbackBody, session: SessionDep, p: Engineer) -> AssignmentRead:
+    """End the station's shadow model (audited): the edge stops running it within one poll."""
+    return service.stop_shadow(session=session, station=code, actor=p.username, reason=body.reason)
+
+
 @router.get("/stations/{code}/models/compare")
 def compare_models(
     code: StationCode,

@@ -169,6 +169,34 @@ def rollback(*, session: Session, station: str, actor: str, reason: str) -> Assi
     return _assignment_read(row, before)
 
 
+def stop_shadow(*, session: Session, station: str, actor: str, reason: str) -> AssignmentRead:
+    """End the station's shadow model now (audited); the edge stops running it within one poll."""
+    current = {a.role: (a, v) for a, v in repo.current(session, station)}
+    held = current.get(Role.SHADOW.value)
+    if held is None:
+        raise NotFound(N_("station %(station)s runs no shadow model"), station=station)
+    now = utcnow()
+    repo.end(session, station, Role.SHADOW.value, now)
+    session.flush()
+    audit(
+        session=session,
+        actor=actor,
+        action="model.shadow_stop",
+        entity="station",
+        entity_id=station,
+        before={"shadow": f"{held[1].name} {held[1].version}"},
+        after={"shadow": None},
+        reason=reason,
+    )
+    held[0].until = now
+    return _assignment_read(*held)
+
+
+def in_force(*, session: Session) -> list[AssignmentRead]:
+    """Every station's live and shadow model now."""
+    return [_assignment_read(a, v) for a, v in repo.current(session)]
+
+
 def station_history(*, session: Session, station: str) -> list[AssignmentRead]:
     """Every model a station ran, newest first."""
     return [_assignment_read(a, v) for a, v in repo.history(session, station)]

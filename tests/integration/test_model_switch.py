@@ -234,3 +234,32 @@ def test_a_shadow_model_judges_beside_the_live_one_and_the_report_compares_them(
     third = next(e for e in last if e.barcode == "MSH0000003")
     assert third.schema_version == 2 and third.shadow is None and third.model.version == "0.0.2-b"
     assert b'"shadow"' not in canonical_json(third)
+
+
+def test_a_shadow_is_stopped_by_a_quality_engineer_and_the_edge_stops_running_it(
+    client: TestClient, db_url: str, tmp_path: Path
+) -> None:
+    kid = client.get("/api/v1/edge/whoami", headers={"X-Device-Key": client.device_key}).json()["key_id"]  # type: ignore[attr-defined]
+    from services.contracts import derive_signing_key
+
+    for version in ("0.0.1-a", "0.0.2-b"):
+        _register(db_url, tmp_path, build_tiny_model(tmp_path / "reg" / version, version=version))
+    qe, op = token(client, "quality_engineer"), token(client, "operator")
+    url = f"/api/v1/stations/{STATION}/models"
+    for version, role in (("0.0.1-a", "live"), ("0.0.2-b", "shadow")):
+        body = {"name": "tiny-test-model", "version": version, "role": role, "reason": f"{role} trial"}
+        assert client.post(url, headers=qe, json=body).status_code == 201
+    _worker, sync = _edge(client, tmp_path, derive_signing_key(SECRET.encode(), "edge-t1", kid))
+    assert sync.check_once() == "same" and sync.state.shadow == "tiny-test-model 0.0.2-b"
+
+    assert client.post(f"{url}/shadow/stop", headers=op, json={"reason": "not mine"}).status_code == 403
+    r = client.post(f"{url}/shadow/stop", headers=qe, json={"reason": "trial over"})
+    assert r.status_code == 200 and r.json()["version"] == "0.0.2-b" and r.json()["until"] is not None
+    assert sync.check_once() == "same" and sync.state.shadow == ""  # the live model stays; the shadow ends in one poll
+    again = client.post(f"{url}/shadow/stop", headers=qe, json={"reason": "trial over"})
+    assert again.status_code == 404 and "no shadow" in again.json()["detail"]
+    live = [h for h in client.get(url, headers=qe).json() if h["until"] is None]
+    assert [(h["version"], h["role"]) for h in live] == [("0.0.1-a", "live")]  # the live model is untouched
+    with transaction(make_sessionmaker(make_engine(db_url))) as s:
+        stops = s.scalars(select(AuditEntry.reason).where(AuditEntry.action == "model.shadow_stop")).all()
+    assert stops == ["trial over"]

@@ -195,3 +195,27 @@ def test_a_refusal_reads_in_the_readers_language_with_its_codes_as_words() -> No
             error_text(exc)
             == f"rework loop 7 is {word(LoopState.REPAIRED, 'loop_state')}; dispositions are only taken while it is open"
         )
+
+
+def test_every_audited_action_and_entity_has_a_word() -> None:
+    # The audit trail shows actions and entities as words; a new action without one showed its code.
+    import ast
+
+    from api.words import AUDIT_ACTIONS, AUDIT_ENTITIES
+
+    actions, entities = set(), set()
+    for path in ROOT.glob("services/**/*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and {"action", "entity"} <= {k.arg for k in node.keywords}:
+                for k in node.keywords:
+                    if k.arg in ("action", "entity"):
+                        in_f = {id(c) for f in ast.walk(k.value) if isinstance(f, ast.JoinedStr) for c in ast.walk(f)}
+                        found = {
+                            c.value
+                            for c in ast.walk(k.value)
+                            if isinstance(c, ast.Constant) and isinstance(c.value, str) and id(c) not in in_f  # not f"hold.{x}"
+                        }
+                        (actions if k.arg == "action" else entities).update(found)
+    assert len(actions) > 20 and len(entities) > 8  # the walk finds the audit calls
+    assert not actions - set(AUDIT_ACTIONS), sorted(actions - set(AUDIT_ACTIONS))
+    assert not entities - set(AUDIT_ENTITIES), sorted(entities - set(AUDIT_ENTITIES))
