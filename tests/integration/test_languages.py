@@ -131,3 +131,20 @@ def test_a_refused_field_is_said_in_words_never_as_the_frameworks_json(client: T
     # The JSON API keeps the framework's 422 for scripts.
     api = client.get("/api/v1/inspections", params={"offset": "-1"}, headers=token(client, "quality_engineer"))
     assert api.status_code == 422 and api.json()["detail"][0]["type"] == "greater_than_equal"
+
+
+def test_refusals_of_every_service_read_in_the_readers_language(client: TestClient) -> None:
+    # Before, only the complaint, 8D, hold and rework services said why in Chinese; the others were English
+    # f-strings inside a Chinese page (an unknown barcode, a station without a shadow model, a bad CSV...).
+    _sign_in(client, "quality_engineer", ZH)
+    unknown = client.get("/modules/NOSUCH0001", headers=ZH)
+    assert unknown.status_code == 404 and "未知条码 NOSUCH0001" in unknown.text and "unknown barcode" not in unknown.text
+    csrf = _csrf(client, "/models", ZH)
+    back = client.post(
+        "/models/STR-EL-01/shadow/stop", data={"csrf_token": csrf, "reason": "trial over"}, headers=ZH, follow_redirects=False
+    )
+    assert back.status_code == 303
+    shown = client.get(back.headers["location"], headers=ZH)
+    assert "未更改：工位 STR-EL-01 没有运行影子模型" in shown.text and "runs no shadow" not in shown.text
+    en = client.get("/modules/NOSUCH0001", headers=EN)
+    assert "unknown barcode NOSUCH0001" in en.text
