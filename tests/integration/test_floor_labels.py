@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
@@ -105,3 +107,60 @@ def test_dispositions_become_labels_and_a_taken_back_one_does_not(client: TestCl
     # A day range: nothing before today's dispositions.
     assert _export(db_url, tmp_path, tmp_path / "old.csv", "--until", "2020-01-01").returncode == 0
     assert _rows(tmp_path / "old.csv") == []
+
+
+@pytest.mark.slow
+def test_a_model_trains_on_the_floors_labels_and_is_tested_on_the_newest_weeks(
+    client: TestClient, db_url: str, tmp_path: Path
+) -> None:
+    # `eltrace model train --from-labels`: the floor's labelled cells join the training data, split by time: what the
+    # floor decided in the newest --holdout-days tests the new model (never trained on), beside the model it came from.
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the labels query runs on both databases above; training does not touch the database")
+    pytest.importorskip("torch")
+    from datetime import UTC, datetime, timedelta
+
+    from services.core.time import set_clock
+
+    sessions = make_sessionmaker(make_engine(db_url))
+    blobs = DirectoryBlobStore(tmp_path / "images")
+    with transaction(sessions) as s:
+        dev = s.execute(text("select id from device where code='edge-t1'")).scalar_one()
+        envs = []
+        for i, barcode in enumerate(("MTL0000001", "MTL0000002")):
+            img = np.random.default_rng(10 + i).integers(60, 200, (100, 1200), dtype=np.uint8)
+            png = cv2.imencode(".png", img)[1].tobytes()
+            env, _ = result(barcode, 1, ng=[(1, 3, "crack"), (1, 8, "crack")], png=png, size=(1200, 100))
+            store_image(session=s, blobs=blobs, data=png, expected_sha256=env.image.sha256)
+            envs.append(env)
+        ingest(s, envs, dev)
+    op = token(client, "operator")
+    now = datetime.now(UTC)
+    try:
+        for barcode, at in (("MTL0000001", now - timedelta(days=40)), ("MTL0000002", now)):  # an old and a new loop
+            set_clock(at)
+            for d, (kind, code) in zip(
+                client.get(f"/api/v1/rework/{barcode}", headers=op).json()["defects"],
+                (("false_call", None), ("repaired", "RESOLDER")),
+                strict=True,
+            ):
+                body = {"defect_id": d["defect_id"], "disposition": kind, "repair_code": code, "station": "RW-01"}
+                assert client.post(f"/api/v1/rework/loops/{d['loop_id']}/dispositions", headers=op, json=body).status_code == 200
+    finally:
+        set_clock(None)
+
+    env = {**os.environ, "ELTRACE_DATABASE_URL": db_url, "ELTRACE_DATA_DIR": str(tmp_path)}
+    cmd = [sys.executable, "-m", "cli.main", "model", "train", "--version", "0.0.9-floor", "--from-labels", "--holdout-days", "14",
+           "--strings", "4", "--no-elpv", "--no-eval-elpv", "--calib-strings", "4", "--test-strings", "4", "--epochs", "1",
+           "--width", "4,8,8,8", "--threads", "1", "--batch", "32",
+           "--work-dir", str(tmp_path / "train"), "--models-dir", str(tmp_path / "models")]  # fmt: skip
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    split = tmp_path / "train" / "labels-0.0.9-floor"
+    assert sorted(p.parent.name for p in (split / "floor-labels-train").glob("*/*.png")) == ["crack", "ok"]  # 40 days ago
+    assert sorted(p.parent.name for p in (split / "floor-labels-test").glob("*/*.png")) == ["crack", "ok"]  # the newest 14 days
+    model_dir = tmp_path / "models" / "el-cell-classifier" / "0.0.9-floor"
+    card = (model_dir / "model_card.md").read_text()
+    assert "2 floor-labelled cells before" in card and "the 2 of the newest 14 days test" in card
+    report = json.loads((model_dir / "eval" / "floor-labels" / "evaluation.json").read_text())
+    assert report["reports"]["model"]["floor-labels-test"]["cells"] == 2  # the held-out labels, judged by the new model
