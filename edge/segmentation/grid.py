@@ -362,7 +362,7 @@ def segment(img: np.ndarray, rows: int, cols: int, *, cell_aspect: float | None 
         # short. The recipe says how many cells the string holds: try the outline grown by the missing
         # cells at either end (or both), and keep the one whose gaps fall on a uniform pitch.
         missing = int(round((expected - width / height) / (cell_aspect / rows)))
-        if 1 <= missing <= MAX_MISSING_END_CELLS:
+        if 1 <= missing <= MAX_MISSING_END_CELLS and cols - missing >= 2:  # a pitch needs two cells seen
             ends = _dark_end_cells(img, corners, cols, missing, unit)
             if ends is not None:  # else: no end shows a cell, the checks below refuse the short outline
                 candidates = [_extend(corners, *ends, cols - missing), corners]  # the plain outline: a wrong recipe
