@@ -36,13 +36,16 @@ class Segmentation:
     gap_contrast: float  # median dark-gap depth relative to cell brightness
 
 
-VERSION = 2  # bump when the same image is cut differently: training and evaluation caches name it (2: dark end cells)
+VERSION = (
+    3  # bump when the same image is cut differently: training and evaluation caches name it (2: dark end cells, 3: outlier gaps)
+)
 WORK_WIDTH = 1024
 MIN_STRING_AREA = 0.10  # of the image
 MIN_GAP_CONTRAST = 0.12  # one gap counts as seen
 MIN_ACCEPT_CONTRAST = 0.3  # median over the gaps of an axis, to accept the grid at all
 MAX_AXIS_CONTRAST_GAP = 0.3
 MAX_PITCH_DEVIATION = 0.12
+MIN_GAP_INLIERS = 0.75  # share of the visible gaps on the fitted grid line for the others to be outliers
 FRAMED_DARK_BORDER = 0.85  # share of the image border darker than the string: above it, a framed string
 MAX_NOISE_RATIO = 0.2  # median neighbour difference / dynamic range: above it the image is noise, not EL
 MAX_MISSING_END_CELLS = 2  # dark cells an outline may have missed at the string's ends (recipe prior)
@@ -269,7 +272,9 @@ def _intervals(profile: np.ndarray, n: int, *, robust: bool = False) -> tuple[li
         gap_w = float(np.median([c[2] for c, k in zip(clean, keep, strict=True) if k]))
         centres = [float(np.polyval(coef, i)) for i in range(1, n)]
         resid = np.abs(pos - np.polyval(coef, idx))
-        resid_max = float(np.max(resid[keep] if robust else resid))
+        # A gap the line rejects (a broken cell or black edge beside it moved its dip) does not count against the
+        # pitch when most gaps agree: a wrong recipe puts most of them off the line, and that is still refused.
+        resid_max = float(np.max(resid[keep] if robust or keep.mean() >= MIN_GAP_INLIERS else resid))
         spacing = np.diff(np.array([0.0, *centres, float(length)]))
         deviation = max(resid_max / pitch, float(np.max(np.abs(spacing - pitch))) / pitch)
         starts = [0.0] + [c + gap_w / 2 for c in centres]
