@@ -37,20 +37,27 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def _line(db_url: str, data_dir: Path) -> None:
-    """Two NG strings of 1200 x 100 px (12 cells) with their images in the store."""
+def _ng_strings(db_url: str, data_dir: Path, ng: dict[str, list[int]], seed: int = 0) -> int:
+    """NG strings of 1200 x 100 px (12 cells; barcode -> NG columns) with their images in the store; the device row."""
     sessions = make_sessionmaker(make_engine(db_url))
     blobs = DirectoryBlobStore(data_dir / "images")
     with transaction(sessions) as s:
-        dev = s.execute(text("select id from device where code='edge-t1'")).scalar_one()
+        dev = int(s.execute(text("select id from device where code='edge-t1'")).scalar_one())
         envs = []
-        for i, barcode in enumerate(("MFL0000001", "MFL0000002")):
-            img = np.random.default_rng(i).integers(60, 200, (100, 1200), dtype=np.uint8)
+        for i, (barcode, cols) in enumerate(ng.items()):
+            img = np.random.default_rng(seed + i).integers(60, 200, (100, 1200), dtype=np.uint8)
             png = cv2.imencode(".png", img)[1].tobytes()
-            env, _ = result(barcode, 1, ng=[(1, 3 + i, "crack")], png=png, size=(1200, 100))
+            env, _ = result(barcode, 1, ng=[(1, c, "crack") for c in cols], png=png, size=(1200, 100))
             store_image(session=s, blobs=blobs, data=png, expected_sha256=env.image.sha256)
             envs.append(env)
         ingest(s, envs, dev)
+    return dev
+
+
+def _line(db_url: str, data_dir: Path) -> None:
+    """Two NG strings with their images in the store, and a module whose crack final EL finds (an escape)."""
+    dev = _ng_strings(db_url, data_dir, {"MFL0000001": [3], "MFL0000002": [4]})
+    sessions = make_sessionmaker(make_engine(db_url))
     with transaction(sessions) as s:  # a third module passes string EL; final EL then finds a crack in it
         ingest(s, [result("MFL0000003", 1)[0]], dev)
     with transaction(sessions) as s:
@@ -122,18 +129,7 @@ def test_a_model_trains_on_the_floors_labels_and_is_tested_on_the_newest_weeks(
 
     from services.core.time import set_clock
 
-    sessions = make_sessionmaker(make_engine(db_url))
-    blobs = DirectoryBlobStore(tmp_path / "images")
-    with transaction(sessions) as s:
-        dev = s.execute(text("select id from device where code='edge-t1'")).scalar_one()
-        envs = []
-        for i, barcode in enumerate(("MTL0000001", "MTL0000002")):
-            img = np.random.default_rng(10 + i).integers(60, 200, (100, 1200), dtype=np.uint8)
-            png = cv2.imencode(".png", img)[1].tobytes()
-            env, _ = result(barcode, 1, ng=[(1, 3, "crack"), (1, 8, "crack")], png=png, size=(1200, 100))
-            store_image(session=s, blobs=blobs, data=png, expected_sha256=env.image.sha256)
-            envs.append(env)
-        ingest(s, envs, dev)
+    _ng_strings(db_url, tmp_path, {"MTL0000001": [3, 8], "MTL0000002": [3, 8]}, seed=10)
     op = token(client, "operator")
     now = datetime.now(UTC)
     try:
