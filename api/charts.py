@@ -170,7 +170,7 @@ def p_chart(
     """A p-chart: NG proportion per day, centre line, stepped 3-sigma limits, out-of-control points in red."""
     if not days:
         return _empty(title, "pchart")
-    y_max = nice_max(max(list(p) + list(ucl)) * 1.05)
+    y_max = min(1.0, nice_max(max(list(p) + list(ucl)) * 1.05))  # a proportion: never an axis past 100 %
     parts = _frame(title, y_max, True, "pchart")
     n = len(days)
     slot = (W - PAD_L - PAD_R) / n

@@ -17,6 +17,7 @@ from services.contracts import CellDecision, Verdict
 from services.contracts.result import Stage
 from services.core.errors import DomainError
 from services.core.i18n import NC_
+from services.drift.schemas import DriftMetric
 from services.gate.schemas import Check, Operation
 from services.inspection.schemas import ModuleStatus
 from services.metrics.schemas import Attribution, DenominatorWindow, NumeratorStatus, PpmGroup
@@ -129,6 +130,12 @@ VOCABULARIES: dict[str, dict[str, str]] = {
         Severity.CRITICAL: NC_("severity", "critical"),
         Severity.MAJOR: NC_("severity", "major"),
         Severity.MINOR: NC_("severity", "minor"),
+    },
+    "drift_metric": {
+        DriftMetric.REVIEW_LOAD: NC_("drift_metric", "review load"),
+        DriftMetric.FALSE_CALL_RATE: NC_("drift_metric", "false-call rate"),
+        DriftMetric.ESCAPE_RATE: NC_("drift_metric", "escape rate"),
+        DriftMetric.PSI: NC_("drift_metric", "score shift (PSI)"),
     },
     "case_status": {CaseStatus.OPEN: NC_("case_status", "open"), CaseStatus.CLOSED: NC_("case_status", "closed")},
     "discipline_status": {

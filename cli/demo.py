@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cli.events import picture_url_fn
+from cli.model import register_folder
 from cli.runtime import models_root
 from cli.servers.http import ServerThread, free_port, port_free
 from cli.servers.redis import RedisServer
@@ -31,6 +32,7 @@ from services.core.settings import ApiSettings, IngestSettings
 from services.devices.service import provision_device
 from services.events.delivery import Deliverer, DeliverySettings
 from services.events.orm import OutboxEvent
+from services.imagestore.store import DirectoryBlobStore
 from services.imports.rows import import_rows
 from services.ingest.consumer import IngestConsumer
 from services.inspection.orm import Inspection, Module
@@ -127,14 +129,22 @@ def run_demo(*, images: int, serve: bool, port: int, data_dir: Path, console: Co
     console.print(f"Redis (embedded, AOF on) at {redis_srv.url}; database {db_url}")
     sessions = make_sessionmaker(make_engine(db_url))
     passwords = {u: secrets.token_urlsafe(9) for u in DEMO_USERS}
+    api_settings = ApiSettings(profile="demo", database_url=db_url, secret_key=SecretStr(secret), data_dir=data_dir)
     with transaction(sessions) as s:
         cred = provision_device(session=s, code="edge-demo-1", station_code="STR-EL-01", master_secret=secret.encode())
         mes_cred = provision_device(session=s, code="mes-demo", station_code="MES", master_secret=secret.encode(), role="mes")
         for user, role in DEMO_USERS.items():
             create_user(session=s, username=user, password=passwords[user], role=role)
+        # The shipped model in the registry: the models page lists it and drift watch reads its validation scores.
+        classifier = models_root() / "el-cell-classifier"
+        register_folder(
+            s,
+            DirectoryBlobStore(api_settings.resolved_image_dir()),
+            classifier / (classifier / "DEFAULT").read_text().strip(),
+            "demo",
+        )
     if not port_free("127.0.0.1", port):
         port = free_port()
-    api_settings = ApiSettings(profile="demo", database_url=db_url, secret_key=SecretStr(secret), data_dir=data_dir)
     from api.main import create_app
 
     api = ServerThread(create_app(api_settings), "127.0.0.1", port)

@@ -114,14 +114,18 @@ def db_check() -> None:
 
 @db_app.command("rebuild-rollup")
 def db_rebuild_rollup() -> None:
-    """Recount the dashboard's daily first-pass roll-up in the plant time zone (after changing ELTRACE_PLANT_TIMEZONE)."""
+    """Recount the daily roll-ups (first pass, model scores) in the plant time zone (after changing ELTRACE_PLANT_TIMEZONE)."""
     from services.core.db import transaction
     from services.inspection.firstpass import rebuild_first_pass_days
+    from services.inspection.scores import rebuild_score_days
 
     s = _core()
     with transaction(_sessions(s.resolved_database_url())) as session:
         n = rebuild_first_pass_days(session, s.plant_timezone)
-    console.print(f"[green]first-pass roll-up recounted[/]: {n} images, plant days in {s.plant_timezone}")
+        scored = rebuild_score_days(session, s.plant_timezone)
+    console.print(
+        f"[green]roll-ups recounted[/]: first pass of {n} images, model scores of {scored} images, plant days in {s.plant_timezone}"
+    )
 
 
 @stations_app.command("add")

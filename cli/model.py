@@ -8,7 +8,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -257,23 +257,10 @@ def _calibrate_model(
     station_rules: Path | None = None,
 ) -> dict[str, object]:
     """Both operating points from calibration cells; into the model's metadata, or a station's rules file."""
-    import numpy as np
-
-    from edge.inference.model import CellClassifier
-    from edge.training.dataset import factory_cells
-    from edge.training.evaluate import calibrate_triage, predict, triage_figures
+    from edge.training.evaluate import calibrate_triage, score_reference, triage_figures
     from edge.training.train import set_threshold
 
-    model = CellClassifier.load(model_dir)
-    _cut_cells_for(model)
-    sets = {data.name: factory_cells(data, fmt, grid=_grid(grid))} if data else _calibration_sets(calib_strings, work_dir)
-    p_parts, d_parts, s_parts = [], [], []
-    for name, cells in sets.items():
-        probs = predict(model, cells)  # type: ignore[arg-type]
-        p_parts.append(1 - probs[:, 0])
-        d_parts.append(cells.p_def >= 0.5)  # type: ignore[attr-defined]
-        s_parts.append(np.full(len(probs), name))
-    p_def, is_def, source = np.concatenate(p_parts), np.concatenate(d_parts), np.concatenate(s_parts)
+    sets, p_def, is_def, source = _score_calibration_cells(model_dir, calib_strings, work_dir, data, fmt, grid)
     points, detail = calibrate_triage(p_def, is_def, source, target_miss=target_miss, target_false_ng=target_false_ng)
     per_set = {name: triage_figures(p_def[source == name], is_def[source == name], points) for name in sets}
     calibration = {
@@ -313,6 +300,7 @@ def _calibrate_model(
                 defect_threshold=points.ok_threshold,
                 operating_points={"ok_threshold": points.ok_threshold, "ng_threshold": points.ng_threshold},
                 calibration=calibration,
+                score_reference=score_reference(p_def, is_def),
             )
             meta_path.write_text(json.dumps(meta, indent=1, default=float))
     for name, f in per_set.items():
@@ -322,6 +310,28 @@ def _calibrate_model(
         )
     console.print(f"operating points: OK below {points.ok_threshold:.5f}, NG from {points.ng_threshold:.5f}")
     return calibration
+
+
+def _score_calibration_cells(
+    model_dir: Path, calib_strings: int, work_dir: Path, data: Path | None = None, fmt: str = "folder", grid: str | None = None
+) -> tuple[dict[str, object], Any, Any, Any]:
+    """The calibration sets and the model's p(defect), truth and set name of every cell in them."""
+    import numpy as np
+
+    from edge.inference.model import CellClassifier
+    from edge.training.dataset import factory_cells
+    from edge.training.evaluate import predict
+
+    model = CellClassifier.load(model_dir)
+    _cut_cells_for(model)
+    sets = {data.name: factory_cells(data, fmt, grid=_grid(grid))} if data else _calibration_sets(calib_strings, work_dir)
+    p_parts, d_parts, s_parts = [], [], []
+    for name, cells in sets.items():
+        probs = predict(model, cells)  # type: ignore[arg-type]
+        p_parts.append(1 - probs[:, 0])
+        d_parts.append(cells.p_def >= 0.5)  # type: ignore[attr-defined]
+        s_parts.append(np.full(len(probs), name))
+    return sets, np.concatenate(p_parts), np.concatenate(d_parts), np.concatenate(s_parts)
 
 
 def _cut_cells_for(*models: object) -> None:
@@ -422,6 +432,27 @@ def calibrate_cmd(
     )
     if as_json:
         print(json.dumps(calibration, default=float))
+
+
+@model_app.command("reference")
+def reference_cmd(
+    model_dir: Path,
+    strings: Annotated[int, typer.Option(help="Held-out synthetic strings of the calibration set")] = 150,
+    work_dir: Path = Path("data/train"),
+) -> None:
+    """Write the model's validation score distribution (what drift is measured against) into its metadata.json.
+
+    The same cells the operating points were calibrated on; the thresholds are left as they are.
+    """
+    from edge.training.evaluate import score_reference
+
+    _sets, p_def, is_def, _source = _score_calibration_cells(model_dir, strings, work_dir)
+    ref = score_reference(p_def, is_def)
+    meta_path = model_dir / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["score_reference"] = ref
+    meta_path.write_text(json.dumps(meta, indent=1, default=float))
+    console.print(f"score reference of {ref['ok_cells']} OK and {ref['defect_cells']} defective cells written to {meta_path}")
 
 
 @model_app.command("quantize")
@@ -739,6 +770,23 @@ def bench_edge(*, images: int, seconds: float, console: Console, versions: list[
         figures.update({"per_model": summary, "peak_rss_mb": rss, "target_p95_ms_8bit_sustained": 100, "source_budget_ms": 2000})
 
 
+def register_folder(session: Any, blobs: Any, model_dir: Path, actor: str) -> tuple[Any, bool]:
+    """Register a model folder (model.onnx, metadata.json, model card, evaluation); (the version, whether it is new)."""
+    from services.registry.service import register
+
+    card = model_dir / "model_card.md"
+    evaluation = model_dir / "eval" / "evaluation.json"
+    return register(
+        session=session,
+        blobs=blobs,
+        onnx=(model_dir / "model.onnx").read_bytes(),
+        metadata=json.loads((model_dir / "metadata.json").read_text()),
+        card=card.read_text(encoding="utf-8") if card.is_file() else "",
+        evaluation=json.loads(evaluation.read_text()) if evaluation.is_file() else None,
+        actor=actor,
+    )
+
+
 @model_app.command("register")
 def register_cmd(
     model_dir: Path,
@@ -749,26 +797,14 @@ def register_cmd(
     from services.core.db import transaction
     from services.core.errors import DomainError
     from services.imagestore.store import DirectoryBlobStore
-    from services.registry.service import register
 
-    onnx, meta_path = model_dir / "model.onnx", model_dir / "metadata.json"
-    if not onnx.is_file() or not meta_path.is_file():
+    if not (model_dir / "model.onnx").is_file() or not (model_dir / "metadata.json").is_file():
         console.print(f"[red]{model_dir} needs model.onnx and metadata.json[/]")
         raise typer.Exit(2)
-    card = model_dir / "model_card.md"
-    evaluation = model_dir / "eval" / "evaluation.json"
     s = _core()
     try:
         with transaction(_sessions(s.resolved_database_url())) as session:
-            read, new = register(
-                session=session,
-                blobs=DirectoryBlobStore(s.resolved_image_dir()),
-                onnx=onnx.read_bytes(),
-                metadata=json.loads(meta_path.read_text()),
-                card=card.read_text(encoding="utf-8") if card.is_file() else "",
-                evaluation=json.loads(evaluation.read_text()) if evaluation.is_file() else None,
-                actor=actor,
-            )
+            read, new = register_folder(session, DirectoryBlobStore(s.resolved_image_dir()), model_dir, actor)
     except DomainError as exc:
         console.print(f"[red]not registered:[/] {exc.detail}")
         raise typer.Exit(1) from exc

@@ -8,14 +8,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
 
 from api import charts, plant
 from api.deps import Engineer, SessionDep, Staff, get_settings
 from api.i18n import gettext as _
 from api.render import render
 from api.words import word
+from services.contracts.scores import PSI_ALERT, PSI_WATCH
 from services.core.errors import DomainError
 from services.core.time import utcnow
+from services.drift.schemas import ControlChart, DriftSeries
+from services.drift.service import watch
 from services.metrics import ppm as metrics
 from services.metrics.dashboard import MISS_TARGET, REWORK_TARGET, dashboard
 from services.metrics.schemas import PPM_GROUPS, PpmGroup
@@ -110,18 +114,62 @@ def dashboard_page(
             for pc in d.p_charts
         ],
     }
+    drift_first = max(first_day, last_day - timedelta(days=DRIFT_DAYS - 1))
+    drift = watch(
+        session=session, first_day=drift_first, last_day=last_day, station=station or None, plant_timezone=plant.zone().key
+    )
     return render(
         request,
         "dashboard.html",
         user=user,
         d=d,
         figs=figs,
+        drift=drift,
+        drift_figs=[_drift_charts(s) for s in drift.series],
+        drift_alerts={(a.station, a.model_version) for a in drift.alerts},
+        psi_watch=PSI_WATCH,
+        psi_alert=PSI_ALERT,
         station=station or "",
         rework_target=REWORK_TARGET,
         since=first_day.isoformat(),
         until=last_day.isoformat(),
         error=error,
     )
+
+
+DRIFT_DAYS = 28  # the dashboard shows drift over the last 28 days of its window (the API takes up to 92)
+
+
+def _drift_chart(title: str, chart: ControlChart) -> Markup:
+    pts = [p for p in chart.points if p.value is not None and p.ucl is not None and p.lcl is not None]
+    return charts.p_chart(
+        title,
+        [p.day for p in pts],
+        [p.value or 0.0 for p in pts],
+        [p.ucl or 0.0 for p in pts],
+        [p.lcl or 0.0 for p in pts],
+        chart.center or 0.0,
+        [p.out_of_control for p in pts],
+    )
+
+
+def _drift_charts(s: DriftSeries) -> list[Markup]:
+    """One station's model, day by day: three p-charts and the PSI line against its watch and alert levels."""
+    return [
+        _drift_chart(_("Review load (REVIEW cells / cells)"), s.review_load),
+        _drift_chart(_("False-call rate (false calls / dispositions)"), s.false_call_rate),
+        _drift_chart(_("Escape rate (escapes / real defects)"), s.escape_rate),
+        charts.line_chart(
+            _("Score shift against validation (PSI)"),
+            [p.day for p in s.psi],
+            {"PSI": [p.psi for p in s.psi]},
+            lines=[
+                charts.Line(PSI_WATCH, _("watch %(v)s") % {"v": PSI_WATCH}, color="#d9822b"),
+                charts.Line(PSI_ALERT, _("shift %(v)s") % {"v": PSI_ALERT}),
+            ],
+            cls="psi",
+        ),
+    ]
 
 
 @router.get("/ppm", response_class=HTMLResponse)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
+from api import plant
 from api.deps import ERRORS, Engineer, Instant, SessionDep, Staff, get_settings
 from api.i18n import N_
 from services.core.errors import InvalidInput
 from services.core.time import utcnow
+from services.drift.schemas import DriftWatch
+from services.drift.service import watch
 from services.metrics import ppm as metrics
 from services.metrics.dashboard import Dashboard, dashboard
 from services.metrics.schemas import DefinitionCreate, DefinitionRead
@@ -35,6 +38,24 @@ def get_dashboard(
     since, until = window(since, until)
     zone = get_settings(request).plant_timezone
     return dashboard(session=session, since=since, until=until, station=station or None, plant_timezone=zone)
+
+
+@router.get("/drift")
+def get_drift(
+    session: SessionDep,
+    p: Engineer,
+    first_day: date | None = None,
+    last_day: date | None = None,
+    station: Annotated[str | None, Query(max_length=40)] = None,
+) -> DriftWatch:
+    """Drift watch per station, model version and plant day (default: the last 28 days, today included).
+
+    Review load, false-call rate and escape rate with p-chart limits, the PSI of the day's scores against
+    the model's validation scores, and the alerts (days above a limit, PSI >= 0.25), newest first.
+    """
+    last = last_day or plant.today()
+    first = first_day or last - timedelta(days=27)
+    return watch(session=session, first_day=first, last_day=last, station=station or None, plant_timezone=plant.zone().key)
 
 
 def window(since: datetime | None, until: datetime | None, days: int = 14) -> tuple[datetime, datetime]:

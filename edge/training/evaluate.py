@@ -15,6 +15,7 @@ import numpy as np
 from edge.inference.model import CellClassifier
 from edge.training.classes import CLASSES
 from edge.training.dataset import CellSet
+from services.contracts.scores import SCORE_EDGES, score_bin
 
 
 def predict(model: CellClassifier, cells: CellSet, batch: int = 256) -> np.ndarray:
@@ -284,6 +285,24 @@ class TriagePoints:
 
     ok_threshold: float
     ng_threshold: float
+
+
+def score_reference(p_def: np.ndarray, is_def: np.ndarray) -> dict[str, Any]:
+    """The validation score distribution drift is measured against: shares per score bin, OK and defective cells apart."""
+    bins = np.array([score_bin(float(p)) for p in p_def], dtype=np.int64)
+    n = len(SCORE_EDGES) + 1
+
+    def share(mask: np.ndarray) -> list[float]:
+        counts = np.bincount(bins[mask], minlength=n)
+        return [round(float(c) / max(1, int(mask.sum())), 6) for c in counts]
+
+    return {
+        "edges": list(SCORE_EDGES),
+        "ok": share(~is_def),
+        "defect": share(is_def),
+        "ok_cells": int((~is_def).sum()),
+        "defect_cells": int(is_def.sum()),
+    }
 
 
 def ng_threshold_for(p_ok_cells: np.ndarray, target_false_ng: float) -> float:

@@ -168,3 +168,21 @@ class FirstPassDay(Base):
     verdict: Mapped[str] = mapped_column(String(6), primary_key=True)
     strings: Mapped[int] = mapped_column(Integer, default=0)
     modules: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ScoreDay(Base):
+    """The live model's string EL cells per plant day x station x model version x decision x score bin, kept by ingest.
+
+    Drift watch reads review load and the score distribution (against the model's validation scores)
+    from here, whole days at a time, instead of opening every image's cell scores. The bins are
+    services.contracts.scores'. v1 results carry no p(defect) and stay out.
+    """
+
+    __tablename__ = "score_day"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, plant calendar
+    station_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(50), primary_key=True)
+    decision: Mapped[str] = mapped_column(String(6), primary_key=True)  # OK | REVIEW | NG
+    bin: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    cells: Mapped[int] = mapped_column(Integer, default=0)

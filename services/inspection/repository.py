@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, Select, delete, func, select, update
 from sqlalchemy.orm import Session
@@ -15,7 +16,7 @@ from services.core.time import utcnow
 from services.core.upsert import insert_add, insert_ignore
 from services.devices.orm import Device, Station
 from services.imagestore.orm import StoredImage
-from services.inspection.orm import CellDefect, FirstPassDay, Inspection, Module, RefusedResult, ShiftPattern
+from services.inspection.orm import CellDefect, FirstPassDay, Inspection, Module, RefusedResult, ScoreDay, ShiftPattern
 
 
 def _line_stations(line: str) -> Select:  # type: ignore[type-arg]
@@ -340,3 +341,39 @@ def prune_first_pass_days(session: Session) -> None:
 def clear_first_pass_days(session: Session) -> None:
     """Empty the daily roll-up (before recounting it)."""
     session.execute(delete(FirstPassDay))
+
+
+def add_score_days(session: Session, counts: Sequence[dict[str, object]]) -> None:
+    """Add cells to the daily score roll-up (day, station_code, model_version, decision, bin, cells)."""
+    if counts:
+        t = ScoreDay.__table__
+        keys = ["day", "station_code", "model_version", "decision", "bin"]
+        session.execute(insert_add(session, t, keys, ["cells"]), counts)
+
+
+def score_days(
+    session: Session, first_day: str, last_day: str, station: str | None
+) -> Sequence[tuple[str, str, str, str, int, int]]:
+    """(day, station, model version, decision, bin, cells) of the roll-up for plant days first_day..last_day."""
+    stmt = select(
+        ScoreDay.day, ScoreDay.station_code, ScoreDay.model_version, ScoreDay.decision, ScoreDay.bin, ScoreDay.cells
+    ).where(ScoreDay.day >= first_day, ScoreDay.day <= last_day)
+    if station:
+        stmt = stmt.where(ScoreDay.station_code == station)
+    return [(d, st, v, dec, int(b), int(n)) for d, st, v, dec, b, n in session.execute(stmt)]
+
+
+def judged_images(session: Session, *, after_id: int, limit: int) -> Sequence[tuple[int, datetime, str, str, Any]]:
+    """(id, captured_at, station, model version, cell_scores) of string EL images with cell scores, in id order from after_id."""
+    stmt = (
+        select(Inspection.id, Inspection.captured_at, Inspection.station_code, Inspection.model_version, Inspection.cell_scores)
+        .where(Inspection.stage == "string_el", Inspection.cell_scores.is_not(None), Inspection.id > after_id)
+        .order_by(Inspection.id)
+        .limit(limit)
+    )
+    return [(int(i), at, st, v, cs) for i, at, st, v, cs in session.execute(stmt)]
+
+
+def clear_score_days(session: Session) -> None:
+    """Empty the daily score roll-up (before recounting it)."""
+    session.execute(delete(ScoreDay))

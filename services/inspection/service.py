@@ -21,6 +21,7 @@ from services.inspection import repository as repo
 from services.inspection.firstpass import record_first_pass
 from services.inspection.orm import CellDefect, Inspection
 from services.inspection.schemas import DefectRead, InspectionRead, ModuleRead
+from services.inspection.scores import record_scores
 from services.inspection.shifts import load_calendar
 
 OK_CLASS = "ok"
@@ -103,6 +104,7 @@ def record_results(*, session: Session, items: Sequence[tuple[ResultEnvelope, in
                 }
             )
     repo.insert_defects(session, defect_rows)
+    record_scores(session, [by_id[rid] for _, rid in inserted], plant_timezone)
     emit_many(session=session, events=[_stored_event(by_id[rid]) for _, rid in inserted])
     return [rid for _, rid in inserted]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from statistics import median
@@ -15,6 +14,7 @@ from sqlalchemy.orm import Session
 from services.contracts import Stage, Verdict
 from services.core.errors import InvalidInput
 from services.core.i18n import N_
+from services.core.spc import p_limits
 from services.inspection.firstpass import plant_day
 from services.inspection.orm import CellDefect, FirstPassDay, Inspection
 from services.rework.orm import Disposition, Escape, ReworkLoop
@@ -173,9 +173,7 @@ def _p_charts(counts: list[tuple[str, str, str, str, int]]) -> list[PChart]:
         p_bar = ng_all / n_all if n_all else 0.0
         points = []
         for d, n, ng in pts:
-            # Limits vary with each day's sample size: p_bar +- 3 sqrt(p_bar (1 - p_bar) / n).
-            sigma = math.sqrt(p_bar * (1 - p_bar) / n) if n else 0.0
-            ucl, lcl = min(1.0, p_bar + 3 * sigma), max(0.0, p_bar - 3 * sigma)
+            ucl, lcl = p_limits(p_bar, n)  # limits vary with each day's sample size
             p = ng / n if n else 0.0
             points.append(PPoint(day=d, n=n, ng=ng, p=p, ucl=ucl, lcl=lcl, out_of_control=p > ucl or p < lcl))
         charts.append(PChart(station=st, p_bar=p_bar, points=points))

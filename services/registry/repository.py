@@ -56,3 +56,9 @@ def end(session: Session, station: str, role: str, at: datetime) -> None:
         .where(StationModel.station_code == station, StationModel.role == role, StationModel.until.is_(None))
         .values(until=at)
     )
+
+
+def by_version(session: Session, version: str) -> ModelVersion | None:
+    """The newest registered version with this version string (results name the version, not always the name)."""
+    stmt = select(ModelVersion).where(ModelVersion.version == version)
+    return session.scalar(stmt.order_by(ModelVersion.registered_at.desc(), ModelVersion.id.desc()).limit(1))

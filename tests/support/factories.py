@@ -30,8 +30,12 @@ def result(
     png: bytes | None = None,
     size: tuple[int, int] = (1200, 100),
     schema_version: int = 2,
+    ok_score: float = 0.01,
 ) -> tuple[ResultEnvelope, bytes]:
-    """One string result with NG (and REVIEW) cells at (row, col, class); a fresh image each call."""
+    """One string result with NG (and REVIEW) cells at (row, col, class); a fresh image each call.
+
+    ok_score is the p(defect) of its OK cells (NG cells 0.95, REVIEW cells 0.4).
+    """
     png = png or png_for(next(_seq))
     sha = hashlib.sha256(png).hexdigest()
     w, h = size
@@ -43,7 +47,7 @@ def result(
         for c in range(1, cols + 1):
             cls = bad.get((1, c), doubt.get((1, c), "ok"))
             decision = CellDecision.NG if (1, c) in bad else CellDecision.REVIEW if (1, c) in doubt else CellDecision.OK
-            p_def = {CellDecision.NG: 0.95, CellDecision.REVIEW: 0.4, CellDecision.OK: 0.01}[decision]
+            p_def = {CellDecision.NG: 0.95, CellDecision.REVIEW: 0.4, CellDecision.OK: ok_score}[decision]
             cells.append(
                 CellResult(
                     row=1,
