@@ -17,8 +17,15 @@ from onnx import TensorProto, helper, numpy_helper
 from edge.training.classes import CLASSES
 
 
-def build_tiny_model(model_dir: Path, *, version: str = "0.0.1-test", threshold: float = 0.5, size: int = 32) -> Path:
-    """Write model.onnx (+ sha256) into model_dir and return the directory."""
+def build_tiny_model(
+    model_dir: Path,
+    *,
+    version: str = "0.0.1-test",
+    threshold: float = 0.5,
+    size: int = 32,
+    operating_points: tuple[float, float] | None = None,
+) -> Path:
+    """Write model.onnx (+ sha256) into model_dir and return the directory; operating_points (OK, NG) give a REVIEW band."""
     n = len(CLASSES)
     # logits = m * w + b with m = normalised mean brightness; bright -> ok, dark -> dead_cell.
     w = np.full((1, n), 0.0, dtype=np.float32)
@@ -54,6 +61,8 @@ def build_tiny_model(model_dir: Path, *, version: str = "0.0.1-test", threshold:
         "std": 0.25,
         "defect_threshold": threshold,
     }
+    if operating_points:
+        meta["operating_points"] = {"ok_threshold": operating_points[0], "ng_threshold": operating_points[1]}
     entry = model.metadata_props.add()
     entry.key, entry.value = "eltrace", json.dumps(meta)
     model_dir.mkdir(parents=True, exist_ok=True)
