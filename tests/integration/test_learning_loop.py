@@ -195,7 +195,9 @@ def _loop(stack: Stack, tmp_path: Path) -> None:
     models = f"/api/v1/stations/{STATION}/models"
     a_dir = build_tiny_model(tmp_path / "reg" / A, version=A, operating_points=(0.01, 0.9))
     props = onnx.load(str(a_dir / "model.onnx")).metadata_props
-    (a_dir / "metadata.json").write_text(next(p.value for p in props if p.key == "eltrace"))  # a model folder as training writes it
+    (a_dir / "metadata.json").write_text(
+        next(p.value for p in props if p.key == "eltrace")
+    )  # a model folder as training writes it
     r = _cli(stack, "model", "register", str(a_dir), "--by", "qe")
     assert r.returncode == 0, r.stdout + r.stderr
     qe.post(models, json={"name": NAME, "version": A, "reason": "line start"}).raise_for_status()
