@@ -488,6 +488,44 @@ def bench_edge_cmd(
         out.emit("edge")
 
 
+@bench_app.command("learning")
+def bench_learning_cmd(
+    label_strings: Annotated[int, typer.Option(help="Line strings A judges and the floor labels (round 1)")] = 150,
+    test_strings: Annotated[int, typer.Option(help="New line strings A and B (shadow) judge: the figures")] = 100,
+    defect_rate: Annotated[float, typer.Option(help="Share of defective cells on the line")] = 0.04,
+    look: Annotated[
+        str, typer.Option(help="The line's benign look the training strings never show (striation, none)")
+    ] = "striation",
+    live: Annotated[Path | None, typer.Option(help="Model A's folder (default: the shipped default)")] = None,
+    init_from: Annotated[
+        Path | None, typer.Option(help="B starts from this folder's weights.pt (default: A's float parent)")
+    ] = None,
+    arch: Annotated[str | None, typer.Option(help="B's architecture (default: the starting model's)")] = None,
+    input_size: Annotated[int | None, typer.Option(help="B's input side in px (default: the starting model's)")] = None,
+    width: Annotated[str, typer.Option(help="cellnet channels (from-scratch B only)")] = "12,24,48,96",
+    replay_strings: Annotated[int, typer.Option(help="Synthetic training strings mixed with the labels")] = 60,
+    epochs: int = 1,
+    lr: Annotated[float, typer.Option(help="Peak learning rate of the fine-tune")] = 1e-4,
+    calib_strings: Annotated[int, typer.Option(help="Held-out synthetic strings B's operating points are set on")] = 150,
+    browser_samples: Annotated[int, typer.Option(help="REVIEW strings timed on the review page (0: skip)")] = 20,
+    elpv: Annotated[bool, typer.Option(help="Mix the ELPV fit cells into B's training, as A's parent was trained")] = True,
+    work_dir: Path = Path("data/bench-learning"),
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object as the last line")] = False,
+) -> None:
+    """One round of the learning loop on generated data: A live, floor labels, B trained, shadow, promote; before / after."""
+    from cli.benchlearning import bench_learning
+
+    out = Console(stderr=True) if as_json else console
+    result = bench_learning(
+        label_strings=label_strings, test_strings=test_strings, defect_rate=defect_rate, look=None if look == "none" else look,
+        live=live, init_from=init_from, arch=arch, input_size=input_size, width=width, replay_strings=replay_strings,
+        epochs=epochs, lr=lr, calib_strings=calib_strings, browser_samples=browser_samples, work_dir=work_dir, console=out,
+        train_extra=() if elpv else ("--no-elpv",),
+    )  # fmt: skip
+    if as_json:
+        print(json.dumps(result, default=str))
+
+
 @bench_app.command("outage")
 def bench_outage_cmd(
     minutes: Annotated[float, typer.Option(help="Length of the ingest outage (simulated edge time)")] = 480,

@@ -63,7 +63,11 @@ def write_card(
         "metrics": {k: {"roc_auc": r["roc_auc"], "best_accuracy": r["best_accuracy"], **r["triage"]} for k, r in reports.items()},
         "baseline": base_name,
     }
-    (model_dir / "metadata.json").write_text(json.dumps(meta, indent=1, default=float))
+    meta_path = model_dir / "metadata.json"
+    before = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    if before.get("score_reference"):  # calibration wrote it (drift watch reads it): the card keeps it
+        meta["score_reference"] = before["score_reference"]
+    meta_path.write_text(json.dumps(meta, indent=1, default=float))
     lines = [
         f"# Model card: {info.name} {info.version}",
         "",
@@ -132,6 +136,14 @@ def write_card(
         "",
     ]
     lines += extra_sections or []
+    ref = meta.get("score_reference")
+    if isinstance(ref, dict):
+        lines += [
+            "## Drift reference",
+            f"`metadata.json` holds the validation score distribution ({ref['ok_cells']:,} OK and {ref['defect_cells']:,} defective",
+            "calibration cells, per p(defect) bin): drift watch reads each station-day's scores against it (PSI, decision 0017).",
+            "",
+        ]
     lines += [
         "## Known limits",
         "- ELPV is one maker's poly and mono cells from 2018-era modules (4-busbar era, 300 x 300 px crops); modern 9-16",

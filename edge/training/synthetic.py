@@ -107,6 +107,19 @@ def render_cell(
     return cell * mult, box
 
 
+def striation_rings(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """Concentric striation rings of Czochralski wafers (oxygen precipitates): a benign, line-specific EL pattern."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    cy, cx = h / 2 + rng.uniform(-0.05, 0.05) * h, w / 2 + rng.uniform(-0.05, 0.05) * w
+    r = np.hypot(yy - cy, xx - cx)
+    period = rng.uniform(0.12, 0.2) * min(h, w)
+    depth = rng.uniform(0.06, 0.12)
+    rings: NDArray[Any] = (1.0 - depth * (0.5 + 0.5 * np.cos(2 * np.pi * r / period))).astype(np.float32)
+    return rings
+
+
+LOOKS = {"striation": striation_rings}  # look name -> per-cell multiplier (rng, h, w)
+
 MIN_CONTRAST = 0.15  # a defect pixel darkens its cell by at least this share of the cell's median level
 MIN_AREA = 1 / 1500  # ... over at least this share of the cell side squared (a crack of ~10 % of the side)
 EDGE_MARGIN = 0.04  # pixels this close to the cell edge do not count: segmentation may cut them off
@@ -248,9 +261,17 @@ def generate_string(
     megapixels: float = 4.0,
     distort: bool = True,
     place: dict[tuple[int, int], str] | None = None,
+    look: str | None = None,
 ) -> tuple[np.ndarray, StringTruth]:
-    """One string image (uint8 or uint16, (H, W)) and its ground truth; `place` puts a class at (row, col)."""
+    """One string image (uint8 or uint16, (H, W)) and its ground truth; `place` puts a class at (row, col).
+
+    `look` gives every cell a line's benign look that the training strings never show (see LOOKS); the same
+    seed renders the same string otherwise, so a look is the only difference.
+    """
+    if look is not None and look not in LOOKS:
+        raise ValueError(f"unknown look {look!r}: one of {', '.join(LOOKS)}")
     rng = np.random.default_rng(seed)
+    look_rng = np.random.default_rng([seed, 7919])  # its own stream: the string's other draws stay as without a look
     rows, cols, aspect = RECIPES[recipe]
     if cell_px is None:
         # Choose the cell height so that the whole image is about `megapixels`.
@@ -267,6 +288,8 @@ def generate_string(
             cls = str(rng.choice(classes)) if rng.random() < defect_rate else OK
             cls = (place or {}).get((r + 1, c + 1), cls)
             cell, dbox = render_cell(rng, ch, cw, cls, multi=multi, busbars=busbars)
+            if look is not None:
+                cell *= LOOKS[look](look_rng, ch, cw)
             cell *= rng.uniform(0.92, 1.08)  # cell-to-cell efficiency spread
             x0, y0 = c * (cw + gap), r * (ch + gap)
             canvas[y0 : y0 + ch, x0 : x0 + cw] = cell

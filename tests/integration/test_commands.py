@@ -203,3 +203,38 @@ def test_bench_queries_json_holds_every_figure_of_its_table() -> None:
     dash = next(v for k, v in rows.items() if k.startswith("dashboard"))
     assert dash["n"] > 0 and 0 < dash["p50 ms"] <= dash["p95 ms"]
     assert any(k.startswith("module history") for k in rows) and any("baseline" in k for k in rows)
+
+
+@pytest.mark.slow
+def test_bench_learning_runs_one_round_and_its_json_holds_the_figures(tmp_path: Path) -> None:
+    # The loop at toy scale (the brightness model as A, a tiny CNN as B): the point is that every step runs and
+    # --json carries the figures of both models on the same strings, not their quality.
+    pytest.importorskip("torch")
+    import onnx
+
+    from tests.support.tiny_model import build_tiny_model
+
+    a = build_tiny_model(tmp_path / "a", version="0.0.1-a", operating_points=(0.01, 0.9))
+    props = onnx.load(str(a / "model.onnx")).metadata_props
+    (a / "metadata.json").write_text(next(p.value for p in props if p.key == "eltrace"))
+    r = subprocess.run(
+        [sys.executable, "-m", "cli.main", "bench", "learning", "--live", str(a), "--label-strings", "20", "--test-strings", "6",
+         "--defect-rate", "0.25", "--replay-strings", "2", "--calib-strings", "4", "--arch", "cellnet", "--width", "4,8,8,8",
+         "--browser-samples", "0", "--no-elpv", "--work-dir", str(tmp_path / "bench"), "--json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["bench"] == "learning" and out["floor_labels"] > 0 and "trained" in out["B"]["floor_labels"]
+    before, after = out["before"], out["after"]
+    assert before["cells"] == after["cells"] > 0 and before["defects"] == after["defects"] > 0  # the same strings
+    live, shadow = out["report"]["live"][0], out["report"]["shadow"][0]
+    assert live["version"] == "0.0.1-a" and shadow["version"] == out["B"]["version"] and live["images"] == shadow["images"] > 0
+    assert set(out["seconds"]) >= {
+        "line runs A",
+        "floor labels",
+        "train B from labels",
+        "line runs A with B in shadow",
+        "promote B",
+    }
+    assert isinstance(out["target"]["met"], bool)
