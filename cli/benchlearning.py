@@ -215,6 +215,7 @@ def _scan_to_image(
     console: Console, base: str, password: str, sessions: Any, judged: dict[str, tuple[str, Judged]], n: int
 ) -> list[float]:
     """Review page in headless Chromium: cells decided, Space -> ms until the next string's image is on screen."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     from services.core.db import transaction
@@ -253,8 +254,9 @@ def _scan_to_image(
                     )
             page.evaluate("document.body.dataset.imageReady = ''")
             page.keyboard.press(" ")
-            page.wait_for_function("document.body.dataset.imageReady === '1' || !document.getElementById('image')", timeout=15000)
-            if page.evaluate("document.body.dataset.imageReady") != "1":
+            try:  # the page's CSP forbids eval, so wait on the attribute its script sets, not a JS predicate
+                page.wait_for_selector("body[data-image-ready='1']", timeout=5000)
+            except PlaywrightTimeout:
                 break  # the queue is empty: no next image to time
             times.append(float(page.evaluate("document.body.dataset.nextImageMs")))
         b.close()
