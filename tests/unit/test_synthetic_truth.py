@@ -48,3 +48,20 @@ def test_a_cell_where_no_defect_can_show_ends_after_its_tries() -> None:
     cell = np.zeros((100, 100), np.float32)
     mult, _ = visible_defect(np.random.default_rng(0), cell, "crack", busbars=3, tries=3)
     assert visible_area(cell, mult) == 0
+
+
+def test_a_line_look_changes_the_cells_and_nothing_else() -> None:
+    """A look is the only difference: same seed, same truth and layout; the cells carry the rings."""
+    import numpy as np
+
+    from edge.training.synthetic import generate_string
+
+    plain, t1 = generate_string(5, recipe="full-1x12", megapixels=0.3, bit_depth=8)
+    again, _ = generate_string(5, recipe="full-1x12", megapixels=0.3, bit_depth=8)
+    ringed, t2 = generate_string(5, recipe="full-1x12", megapixels=0.3, bit_depth=8, look="striation")
+    assert np.array_equal(plain, again) and t1 == t2
+    x, y, w, h = t1.cells[0].box
+    diff = np.abs(plain[y : y + h, x : x + w].astype(int) - ringed[y : y + h, x : x + w].astype(int))
+    assert diff.mean() > 2  # the rings darken the cell by several grey levels on average
+    with pytest.raises(ValueError, match="unknown look"):
+        generate_string(5, look="hexagons")
