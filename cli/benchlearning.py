@@ -42,6 +42,7 @@ class Judged:
     truth: dict[tuple[int, int], str]
     live: dict[tuple[int, int], str]
     shadow: dict[tuple[int, int], str] = field(default_factory=dict)
+    verdict: str = ""  # the live result's string verdict
 
 
 def upper95(k: int, n: int) -> float:
@@ -142,7 +143,9 @@ def _run_line(
         env = inspector.inspect(
             png, barcode=barcode, string_position=1, recipe=_recipe(recipe), captured_at=captured + timedelta(minutes=i)
         ).envelope
-        judged = Judged(truth=truth, live={(c.row, c.col): c.effective_decision.value for c in env.cells})
+        judged = Judged(
+            truth=truth, live={(c.row, c.col): c.effective_decision.value for c in env.cells}, verdict=env.verdict.value
+        )
         if env.shadow is not None:
             judged.shadow = {(c.row, c.col): c.decision.value for c in env.shadow.cells}
         out[barcode] = (env.result_id, judged)
@@ -170,31 +173,21 @@ def _floor(sessions: Any, judged: dict[str, tuple[str, Judged]], barcodes: Seque
     try:
         for barcode in barcodes:
             rid, j = judged[barcode]
-            with transaction(sessions) as s:
-                string = None
-                try:
-                    string = review.review_string(session=s, result_id=rid)
-                except Exception:  # noqa: BLE001 - not reviewable (an NG or OK string): nothing to review
-                    string = None
-                if string is not None and string.cells and all(c.decision is None for c in string.cells):
-                    items = []
-                    for c in string.cells:
-                        real = j.truth[(c.row, c.col)]
-                        items.append(
-                            review.CellInput(
-                                c.defect_id,
-                                ReviewDecision.OK if real == OK else ReviewDecision.DEFECT,
-                                real if real != OK else None,
-                            )
-                        )
-                        done["review_ok" if real == OK else "review_defect"] += 1
-                    try:
-                        review.review_all(
-                            session=s, result_id=rid, items=items, actor="op", station=STATION, loop_limit=3, plant_timezone="UTC"
-                        )
-                        done["reviewed_strings"] += 1
-                    except Exception:  # noqa: BLE001 - a REVIEW string the queue does not offer (NG already): skip it
-                        pass
+            # Only REVIEW strings are reviewed: the doubtful cells of an NG string wait for its re-test after rework
+            # (a re-test still in doubt comes to the review then), which this bench does not image.
+            if j.verdict == "REVIEW":
+                with transaction(sessions) as s:
+                    words = [(c, j.truth[(c.row, c.col)]) for c in review.review_string(session=s, result_id=rid).cells]
+                    items = [
+                        review.CellInput(c.defect_id, ReviewDecision.OK if real == OK else ReviewDecision.DEFECT, real if real != OK else None)
+                        for c, real in words
+                    ]  # fmt: skip
+                    review.review_all(
+                        session=s, result_id=rid, items=items, actor="op", station=STATION, loop_limit=3, plant_timezone="UTC"
+                    )
+                done["reviewed_strings"] += 1
+                for _c, real in words:
+                    done["review_ok" if real == OK else "review_defect"] += 1
             with transaction(sessions) as s:
                 view = station_view(session=s, barcode=barcode, loop_limit=3)
                 for d in view.defects:
