@@ -203,6 +203,8 @@ def test_bench_queries_json_holds_every_figure_of_its_table() -> None:
     dash = next(v for k, v in rows.items() if k.startswith("dashboard"))
     assert dash["n"] > 0 and 0 < dash["p50 ms"] <= dash["p95 ms"]
     assert any(k.startswith("module history") for k in rows) and any("baseline" in k for k in rows)
+    drift = next(v for k, v in rows.items() if k.startswith("drift watch"))
+    assert drift["n"] > 0 and 0 < drift["p50 ms"] <= drift["p95 ms"]
 
 
 @pytest.mark.slow
