@@ -211,6 +211,7 @@ def _scan_to_image(
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
+    from cli.headless import signed_in_page
     from services.core.db import transaction
     from services.review import service as review
     from services.review.schemas import ReviewDecision
@@ -222,13 +223,7 @@ def _scan_to_image(
     times: list[float] = []
     by_rid = {rid: j for rid, j in judged.values()}
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
-        page = b.new_page(viewport={"width": 1366, "height": 768})
-        page.goto(f"{base}/login")
-        page.fill("input[name=username]", "op")
-        page.fill("input[name=password]", password)
-        with page.expect_navigation():
-            page.keyboard.press("Enter")
+        b, page = signed_in_page(pw, chromium, base, "op", password, {"width": 1366, "height": 768})
         page.goto(f"{base}/review?station={STATION}")
         for _ in range(n):
             rid = page.locator("#image").get_attribute("data-result") if page.locator("#image").count() else None
@@ -268,6 +263,9 @@ def bench_learning(
     browser_samples: int, work_dir: Path, console: Console, train_extra: Sequence[str] = (),
 ) -> dict[str, object]:  # fmt: skip
     """Run one round of the loop; print the figures and return them (the --json object)."""
+    from sqlalchemy import select
+
+    from api.main import create_app
     from cli.model import register_folder
     from cli.runtime import models_root
     from cli.servers.http import ServerThread, free_port
@@ -277,6 +275,7 @@ def bench_learning(
     from edge.wiring import load_inspector
     from services.core.db import make_engine, make_sessionmaker, transaction
     from services.core.settings import ApiSettings
+    from services.devices.orm import Device
     from services.devices.service import provision_device
     from services.imagestore.store import DirectoryBlobStore
     from services.labels.compare import compare
@@ -308,18 +307,17 @@ def bench_learning(
     password = secrets.token_urlsafe(12)
     steps = Steps(console)
     now = datetime.now(UTC)
-    with transaction(sessions) as s:
-        cred = provision_device(session=s, code="edge-bench", station_code=STATION, master_secret=secret.encode())
-        from sqlalchemy import text
 
-        device_row = int(s.execute(text("select id from device where code='edge-bench'")).scalar_one())
+    def assign(s: Any, model: Any, role: Role, reason: str) -> None:
+        registry.assign(session=s, station=STATION, name=model.name, version=model.version, role=role, actor="qe", reason=reason)
+
+    with transaction(sessions) as s:
+        provision_device(session=s, code="edge-bench", station_code=STATION, master_secret=secret.encode())
+        device_row = int(s.execute(select(Device.id).where(Device.code == "edge-bench")).scalar_one())
         for user, role in (("op", "operator"), ("qe", "quality_engineer")):
             create_user(session=s, username=user, password=password, role=role)
         a_read, _ = register_folder(s, blobs, a_dir, "qe")
-        registry.assign(
-            session=s, station=STATION, name=a_read.name, version=a_read.version, role=Role.LIVE, actor="qe", reason="line start"
-        )
-    del cred
+        assign(s, a_read, Role.LIVE, "line start")
     console.print(
         f"live model A: {a_read.name} {a_read.version}; B fine-tuned from {init_from or 'scratch'} ({arch}, {input_size} px)"
     )
@@ -363,15 +361,7 @@ def bench_learning(
     with steps.step("register B, start shadow"):
         with transaction(sessions) as s:
             b_read, _ = register_folder(s, blobs, b_dir, "qe")
-            registry.assign(
-                session=s,
-                station=STATION,
-                name=b_read.name,
-                version=b_read.version,
-                role=Role.SHADOW,
-                actor="qe",
-                reason="floor round 1",
-            )
+            assign(s, b_read, Role.SHADOW, "floor round 1")
         b_model = CellClassifier.load(b_dir)
         inspector.shadow = ShadowModel(b_model, DecisionRules.for_model(b_model.info, None))
     shadow_since = datetime.now(UTC) - timedelta(hours=2)  # the shadow strings' capture times start here
@@ -380,7 +370,7 @@ def bench_learning(
         second = _run_line(inspector, sessions, blobs, device_row, test_seeds, defect_rate=defect_rate, look=look,
                            captured=shadow_since, prefix="MBT")  # fmt: skip
     port = free_port()
-    api = ServerThread(__import__("api.main", fromlist=["create_app"]).create_app(settings), "127.0.0.1", port)
+    api = ServerThread(create_app(settings), "127.0.0.1", port)
     api.start_and_wait()
     try:
         with steps.step("review page, Space to next image"):
@@ -397,15 +387,7 @@ def bench_learning(
         report = compare(session=s, station=STATION, since=shadow_since)
     with steps.step("promote B"):
         with transaction(sessions) as s:
-            registry.assign(
-                session=s,
-                station=STATION,
-                name=b_read.name,
-                version=b_read.version,
-                role=Role.LIVE,
-                actor="qe",
-                reason="floor round 1 passed",
-            )
+            assign(s, b_read, Role.LIVE, "floor round 1 passed")
         inspector = load_inspector(b_dir, device_id="edge-bench", station_id=STATION)
 
     strings = [j for _rid, j in second.values()]

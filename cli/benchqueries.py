@@ -412,15 +412,11 @@ def _browser_scan(console: Console, base: str, password: str, barcodes: list[str
     )
     from playwright.sync_api import sync_playwright
 
+    from cli.headless import signed_in_page
+
     times: list[float] = []
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
-        page = b.new_page(viewport={"width": 1400, "height": 900})
-        page.goto(f"{base}/login")
-        page.fill("input[name=username]", "qe")
-        page.fill("input[name=password]", password)
-        with page.expect_navigation():
-            page.keyboard.press("Enter")
+        b, page = signed_in_page(pw, chromium, base, "qe", password, {"width": 1400, "height": 900})
         page.goto(f"{base}/rework?station=RW-01")
         for code in barcodes:
             page.locator("#scan").focus()

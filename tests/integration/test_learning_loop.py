@@ -29,18 +29,17 @@ from sqlalchemy import select
 from cli.servers.redis import RedisServer
 from edge.api_client import EdgeApiClient
 from edge.modelsync import ModelSync
-from edge.outbox import Outbox
-from edge.pipeline import Inspector, Recipe
+from edge.pipeline import Inspector
 from edge.training.synthetic import generate_string
 from edge.wiring import load_inspector
-from edge.worker import FolderWorker
 from services.audit.orm import AuditEntry
-from services.contracts import Grid, ResultEnvelope
+from services.contracts import ResultEnvelope
 from services.core.db import transaction
 from services.core.time import set_clock
 from services.inspection.orm import Inspection
 from services.security.service import create_user
 from tests.conftest import Stack, make_stack
+from tests.support.edge import folder_worker
 from tests.support.flow import consumer, publisher, round_trip
 from tests.support.http import PASSWORD
 from tests.support.tiny_model import build_tiny_model
@@ -73,16 +72,7 @@ class Line:
         def load(folder: Path) -> Inspector:
             return load_inspector(folder, device_id=stack.device.device_id, station_id=STATION)
 
-        self.worker = FolderWorker(
-            inspector=load(local_a),
-            outbox=Outbox(tmp_path / "edge" / "outbox.sqlite"),
-            watch_dir=tmp_path / "edge" / "in",
-            done_dir=None,
-            rejected_dir=tmp_path / "edge" / "rejected",
-            default_recipe=Recipe("full-1x12", Grid(rows=1, cols=12), 1.0),
-            filename_pattern=r"^(?P<barcode>[A-Za-z0-9][A-Za-z0-9.\-]{0,63})_S(?P<pos>\d{1,2})$",
-            settle_s=0,
-        )
+        self.worker = folder_worker(load(local_a), tmp_path / "edge")
         self.sync = ModelSync(
             api=EdgeApiClient(stack.api_url, stack.device.api_key),
             worker=self.worker,

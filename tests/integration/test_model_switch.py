@@ -15,19 +15,19 @@ from sqlalchemy import func, select
 
 from edge.api_client import EdgeApiClient
 from edge.modelsync import ModelSync
-from edge.outbox import Outbox
-from edge.pipeline import Inspector, Recipe
+from edge.pipeline import Inspector
 from edge.training.synthetic import generate_string, write_string
 from edge.wiring import load_inspector
 from edge.worker import FolderWorker
 from services.audit.orm import AuditEntry
-from services.contracts import Grid, ResultEnvelope, canonical_json
+from services.contracts import ResultEnvelope, canonical_json
 from services.core.db import make_engine, make_sessionmaker, transaction
 from services.core.settings import ApiSettings
 from services.devices.orm import Device
 from services.imagestore.store import DirectoryBlobStore
 from services.registry.service import register
 from tests.conftest import SECRET
+from tests.support.edge import folder_worker
 from tests.support.http import token
 from tests.support.tiny_model import build_tiny_model
 
@@ -59,16 +59,7 @@ def _edge(client: TestClient, tmp_path: Path, signing_key: bytes) -> tuple[Folde
     def load(folder: Path) -> Inspector:
         return load_inspector(folder, device_id="edge-t1", station_id=STATION)
 
-    worker = FolderWorker(
-        inspector=load(build_tiny_model(tmp_path / "local" / "a", version="0.0.1-a")),
-        outbox=Outbox(tmp_path / "edge" / "outbox.sqlite"),
-        watch_dir=tmp_path / "edge" / "in",
-        done_dir=None,
-        rejected_dir=tmp_path / "edge" / "rejected",
-        default_recipe=Recipe("full-1x12", Grid(rows=1, cols=12), 1.0),
-        filename_pattern=r"^(?P<barcode>[A-Za-z0-9][A-Za-z0-9.\-]{0,63})_S(?P<pos>\d{1,2})$",
-        settle_s=0,
-    )
+    worker = folder_worker(load(build_tiny_model(tmp_path / "local" / "a", version="0.0.1-a")), tmp_path / "edge")
     api = EdgeApiClient("http://testserver", client.device_key)  # type: ignore[attr-defined]
     api.http = client  # the app in-process over its ASGI door, the device key on every call
     client.headers["X-Device-Key"] = client.device_key  # type: ignore[attr-defined]
