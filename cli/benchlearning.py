@@ -177,17 +177,20 @@ def _floor(sessions: Any, judged: dict[str, tuple[str, Judged]], barcodes: Seque
             # (a re-test still in doubt comes to the review then), which this bench does not image.
             if j.verdict == "REVIEW":
                 with transaction(sessions) as s:
-                    words = [(c, j.truth[(c.row, c.col)]) for c in review.review_string(session=s, result_id=rid).cells]
+                    cells = review.review_string(session=s, result_id=rid).cells
+                if all(c.decision is None for c in cells):  # else reviewed at the page already (the timed strings)
+                    words = [(c, j.truth[(c.row, c.col)]) for c in cells]
                     items = [
                         review.CellInput(c.defect_id, ReviewDecision.OK if real == OK else ReviewDecision.DEFECT, real if real != OK else None)
                         for c, real in words
                     ]  # fmt: skip
-                    review.review_all(
-                        session=s, result_id=rid, items=items, actor="op", station=STATION, loop_limit=3, plant_timezone="UTC"
-                    )
-                done["reviewed_strings"] += 1
-                for _c, real in words:
-                    done["review_ok" if real == OK else "review_defect"] += 1
+                    with transaction(sessions) as s:
+                        review.review_all(
+                            session=s, result_id=rid, items=items, actor="op", station=STATION, loop_limit=3, plant_timezone="UTC"
+                        )
+                    done["reviewed_strings"] += 1
+                    for _c, real in words:
+                        done["review_ok" if real == OK else "review_defect"] += 1
             with transaction(sessions) as s:
                 view = station_view(session=s, barcode=barcode, loop_limit=3)
                 for d in view.defects:
