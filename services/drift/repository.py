@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.inspection.orm import CellDefect, Inspection
 from services.rework.orm import Disposition, Escape
+
+# A label comes after its image: reading labels from a day before the window on (edge clocks may run ahead)
+# lets the indexes on disposition.at and escape.found_at cut the join to the window's labels.
+_SKEW = timedelta(days=1)
 
 
 def dispositions(
@@ -20,7 +24,7 @@ def dispositions(
         select(Inspection.captured_at, Inspection.station_code, Inspection.model_version, Disposition.disposition)
         .join(CellDefect, CellDefect.id == Disposition.defect_id)
         .join(Inspection, Inspection.id == CellDefect.inspection_id)
-        .where(Inspection.captured_at >= since, Inspection.captured_at < until)
+        .where(Disposition.at >= since - _SKEW, Inspection.captured_at >= since, Inspection.captured_at < until)
     )
     if station:
         stmt = stmt.where(Inspection.station_code == station)
@@ -32,7 +36,7 @@ def escapes(session: Session, since: datetime, until: datetime, station: str | N
     stmt = (
         select(Inspection.captured_at, Inspection.station_code, Inspection.model_version)
         .join(Escape, Escape.string_inspection_id == Inspection.id)
-        .where(Inspection.captured_at >= since, Inspection.captured_at < until)
+        .where(Escape.found_at >= since - _SKEW, Inspection.captured_at >= since, Inspection.captured_at < until)
     )
     if station:
         stmt = stmt.where(Inspection.station_code == station)
