@@ -506,7 +506,9 @@ def bench_learning_cmd(
     replay_strings: Annotated[int, typer.Option(help="Synthetic training strings mixed with the labels")] = 60,
     epochs: int = 1,
     lr: Annotated[float, typer.Option(help="Peak learning rate of the fine-tune")] = 1e-4,
-    calib_strings: Annotated[int, typer.Option(help="Held-out synthetic strings B's operating points are set on (A's: 400)")] = 400,
+    calib_strings: Annotated[
+        int, typer.Option(help="Held-out synthetic strings B's operating points are set on (A's: 400)")
+    ] = 400,
     browser_samples: Annotated[int, typer.Option(help="REVIEW strings timed on the review page (0: skip)")] = 20,
     elpv: Annotated[bool, typer.Option(help="Mix the ELPV fit cells into B's training, as A's parent was trained")] = True,
     work_dir: Path = Path("data/bench-learning"),

@@ -7,18 +7,20 @@ because only inserted rows are counted. Days are plant-calendar days, like the f
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from services.contracts import ResultEnvelope, Stage
+from services.contracts import Stage
 from services.contracts.scores import score_bin
 from services.inspection import repository as repo
 from services.inspection.firstpass import plant_day
 
 _Key = tuple[str, str, str, str, int]  # plant day, station, model version, decision, bin
+_STRING_EL = Stage.STRING_EL.value
 
 
 def _count(c: Counter[_Key], at: datetime, station: str, version: str, cells: Iterable[Sequence[object]], zone: ZoneInfo) -> None:
@@ -38,13 +40,15 @@ def _save(session: Session, c: Counter[_Key]) -> None:
     repo.add_score_days(session, rows)
 
 
-def record_scores(session: Session, envelopes: Sequence[ResultEnvelope], plant_timezone: str) -> None:
-    """Add the cells of newly stored results to the roll-up (call with the inserted ones only, same transaction)."""
+def record_scores(session: Session, rows: Sequence[Mapping[str, Any]], plant_timezone: str) -> None:
+    """Add the cells of newly stored inspection rows to the roll-up (call with the inserted ones only, same transaction).
+
+    Reads each row's cell_scores, the compact cells ingest stores anyway, rather than the envelopes again.
+    """
     zone, c = ZoneInfo(plant_timezone), Counter[_Key]()
-    for env in envelopes:
-        if env.stage is Stage.STRING_EL and env.schema_version >= 2:
-            cells = [(cell.row, cell.col, cell.effective_decision.value, cell.p_defect) for cell in env.cells]
-            _count(c, env.captured_at, env.station_id, env.model.version, cells, zone)
+    for r in rows:
+        if r["stage"] == _STRING_EL and r["cell_scores"]:
+            _count(c, r["captured_at"], r["station_code"], r["model_version"], r["cell_scores"], zone)
     _save(session, c)
 
 

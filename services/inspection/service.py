@@ -104,7 +104,8 @@ def record_results(*, session: Session, items: Sequence[tuple[ResultEnvelope, in
                 }
             )
     repo.insert_defects(session, defect_rows)
-    record_scores(session, [by_id[rid] for _, rid in inserted], plant_timezone)
+    stored = {rid for _, rid in inserted}
+    record_scores(session, [r for r in rows if r["result_id"] in stored], plant_timezone)
     emit_many(session=session, events=[_stored_event(by_id[rid]) for _, rid in inserted])
     return [rid for _, rid in inserted]
 
