@@ -88,6 +88,7 @@ ROLE_MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/containment/csv"): INVESTIGATORS,
     ("POST", "/api/v1/containment/hold"): QE,
     ("GET", "/api/v1/dashboard"): QE,
+    ("GET", "/api/v1/drift"): QE,
     ("GET", "/api/v1/shifts"): QE,
     ("PUT", "/api/v1/shifts"): {"admin"},
     ("GET", "/rework"): REWORK,
