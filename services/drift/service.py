@@ -65,14 +65,12 @@ def watch(
     zone = ZoneInfo(plant_timezone)
     since = datetime.combine(first_day, time(), zone).astimezone(UTC)
     until = datetime.combine(last_day + timedelta(days=1), time(), zone).astimezone(UTC)
-    cells: dict[_Key, Counter[str]] = defaultdict(Counter)  # day -> cells
     decided: dict[_Key, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))  # day -> decision -> cells
     bins: dict[_Key, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0] * BINS))
     for day, st, version, decision, b, n in inspection_repo.score_days(
         session, first_day.isoformat(), last_day.isoformat(), station
     ):
         key = (st, version)
-        cells[key][day] += n
         decided[key][day][decision] += n
         bins[key][day][b] += n
     disp: dict[_Key, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
@@ -82,9 +80,13 @@ def watch(
     for at, st, version in repo.escapes(session, since, until, station):
         esc[(st, version)][plant_day(at, zone)] += 1
     series, alerts = [], []
+    cells = {key: {d: sum(c.values()) for d, c in by_day.items()} for key, by_day in decided.items()}
     for key in sorted(set(cells) | set(disp) | set(esc)):
-        days = sorted(set(cells[key]) | set(disp[key]) | set(esc[key]))
-        review = _chart(DriftMetric.REVIEW_LOAD, days, [decided[key][d]["REVIEW"] for d in days], [cells[key][d] for d in days])
+        judged = cells.get(key, {})
+        days = sorted(set(judged) | set(disp[key]) | set(esc[key]))
+        review = _chart(
+            DriftMetric.REVIEW_LOAD, days, [decided[key][d]["REVIEW"] for d in days], [judged.get(d, 0) for d in days]
+        )
         false_calls = _chart(
             DriftMetric.FALSE_CALL_RATE,
             days,
@@ -100,7 +102,7 @@ def watch(
         ref = _reference(session, key[1])
         psis = []
         for d in days:
-            n = cells[key][d]
+            n = judged.get(d, 0)
             value = None
             if ref is not None and n >= MIN_PSI_CELLS:
                 expected = reference_mix(*ref, defect_share=decided[key][d]["NG"] / n)
@@ -111,7 +113,7 @@ def watch(
                 station=key[0],
                 model_version=key[1],
                 days=days,
-                cells=[cells[key][d] for d in days],
+                cells=[judged.get(d, 0) for d in days],
                 review_load=review,
                 false_call_rate=false_calls,
                 escape_rate=escape,
