@@ -290,19 +290,20 @@ def _calibrate_model(
                 "calibration": calibration,
             },
         )
-        meta_path = model_dir / "metadata.json"
-        if meta_path.exists():  # keep the registry's metadata.json true to the ONNX it describes
-            from edge.inference.model import file_sha256
+        # Keep the registry's metadata.json true to the ONNX it describes. A model fresh from train or
+        # quantize has none yet: the score reference goes in now, and the card keeps it when it writes the rest.
+        from edge.inference.model import file_sha256
 
-            meta = json.loads(meta_path.read_text())
-            meta.update(
-                sha256=file_sha256(model_dir / "model.onnx"),
-                defect_threshold=points.ok_threshold,
-                operating_points={"ok_threshold": points.ok_threshold, "ng_threshold": points.ng_threshold},
-                calibration=calibration,
-                score_reference=score_reference(p_def, is_def),
-            )
-            meta_path.write_text(json.dumps(meta, indent=1, default=float))
+        meta_path = model_dir / "metadata.json"
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        meta.update(
+            sha256=file_sha256(model_dir / "model.onnx"),
+            defect_threshold=points.ok_threshold,
+            operating_points={"ok_threshold": points.ok_threshold, "ng_threshold": points.ng_threshold},
+            calibration=calibration,
+            score_reference=score_reference(p_def, is_def),
+        )
+        meta_path.write_text(json.dumps(meta, indent=1, default=float))
     for name, f in per_set.items():
         console.print(
             f"{name}: missed {f['misses']}/{f['defects']} ({f['miss_rate']:.3%}), auto-NG false calls "

@@ -158,5 +158,8 @@ def test_a_model_trains_on_the_floors_labels_and_is_tested_on_the_newest_weeks(
     model_dir = tmp_path / "models" / "el-cell-classifier" / "0.0.9-floor"
     card = (model_dir / "model_card.md").read_text()
     assert "2 floor-labelled cells before" in card and "the 2 of the newest 14 days test" in card
+    # Drift watch reads a new model's scores against its calibration scores: train writes them, the card shows them.
+    ref = json.loads((model_dir / "metadata.json").read_text())["score_reference"]
+    assert ref["ok_cells"] > 0 and ref["defect_cells"] > 0 and "## Drift reference" in card
     report = json.loads((model_dir / "eval" / "floor-labels" / "evaluation.json").read_text())
     assert report["reports"]["model"]["floor-labels-test"]["cells"] == 2  # the held-out labels, judged by the new model
