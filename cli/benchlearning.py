@@ -350,6 +350,8 @@ def bench_learning(
            "--models-dir", str(models_out), *train_extra]  # fmt: skip
     if init_from:
         cmd += ["--init-from", str(init_from)]
+    if "target_miss" in a_meta.get("calibration", {}):  # B makes A's promise, calibrated the same way
+        cmd += ["--target-miss", str(a_meta["calibration"]["target_miss"])]
     if "--no-elpv" not in train_extra:  # the shipped models' recipe: real cells weigh 3, typed defects pasted on 70 % of them
         cmd += ["--pasted", "0.7", "--elpv-weight", "3", "--defect-rate", "0.4", "--batch", "32"]
     env = {**os.environ, "ELTRACE_DATABASE_URL": db_url, "ELTRACE_DATA_DIR": str(work_dir / "api"), "ELTRACE_SECRET_KEY": secret}

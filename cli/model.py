@@ -27,6 +27,13 @@ def _width(text: str) -> tuple[int, int, int, int]:
     return parts
 
 
+# A shipped model promises <= 0.3 % missed defects with a 95 % bound, and the evaluation proves it again on the
+# test strings with their own bound: calibrating at two thirds of the promise leaves room for that second bound
+# (decision 0005, session 13). A station recalibrating on its own cells (`model calibrate`) keeps 0.3 %.
+SHIPPED_TARGET_MISS = 0.002
+SHIPPED_MISS_HELP = "Miss target the OK threshold is calibrated to (0.2 %: margin for the test set's own 95 % bound under 0.3 %)"
+
+
 @model_app.command("train")
 def train_cmd(
     version: Annotated[str, typer.Option(help="Version folder to create under models/<name>/")],
@@ -41,7 +48,7 @@ def train_cmd(
     init_from: Annotated[Path | None, typer.Option(help="Model folder to fine-tune from (its weights.pt)")] = None,
     calib_strings: int = 150,
     test_strings: int = 300,
-    target_miss: float = 0.003,
+    target_miss: Annotated[float, typer.Option(help=SHIPPED_MISS_HELP)] = SHIPPED_TARGET_MISS,
     work_dir: Path = Path("data/train"),
     models_dir: Path = Path("models"),
     set_default: Annotated[bool, typer.Option(help="Make this the version edges load by default")] = False,
@@ -461,7 +468,7 @@ def quantize_cmd(
     model_dir: Path,
     version: Annotated[str, typer.Option(help="Version folder for the INT8 model (e.g. 2.0.0-int8)")],
     calib_strings: int = 150,
-    target_miss: float = 0.003,
+    target_miss: Annotated[float, typer.Option(help=SHIPPED_MISS_HELP)] = SHIPPED_TARGET_MISS,
     target_false_ng: float = 0.01,
     work_dir: Path = Path("data/train"),
     elpv_eval: Annotated[bool, typer.Option(help="Evaluate float and INT8 side by side afterwards")] = True,
