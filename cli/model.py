@@ -62,6 +62,9 @@ def train_cmd(
     defect_rate: Annotated[float, typer.Option(help="Share of defective cells in synthetic training strings")] = 0.5,
     elpv_weight: Annotated[float, typer.Option(help="Loss weight of real (ELPV / factory) cells")] = 1.0,
     batch: int = 64,
+    real_labels: Annotated[
+        str, typer.Option(help="ELPV's 1/3 and 2/3 labels: soft (as given) or hard (OK / defective at 0.5, as evaluated)")
+    ] = "soft",
     input_size: Annotated[int, typer.Option(help="Model input side in px (224-300 keeps thin cracks; costs time)")] = 160,
     threads: Annotated[int, typer.Option(help="CPU threads for training")] = 2,
     eval_elpv: Annotated[
@@ -79,6 +82,8 @@ def train_cmd(
     from edge.training.synthetic import GENERATOR_VERSION
     from edge.training.train import TrainConfig, export_onnx, train
 
+    if real_labels not in ("soft", "hard"):
+        raise typer.BadParameter("soft or hard", param_hint="--real-labels")
     set_cell_size(input_size)
     command = "eltrace model train " + " ".join(shlex.quote(a) for a in sys.argv[3:] if a)
     floor_test: Path | None = None
@@ -111,6 +116,7 @@ def train_cmd(
         elpv_weight=elpv_weight,
         batch=batch,
         threads=threads,
+        real_labels=real_labels,
         **norm,
     )
     run_dir = work_dir / f"run-{version}"

@@ -35,6 +35,10 @@ class TrainConfig:
     arch: str = "cellnet"  # or efficientnet-lite0/1/2 (ImageNet-pretrained, from its wheel)
     mean: float = MEAN
     std: float = STD
+    # ELPV's labels are annotator probabilities (0, 1/3, 2/3, 1). soft: learn them as they are; hard: learn them
+    # as the evaluation and the line count them (defective when >= 0.5), so "unsure" real cells are not taught
+    # to sit in the REVIEW band.
+    real_labels: str = "soft"
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -68,6 +72,15 @@ def _augment(x: np.ndarray, rng: np.random.Generator, *, strong: bool = False) -
         a = np.roll(a, (int(dy), int(dx)), axis=(0, 1))
         out[i] = np.clip(a, 0, 1)
     return out
+
+
+def loss_targets(p_def: np.ndarray, real_labels: str) -> np.ndarray:
+    """p(defect) each cell is trained towards: the labels as given (soft) or cut at 0.5 as evaluated (hard)."""
+    if real_labels == "soft":
+        return p_def.astype(np.float32)
+    if real_labels == "hard":
+        return (p_def >= 0.5).astype(np.float32)
+    raise ValueError(f"real_labels is soft or hard, not {real_labels!r}")
 
 
 def train(
@@ -110,7 +123,7 @@ def train(
             xb = _augment(data.x[idx].astype(np.float32) / 255.0, rng, strong=strong)
             xt = torch.from_numpy(((xb - cfg.mean) / cfg.std).astype(np.float32)).unsqueeze(1).to(device)
             yt = torch.from_numpy(data.y[idx]).to(device)
-            pt = torch.from_numpy(data.p_def[idx]).to(device)
+            pt = torch.from_numpy(loss_targets(data.p_def[idx], cfg.real_labels)).to(device)
             src = torch.from_numpy(data.source[idx].astype(np.int64)).to(device)
             logits = CellNet.logits(net(xt))
             has_cls = yt >= 0

@@ -17,7 +17,7 @@ from edge.training.classes import CLASSES  # noqa: E402
 from edge.training.dataset import factory_cells, synthetic_cells  # noqa: E402
 from edge.training.evaluate import calibrate, evaluate, predict  # noqa: E402
 from edge.training.synthetic import generate_string  # noqa: E402
-from edge.training.train import TrainConfig, export_onnx, set_threshold, train  # noqa: E402
+from edge.training.train import TrainConfig, export_onnx, loss_targets, set_threshold, train  # noqa: E402
 
 
 def test_a_tiny_training_run_exports_a_model_the_edge_loads(tmp_path: Path) -> None:
@@ -131,3 +131,11 @@ def test_int8_quantization_keeps_the_metadata_and_the_scores(tmp_path: Path) -> 
     assert producer.op_type == "Softmax"
     steps = (1 - pq[:, 0]) * 255
     assert np.abs(steps - np.round(steps)).max() > 0.01
+
+
+def test_real_labels_are_learnt_as_given_or_as_the_evaluation_counts_them() -> None:
+    elpv = np.array([0, 1 / 3, 2 / 3, 1], dtype=np.float32)  # ELPV's annotator probabilities
+    assert np.allclose(loss_targets(elpv, "soft"), elpv)
+    assert loss_targets(elpv, "hard").tolist() == [0.0, 0.0, 1.0, 1.0]  # defective from 0.5, as evaluated
+    with pytest.raises(ValueError, match="soft or hard"):
+        loss_targets(elpv, "sharp")
